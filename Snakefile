@@ -1,0 +1,32 @@
+# invtransfer: "Understanding the Role of Invariance in Transfer Learning" (TMLR 2024) as a workflow.
+# Thin by design: configuration, validation, includes and the default target. All logic lives in
+# the invtransfer package (src/invtransfer); rules only name inputs, outputs, params and resources.
+
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+# check_config first: it names the offending key and checks transformation/architecture names.
+include: "workflow/rules/common.smk"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/assets.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/probe.smk"
+include: "workflow/rules/sensitivity.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        final_targets(),
+    default_target: True

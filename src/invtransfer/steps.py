@@ -1,0 +1,295 @@
+"""One function per workflow step: what each ``workflow/scripts/*.py`` shim calls.
+
+These functions translate the plan's job dictionaries (see :mod:`invtransfer.experiments`) into
+calls of the component APIs (datasets, training, probing, sens, reporting). They hold no experiment
+logic of their own and can be called without Snakemake, e.g. from a notebook.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from invtransfer.device import setup_logging
+from invtransfer.io import atomic_dir, atomic_path, atomic_write_json, read_json
+
+log = logging.getLogger("invtransfer.steps")
+
+__all__ = [
+    "build_evalset",
+    "check_assets",
+    "collect_table",
+    "extract_features",
+    "finetune_model",
+    "log_to",
+    "make_figure",
+    "make_table",
+    "materialize_dataset",
+    "pretrain_model",
+    "probe_features",
+    "sens_model",
+]
+
+
+def log_to(path: str | Path) -> None:
+    """Send stderr (and the ``invtransfer`` loggers) to a rule's log file."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr = open(path, "w", buffering=1)  # noqa: SIM115 - lives as long as the job
+    setup_logging()
+
+
+def _threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
+# -- assets and data ------------------------------------------------------------------------------
+def check_assets(
+    objects: Mapping[str, Any], backgrounds: Mapping[str, Any], out: str | Path
+) -> None:
+    """Load every configured object and background photo once; fail early with a clear error."""
+    from invtransfer.assets import load_background_photos, load_objects
+
+    objs = load_objects(objects)
+    photos = load_background_photos(backgrounds)
+    summary = {
+        "objects": {
+            "source": objects.get("source"),
+            "count": len(objs),
+            "names": [o.name for o in objs],
+        },
+        "backgrounds": {"source": backgrounds.get("source"), "photos": [p.name for p in photos]},
+    }
+    log.info("assets OK: %d objects, %d background photos", len(objs), len(photos))
+    atomic_write_json(out, summary)
+
+
+def materialize_dataset(
+    spec: Mapping[str, Any], out_dir: str | Path, *, threads: int | None = None
+) -> None:
+    from invtransfer.datasets.builders import materialize
+
+    _threads(threads)
+    materialize(dict(spec), Path(out_dir))
+
+
+def build_evalset(
+    members: Mapping[str, Mapping[str, Any]], out_dir: str | Path, *, threads: int | None = None
+) -> None:
+    """Materialize every member dataset of an evaluation set into ``out_dir/<member>/``."""
+    from invtransfer.datasets.builders import materialize
+
+    _threads(threads)
+    t0 = time.perf_counter()
+    with atomic_dir(out_dir) as tmp:
+        for i, (key, spec) in enumerate(sorted(members.items()), start=1):
+            log.info("evalset member %d/%d: %s", i, len(members), key)
+            materialize(dict(spec), tmp / key, progress=False)
+        atomic_write_json(
+            tmp / "manifest.json",
+            {"members": sorted(members), "wall_time_s": round(time.perf_counter() - t0, 2)},
+        )
+
+
+# -- training ------------------------------------------------------------------------------------
+def pretrain_model(
+    job: Mapping[str, Any],
+    dataset_dir: Path,
+    out_dir: Path,
+    *,
+    threads: int | None = None,
+    device: str = "auto",
+    compile: bool = False,
+    bf16: bool | str = "auto",
+) -> None:
+    from invtransfer.training import pretrain
+
+    _threads(threads)
+    kwargs = {k: v for k, v in job.items() if k not in ("dataset",)}
+    pretrain(dataset_dir, out_dir, device=device, compile=compile, bf16=bf16, **kwargs)
+
+
+def extract_features(
+    model_path: Path,
+    dataset_dir: Path,
+    out_dir: Path,
+    *,
+    threads: int | None = None,
+    device: str = "auto",
+    compile: bool = False,
+    bf16: bool | str = "auto",
+) -> None:
+    from invtransfer.features import extract_features as _extract
+
+    _threads(threads)
+    _extract(model_path, dataset_dir, out_dir, device=device)
+
+
+def probe_features(
+    job: Mapping[str, Any],
+    features_dir: Path,
+    out_dir: Path,
+    *,
+    threads: int | None = None,
+    device: str = "auto",
+    compile: bool = False,
+    bf16: bool | str = "auto",
+) -> None:
+    from invtransfer.probing import linear_probe
+
+    _threads(threads)
+    kwargs = {k: v for k, v in job.items() if k in ("epochs", "batch_size", "lr", "seed")}
+    linear_probe(features_dir, out_dir, device=device, **kwargs)
+
+
+def finetune_model(
+    job: Mapping[str, Any],
+    model_path: Path,
+    probe_dir: Path,
+    dataset_dir: Path,
+    out_dir: Path,
+    *,
+    threads: int | None = None,
+    device: str = "auto",
+    compile: bool = False,
+    bf16: bool | str = "auto",
+) -> None:
+    from invtransfer.finetune import finetune
+
+    _threads(threads)
+    keys = ("n_samples", "epochs", "batch_size", "lr", "lr_decay_epochs", "seed")
+    finetune(
+        model_path, probe_dir, dataset_dir, out_dir, device=device, **{k: job[k] for k in keys}
+    )
+
+
+# -- sens ----------------------------------------------------------------------------------------
+def sens_model(
+    job: Mapping[str, Any],
+    model_path: Path,
+    out_csv: Path,
+    *,
+    sens: Mapping[str, Any],
+    threads: int | None = None,
+    device: str = "auto",
+    compile: bool = False,
+    bf16: bool | str = "auto",
+) -> None:
+    """sens of one model on every pair of its job; features are computed once per member dataset."""
+    from invtransfer.datasets.store import load_split
+    from invtransfer.device import resolve_device
+    from invtransfer.sensitivity import sens as sens_metric
+    from invtransfer.training import compute_features, load_model
+
+    _threads(threads)
+    dev = resolve_device(device)
+    model = load_model(model_path, dev)
+    cache: dict[tuple[str, str], np.ndarray] = {}
+
+    def feats(evalset: str, member: str) -> np.ndarray:
+        key = (evalset, member)
+        if key not in cache:
+            split = load_split(Path("results/evalsets") / evalset / member, "test")
+            cache[key] = compute_features(model, split.images, batch_size=1024, device=dev)
+        return cache[key]
+
+    rows = []
+    t0 = time.perf_counter()
+    pairs = job["pairs"]
+    for i, pair in enumerate(pairs, start=1):
+        fa = feats(pair["evalset"], pair["a"])
+        fb = feats(pair["evalset"], pair["b"])
+        value = sens_metric(
+            fa,
+            fb,
+            n_pairs=int(sens.get("pairs", 10000)),
+            seed=0,
+            estimator=sens.get("estimator", "global"),
+        )
+        rows.append(
+            {"eval": pair["eval"], "target_transform": pair["target_transform"], "sens": value}
+        )
+        if i % 10 == 0 or i == len(pairs):
+            log.info("sens %d/%d pairs (%.1f s)", i, len(pairs), time.perf_counter() - t0)
+    with atomic_path(out_csv) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+
+
+# -- aggregation and reporting --------------------------------------------------------------------
+def _metric(path: str, key: str) -> float:
+    data = read_json(path)
+    value: Any = data
+    for part in key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise KeyError(f"{path}: no key {key!r} (has {sorted(data)})")
+        value = value[part]
+    return float(value)
+
+
+def collect_table(table: str, records: Sequence[Mapping[str, Any]], out_csv: str | Path) -> None:
+    """Turn the plan's records for ``table`` into one tidy CSV (one row per run / measurement)."""
+    rows: list[dict[str, Any]] = []
+    for rec in records:
+        meta = {k: v for k, v in rec.items() if not k.endswith("_path")}
+        if table.startswith("tvo_"):
+            rows.append(
+                {
+                    **meta,
+                    "training_acc": _metric(rec["training_path"], "test_acc"),
+                    "transfer_acc": _metric(rec["transfer_path"], "test_acc"),
+                    "transfer_acc_macro": _metric(rec["transfer_path"], "test_acc_macro"),
+                }
+            )
+        elif table.startswith(("tm_", "ife_")) and "transfer_path" in rec:
+            rows.append({**meta, "accuracy": _metric(rec["transfer_path"], "test_acc")})
+        elif "sens_path" in rec:
+            df = pd.read_csv(rec["sens_path"])
+            if table.startswith("ife_sens"):
+                df = df.rename(columns={"target_transform": "changed"}).drop(columns=["eval"])
+            for row in df.to_dict("records"):
+                rows.append({**meta, **row})
+        else:
+            raise ValueError(f"table {table!r}: record without a result path: {rec}")
+    df = pd.DataFrame(rows)
+    with atomic_path(out_csv) as tmp:
+        df.to_csv(tmp, index=False)
+    log.info("%s: %d rows", table, len(df))
+
+
+def _read_tables(paths: Sequence[str]) -> dict[str, pd.DataFrame]:
+    return {Path(p).stem: pd.read_csv(p) for p in paths}
+
+
+def make_figure(
+    artifact: str,
+    inputs: Sequence[str],
+    out_pdf: str | Path,
+    *,
+    notes: Mapping[str, str],
+    config: Mapping[str, Any],
+) -> None:
+    from invtransfer import reporting
+
+    reporting.figure(artifact, _read_tables(inputs), Path(out_pdf), notes=notes, config=config)
+
+
+def make_table(
+    artifact: str,
+    inputs: Sequence[str],
+    out_md: str | Path,
+    *,
+    notes: Mapping[str, str],
+    config: Mapping[str, Any],
+) -> None:
+    from invtransfer import reporting
+
+    reporting.table(artifact, _read_tables(inputs), Path(out_md), notes=notes, config=config)

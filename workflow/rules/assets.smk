@@ -1,0 +1,16 @@
+# Stage: assets. The object/background bundle ships in resources/; this rule checks it (SHA-256 of
+# every file against resources/manifest.tsv) so that a corrupt or missing asset fails early, once.
+
+
+rule check_assets:
+    output:
+        "results/assets/check.json",
+    params:
+        objects=config["assets"]["objects"],
+        backgrounds=config["assets"]["backgrounds"],
+    log:
+        "logs/check_assets.log",
+    conda:
+        "../../envs/invtransfer.yaml"
+    script:
+        "../scripts/check_assets.py"

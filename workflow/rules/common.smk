@@ -1,0 +1,97 @@
+# Shared helpers: config checks, the experiment plan, and the input functions the rules use.
+# Everything substantive is in the invtransfer package; these functions only look names up.
+
+import json
+
+from invtransfer.config import check_config
+from invtransfer.experiments import build_plan
+from invtransfer.targets import artifact_tables
+from invtransfer.targets import final_targets as _final_targets
+
+check_config(config)
+PLAN = build_plan(config)
+
+
+wildcard_constraints:
+    dataset=r"[^/]+",
+    evalset=r"[^/]+",
+    model=r"[^/]+",
+    regime=r"ft-low|ft-high",
+    sensset=r"[^/]+",
+    table=r"[^/]+",
+    artifact=r"(fig|table)[0-9]+",
+
+
+def final_targets():
+    return _final_targets(config, PLAN)
+
+
+def _lookup(kind, mapping, key):
+    try:
+        return mapping[key]
+    except KeyError:
+        raise ValueError(
+            f"{kind} {key!r} is not part of the current config's experiment plan "
+            "(request figures/tables, or check that the config has not changed)"
+        ) from None
+
+
+def dataset_spec(wildcards):
+    return _lookup("dataset", PLAN.datasets, wildcards.dataset)
+
+
+def evalset_members(wildcards):
+    return _lookup("evalset", PLAN.evalsets, wildcards.evalset)
+
+
+def model_job(wildcards):
+    return _lookup("model", PLAN.models, wildcards.model)
+
+
+def model_dataset(wildcards):
+    return f"results/datasets/{model_job(wildcards)['dataset']}"
+
+
+def probe_job(wildcards):
+    return _lookup("probe", PLAN.probes, f"{wildcards.model}/{wildcards.dataset}")
+
+
+def finetune_job(wildcards):
+    key = f"{wildcards.model}/{wildcards.dataset}/{wildcards.regime}"
+    return _lookup("fine-tuning", PLAN.finetunes, key)
+
+
+def sens_job(wildcards):
+    return _lookup("sens job", PLAN.sens, f"{wildcards.model}/{wildcards.sensset}")
+
+
+def sens_evalsets(wildcards):
+    names = sorted({p["evalset"] for p in sens_job(wildcards)["pairs"]})
+    return [f"results/evalsets/{n}" for n in names]
+
+
+def table_records(wildcards):
+    return _lookup("table", PLAN.records, wildcards.table)
+
+
+def table_inputs(wildcards):
+    files = set()
+    for rec in table_records(wildcards):
+        files.update(v for k, v in rec.items() if k.endswith("_path"))
+    return sorted(files)
+
+
+def artifact_inputs(wildcards):
+    return [f"results/tables/{t}.csv" for t in artifact_tables(wildcards.artifact, config, PLAN)]
+
+
+def artifact_notes(wildcards):
+    return dict(PLAN.notes)
+
+
+def runtime_settings():
+    return {
+        "device": config["device"],
+        "compile": config["training"].get("compile", False),
+        "bf16": config["training"].get("bf16", "auto"),
+    }

@@ -1,0 +1,50 @@
+# Stage: penultimate features of a frozen model (cached once), then a linear probe on them.
+
+
+rule features:
+    input:
+        model="results/models/{model}/model.pt",
+        dataset="results/datasets/{dataset}",
+    output:
+        directory("results/features/{model}/{dataset}"),
+    params:
+        runtime=runtime_settings(),
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=6000,
+        runtime=30,
+    log:
+        "logs/features/{model}/{dataset}.log",
+    benchmark:
+        "benchmarks/features/{model}/{dataset}.tsv"
+    group:
+        "probe"
+    conda:
+        "../../envs/invtransfer.yaml"
+    script:
+        "../scripts/features.py"
+
+
+rule probe:
+    input:
+        features="results/features/{model}/{dataset}",
+    output:
+        metrics="results/probes/{model}/{dataset}/metrics.json",
+    params:
+        job=probe_job,
+        runtime=runtime_settings(),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    log:
+        "logs/probe/{model}/{dataset}.log",
+    benchmark:
+        "benchmarks/probe/{model}/{dataset}.tsv"
+    group:
+        "probe"
+    conda:
+        "../../envs/invtransfer.yaml"
+    script:
+        "../scripts/probe.py"

@@ -1,0 +1,51 @@
+# Stage: tidy tables -> the paper's figures and tables, and the scorecard.
+
+
+rule collect:
+    input:
+        table_inputs,
+    output:
+        "results/tables/{table}.csv",
+    params:
+        records=table_records,
+    log:
+        "logs/collect/{table}.log",
+    conda:
+        "../../envs/invtransfer.yaml"
+    script:
+        "../scripts/collect.py"
+
+
+rule figure:
+    input:
+        artifact_inputs,
+    output:
+        pdf=report("figures/{artifact}.pdf", caption="../report/{artifact}.rst", category="Figures"),
+        png="figures/{artifact}.png",
+    params:
+        notes=artifact_notes,
+        config=config,
+    log:
+        "logs/figure/{artifact}.log",
+    conda:
+        "../../envs/invtransfer.yaml"
+    script:
+        "../scripts/figure.py"
+
+
+rule table:
+    input:
+        artifact_inputs,
+    output:
+        md=report("tables/{artifact}.md", caption="../report/{artifact}.rst", category="Tables"),
+        tex="tables/{artifact}.tex",
+        csv="tables/{artifact}.csv",
+    params:
+        notes=artifact_notes,
+        config=config,
+    log:
+        "logs/table/{artifact}.log",
+    conda:
+        "../../envs/invtransfer.yaml"
+    script:
+        "../scripts/table.py"

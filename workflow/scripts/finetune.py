@@ -1,0 +1,16 @@
+"""Shim: fully fine-tune one probed model on the target data (invtransfer.steps.finetune_model)."""
+
+from pathlib import Path
+
+from invtransfer.steps import finetune_model, log_to
+
+log_to(snakemake.log[0])
+finetune_model(
+    snakemake.params.job,
+    Path(snakemake.input.model),
+    Path(snakemake.input.probe).parent,
+    Path(snakemake.input.dataset),
+    Path(snakemake.output.metrics).parent,
+    threads=snakemake.threads,
+    **snakemake.params.runtime,
+)

@@ -1,0 +1,14 @@
+"""Shim: train a linear probe on cached features (invtransfer.steps.probe_features)."""
+
+from pathlib import Path
+
+from invtransfer.steps import log_to, probe_features
+
+log_to(snakemake.log[0])
+probe_features(
+    snakemake.params.job,
+    Path(snakemake.input.features),
+    Path(snakemake.output.metrics).parent,
+    threads=snakemake.threads,
+    **snakemake.params.runtime,
+)
