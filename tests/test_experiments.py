@@ -1,0 +1,141 @@
+"""The experiment expansion: job counts per family match the paper's grid; per-seed draws are right."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from invtransfer.config import load_config
+from invtransfer.experiments import build_plan, draw_tvo_transforms, twin_seed
+from invtransfer.targets import artifact_tables, final_targets
+from invtransfer.transforms import CATEGORIES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def paper_config() -> dict:
+    return load_config(ROOT / "config.yaml")
+
+
+@pytest.fixture(scope="module")
+def paper_plan(paper_config):
+    return build_plan(paper_config)
+
+
+def _models_of(plan, table: str) -> set[str]:
+    return {r["model"] for r in plan.records[table]}
+
+
+def test_it_has_38_pretrainings_per_seed_per_architecture(paper_plan, paper_config):
+    for arch in ("resnet18", "vgg11", "densenet_cifar", "vit"):
+        recs = paper_plan.records[f"it_{arch}"]
+        per_seed = Counter(r["seed"] for r in recs)
+        assert set(per_seed) == set(range(10))
+        assert all(n == 38 for n in per_seed.values())  # 19 image + 19 random models
+        assert len(_models_of(paper_plan, f"it_{arch}")) == 380
+        types = Counter((r["model_type"], r["train_transform"] == "none") for r in recs)
+        assert types[("image", True)] == types[("random", True)] == 10
+
+
+def test_it_sens_pairs_cover_every_eval_and_transform(paper_plan):
+    rec = paper_plan.records["it_resnet18"][0]
+    job = paper_plan.sens[rec["sens_path"].removeprefix("results/sens/").removesuffix(".csv")]
+    cells = {(p["eval"], p["target_transform"]) for p in job["pairs"]}
+    assert len(cells) == 5 * 18
+
+
+def test_tm_grid(paper_plan):
+    recs = paper_plan.records["tm_resnet18"]
+    assert len(recs) == 10 * 8 * 8  # seeds x training sets x target sets
+    assert len(_models_of(paper_plan, "tm_resnet18")) == 10 * 8
+    for seed in range(10):
+        ts = {r["transforms"] for r in recs if r["seed"] == seed}
+        assert len(ts) == 1
+        drawn = next(iter(ts)).split(",")
+        assert len(drawn) == len(set(drawn)) == 8
+
+
+def test_tvo_grid_and_pairs(paper_plan):
+    recs = paper_plan.records["tvo_t2d_lp"]
+    # factors: 4 class relationships + 5 architectures + 5 sample counts, each same/disjoint
+    assert len(recs) == 10 * (4 + 5 + 5) * 2
+    per_seed = Counter(r["seed"] for r in recs)
+    assert all(n == 28 for n in per_seed.values())
+    # the default pair (ResNet-18, 50k, disjoint classes) is shared by the three factors
+    assert len({r["model"] for r in recs if r["seed"] == 0}) == 2 * (4 + 4 + 4)
+    for regime in ("ft-low", "ft-high"):
+        assert len(paper_plan.records[f"tvo_t2d_{regime}"]) == len(recs)
+
+
+def test_tvo_transform_draws_are_disjoint_and_ordered():
+    for seed in range(10):
+        same, disjoint = draw_tvo_transforms(seed, "t2d")
+        assert set(same).isdisjoint(disjoint)
+        for i, cat in enumerate(("geometric", "photometric", "corruption")):
+            assert same[i] in CATEGORIES[cat] and disjoint[i] in CATEGORIES[cat]
+    draws = {tuple(draw_tvo_transforms(s, "t2d")[0]) for s in range(10)}
+    assert len(draws) > 1  # seeds change the draw
+
+
+def test_tvo_objects_disjoint_between_pretraining_and_target(paper_plan):
+    recs = paper_plan.records["tvo_t2d_lp"]
+    for seed in range(3):
+        rec = next(
+            r for r in recs if r["seed"] == seed and r["factor"] == "class_rel" and r["value"] == "disjoint"
+        )
+        model = paper_plan.models[rec["model"]]
+        pre = paper_plan.datasets[model["dataset"]]["objects"]["names"]
+        target_ds = rec["transfer_path"].split("/")[3]
+        target = paper_plan.datasets[target_ds]["objects"]["names"]
+        assert len(pre) == len(target) == 30
+        assert set(pre).isdisjoint(target)
+        sub = next(
+            r for r in recs if r["seed"] == seed and r["factor"] == "class_rel" and r["value"] == "subset"
+        )
+        sub_objs = paper_plan.datasets[paper_plan.models[sub["model"]]["dataset"]]["objects"]["names"]
+        assert len(sub_objs) == 10 and set(sub_objs) <= set(target)
+
+
+def test_sens_twins_differ_only_in_transform_seed(paper_plan):
+    name, members = next(iter(paper_plan.evalsets.items()))
+    a, b = members["rotate.a"], members["rotate.b"]
+    assert a["transform_seed"] != b["transform_seed"]
+    assert {k: v for k, v in a.items() if k != "transform_seed"} == {
+        k: v for k, v in b.items() if k != "transform_seed"
+    }
+    assert twin_seed(0, "a") != twin_seed(0, "b")
+
+
+def test_ife_grid(paper_plan):
+    t1 = [r for r in paper_plan.records["ife_translate"] if r["experiment"] == "table1"]
+    assert len(t1) == 10 * 4 * 4
+    sweeps = Counter(r["experiment"] for r in paper_plan.records["ife_fixed"])
+    assert sweeps["relevance"] == 10 * 9 * 2 and sweeps["availability"] == 10 * 6 * 2
+
+
+def test_quick_preset_builds_only_t2d(tmp_path):
+    cfg = load_config(ROOT / "config.yaml", ROOT / "profiles/quick/overrides.yaml")
+    plan = build_plan(cfg)
+    kinds = Counter(spec["kind"] for spec in plan.datasets.values())
+    assert set(kinds) <= {"t2d", "random"}
+    targets = final_targets(cfg, plan)
+    for target in ("figures/fig2.pdf", "figures/fig4.pdf", "figures/fig16.pdf", "tables/table2.md"):
+        assert target in targets
+    assert "tables/table1.md" not in targets  # IFE needs CIFAR: disabled in the quick preset
+    assert artifact_tables("fig3", cfg, plan) == ["tvo_t2d_lp"]
+
+
+def test_changing_one_factor_value_changes_only_its_jobs():
+    base = load_config(ROOT / "config.yaml", ROOT / "profiles/tiny/overrides.yaml")
+    changed = load_config(ROOT / "config.yaml", ROOT / "profiles/tiny/overrides.yaml")
+    changed["experiments"]["tvo"]["pt_samples"]["t2d"] = [300, 400]
+    a, b = build_plan(base), build_plan(changed)
+    new_models = set(b.models) - set(a.models)
+    assert new_models and len(new_models) == 2 * 2  # (same, disjoint) x 2 seeds for n=300
+    assert all("-n300-" in b.models[m]["dataset"] for m in new_models)
+    assert set(a.models) - set(b.models) == {
+        m for m in a.models if "-n200-" in a.models[m]["dataset"]
+    }
