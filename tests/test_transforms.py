@@ -1,0 +1,675 @@
+"""Contract tests for the 18 Transforms-2D transformations (``invtransfer.transforms``).
+
+Every type is checked for the kernel contract (shape, dtype, device, range, no in-place change,
+batched = per-sample loop, neutral parameters = identity), for its sampled distribution, for
+determinism and chunking invariance, and — where torchvision or PIL implement the same semantics —
+against that reference per image.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torchvision.transforms.v2.functional as TF
+from PIL import Image
+
+from invtransfer import transforms as T
+from invtransfer.rng import CounterRNG
+from invtransfer.transforms import (
+    CATEGORIES,
+    TRANSFORMS,
+    TransformOptions,
+    TransformSpec,
+    apply_transforms,
+    canonical_order,
+    get_transform,
+    register_transform,
+)
+
+NAMES = list(TRANSFORMS)
+PAPER_ORDER = [
+    "scale",
+    "translate",
+    "v_flip",
+    "h_flip",
+    "rotate",
+    "shear",
+    "hue",
+    "brightness",
+    "grayscale",
+    "posterize",
+    "invert",
+    "sharpen",
+    "blur",
+    "noise",
+    "pixelate",
+    "elastic",
+    "erasing",
+    "contrast",
+]
+PHOTOMETRIC_LIKE = [*CATEGORIES["photometric"], "noise", "contrast"]
+OPTS = TransformOptions()
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads():
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def objects(n: int, size: int = 32, seed: int = 0, dtype=torch.float32) -> torch.Tensor:
+    """Colourful objects with a soft-edged alpha, centred (box 6..25 at 32 px), RGB = 0 outside."""
+    gen = torch.Generator().manual_seed(seed)
+    ys, xs = torch.meshgrid(torch.arange(float(size)), torch.arange(float(size)), indexing="ij")
+    c = (size - 1) / 2
+    radius = torch.sqrt(((xs - c) / (0.32 * size)) ** 2 + ((ys - c) / (0.28 * size)) ** 2)
+    alpha = torch.clamp((1.0 - radius) * 4.0, 0.0, 1.0)
+    notch = ((xs - c).abs() < size / 16) & (ys < c) & (ys > c - 0.28 * size)
+    alpha = torch.where(notch, torch.ones_like(alpha), alpha)
+    ramp = torch.stack([xs / size, ys / size, 1 - xs / size])
+    rgb = 0.6 * torch.rand(n, 3, size, size, generator=gen) + 0.4 * ramp
+    layer = torch.cat([rgb * (alpha > 0), alpha.expand(n, 1, size, size)], dim=1)
+    return layer.to(dtype)
+
+
+def opaque(n: int, size: int = 32, seed: int = 1) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.cat([torch.rand(n, 3, size, size, generator=gen), torch.ones(n, 1, size, size)], 1)
+
+
+def params_for(name: str, n: int, seed: int = 0, options: TransformOptions = OPTS):
+    return TRANSFORMS[name].sample(CounterRNG.from_seed(seed, n, name), options)
+
+
+def test_objects_fixture_is_centred():
+    x0, x1, y0, y1 = T._alpha_box(objects(1)[:, 3:])
+    assert (x0.item() + x1.item(), y0.item() + y1.item()) == (31, 31)
+    assert x0.item() > 0 and y0.item() > 0
+
+
+# --- registry ----------------------------------------------------------------------------------
+
+
+def test_registry_order_and_categories():
+    assert NAMES == PAPER_ORDER
+    expected = {
+        "geometric": tuple(PAPER_ORDER[:6]),
+        "photometric": tuple(PAPER_ORDER[6:12]),
+        "corruption": tuple(PAPER_ORDER[12:]),
+    }
+    assert expected == CATEGORIES
+    for name, spec in TRANSFORMS.items():
+        assert spec.name == name and name in CATEGORIES[spec.category]
+        sampled = spec.sample(CounterRNG.from_seed(0, 3, name), OPTS)
+        assert set(spec.columns) <= set(sampled)
+
+
+def test_register_transform_adds_and_rejects_duplicates():
+    def sample(rng, options):
+        return {"gain": rng.uniform("gain")}
+
+    def apply(images, params, options):
+        return images.clone()
+
+    spec = TransformSpec("unit_test_identity", "photometric", sample, apply, ("gain",), True)
+    try:
+        assert register_transform(spec) is spec
+        assert "unit_test_identity" in CATEGORIES["photometric"]
+        _, cols = apply_transforms(objects(3), ["unit_test_identity"], CounterRNG(1, range(3)))
+        assert list(cols) == ["unit_test_identity.gain"] and cols[
+            "unit_test_identity.gain"
+        ].shape == (3,)
+        with pytest.raises(ValueError, match="already registered"):
+            register_transform(spec)
+    finally:
+        TRANSFORMS.pop("unit_test_identity", None)
+        CATEGORIES["photometric"] = tuple(
+            n for n in CATEGORIES["photometric"] if n != "unit_test_identity"
+        )
+    with pytest.raises(ValueError, match="already registered"):
+        register_transform(TRANSFORMS["rotate"])
+    with pytest.raises(ValueError, match="category"):
+        register_transform(TransformSpec("x_new", "colour", sample, apply, (), True))  # type: ignore[arg-type]
+
+
+# --- kernel contract ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", NAMES)
+def test_contract_shape_dtype_range_no_inplace(name, dtype):
+    images = objects(6, dtype=dtype)
+    before = images.clone()
+    version = images._version
+    params = params_for(name, 6)
+    params_before = {k: v.clone() for k, v in params.items()}
+    out = TRANSFORMS[name].apply(images, params, OPTS)
+    assert out.shape == images.shape and out.dtype == dtype and out.device == images.device
+    assert out.data_ptr() != images.data_ptr()
+    assert images._version == version and torch.equal(images, before)
+    assert all(torch.equal(params[k], params_before[k]) for k in params)
+    assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+    # straight alpha: transparent pixels keep RGB = 0 after every transformation
+    assert (out[:, :3] * (out[:, 3:] == 0)).abs().max() == 0
+
+
+@pytest.mark.parametrize("name", PHOTOMETRIC_LIKE)
+def test_photometric_keep_alpha_and_transparent_black(name):
+    images = objects(8)
+    params = params_for(name, 8, options=TransformOptions(probability=1.0))
+    out = TRANSFORMS[name].apply(images, params, OPTS)
+    assert torch.equal(out[:, 3], images[:, 3])
+    transparent = (images[:, 3:] == 0).expand(-1, 3, -1, -1)
+    assert out[:, :3][transparent].abs().max() == 0
+    assert not torch.equal(out, images)  # applied to every sample, so something changed
+
+
+NEUTRAL = {
+    "scale": {"factor": 1.0},
+    "translate": {"u_x": 0.5, "u_y": 0.5},  # centred object: position floor(0.5·13) = 6 = x0
+    "v_flip": {"applied": False},
+    "h_flip": {"applied": False},
+    "rotate": {"angle": 0.0},
+    "shear": {"shear_x": 0.0, "shear_y": 0.0},
+    "hue": {"factor": 0.0},
+    "brightness": {"factor": 1.0},
+    "grayscale": {"applied": False},
+    "posterize": {"applied": False},
+    "invert": {"applied": False},
+    "sharpen": {"applied": False},
+    "blur": {"sigma": 0.1},  # centre tap 1 - 4e-22: the identity to float precision
+    "noise": {"applied": False, "seed": 12345},
+    "pixelate": {"applied": False},
+    "elastic": {"applied": False, "seed": 12345},
+    "erasing": {"applied": False, "u_x": 0.3, "u_y": 0.7},
+    "contrast": {"factor": 1.0},
+}
+
+
+def constant_params(values: dict, n: int) -> dict[str, torch.Tensor]:
+    out = {}
+    for key, value in values.items():
+        dtype = torch.bool if isinstance(value, bool) else torch.int64
+        dtype = torch.float32 if isinstance(value, float) else dtype
+        out[key] = torch.full((n,), value, dtype=dtype)
+    return out
+
+
+def test_neutral_table_covers_registry():
+    assert set(NEUTRAL) == set(NAMES)
+
+
+@pytest.mark.parametrize("options", [TransformOptions(), TransformOptions(resample="nearest")])
+@pytest.mark.parametrize("name", NAMES)
+def test_neutral_parameters_give_identity(name, options):
+    images = objects(4)
+    out = TRANSFORMS[name].apply(images, constant_params(NEUTRAL[name], 4), options)
+    torch.testing.assert_close(out, images, atol=2e-6, rtol=0)
+
+
+def test_identity_of_image_translate_and_whole_image_geometry():
+    images = opaque(3)
+    for mode in ("image", "object"):
+        out = T.apply_translate(
+            images, constant_params({"u_x": 0.5, "u_y": 0.5}, 3), TransformOptions(translate=mode)
+        )
+        assert torch.equal(out, images)
+
+
+# --- sampling ----------------------------------------------------------------------------------
+
+
+def ks_uniform(values: np.ndarray, low: float, high: float) -> float:
+    """Kolmogorov–Smirnov distance of ``values`` to U(low, high)."""
+    x = np.sort((values.astype(np.float64) - low) / (high - low))
+    n = x.size
+    ecdf_hi = np.arange(1, n + 1) / n
+    ecdf_lo = np.arange(0, n) / n
+    return float(max(np.max(ecdf_hi - x), np.max(x - ecdf_lo)))
+
+
+UNIFORM_PARAMS = {
+    ("scale", "factor"): (0.4, 1.0),
+    ("translate", "u_x"): (0.0, 1.0),
+    ("translate", "u_y"): (0.0, 1.0),
+    ("rotate", "angle"): (0.0, 360.0),
+    ("shear", "shear_x"): (-50.0, 50.0),
+    ("shear", "shear_y"): (-50.0, 50.0),
+    ("hue", "factor"): (-0.5, 0.5),
+    ("brightness", "factor"): (0.0, 2.0),
+    ("blur", "sigma"): (0.1, 1.5),
+    ("erasing", "u_x"): (0.0, 1.0),
+    ("erasing", "u_y"): (0.0, 1.0),
+    ("contrast", "factor"): (0.0, 2.0),
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_sampled_distributions_match_spec(name):
+    n = 4000
+    spec = TRANSFORMS[name]
+    params = spec.sample(CounterRNG.from_seed(7, n, "dist", name), OPTS)
+    assert set(spec.columns) == set(params)
+    for key, value in params.items():
+        assert value.shape == (n,), key
+        arr = value.numpy()
+        if (name, key) in UNIFORM_PARAMS:
+            low, high = UNIFORM_PARAMS[name, key]
+            assert value.dtype == torch.float32
+            assert arr.min() >= low and arr.max() <= high
+            assert ks_uniform(arr, low, high) < 1.95 / math.sqrt(n)  # KS at alpha = 0.001
+        elif key == "applied":
+            assert value.dtype == torch.bool
+            assert abs(arr.mean() - 0.5) < 4 * math.sqrt(0.25 / n)
+        elif key == "seed":
+            assert value.dtype == torch.int64 and arr.min() >= 0
+            assert np.unique(arr).size == n
+        else:
+            pytest.fail(f"{name}.{key} has no distribution check")
+
+
+def test_probability_option_sets_bernoulli_rate():
+    n = 4000
+    for p in (0.0, 0.2, 1.0):
+        applied = T.sample_invert(CounterRNG.from_seed(3, n), TransformOptions(probability=p))
+        assert abs(applied["applied"].float().mean().item() - p) < 4 * math.sqrt(0.25 / n)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_identical_inputs_give_per_sample_outputs(name):
+    images = objects(1).expand(16, -1, -1, -1).contiguous()
+    out = TRANSFORMS[name].apply(images, params_for(name, 16, seed=3), OPTS)
+    distinct = torch.unique(out.reshape(16, -1), dim=0).shape[0]
+    if TRANSFORMS[name].continuous:
+        assert distinct == 16
+    else:
+        assert distinct >= 2  # some applied, some not (p = 0.5 over 16 draws)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batched_equals_loop_of_single_samples(name):
+    images = torch.cat([objects(3, seed=1), opaque(2)])
+    params = params_for(name, 5, seed=11, options=TransformOptions(probability=0.6))
+    batched = TRANSFORMS[name].apply(images, params, OPTS)
+    for i in range(5):
+        single = TRANSFORMS[name].apply(
+            images[i : i + 1], {k: v[i : i + 1] for k, v in params.items()}, OPTS
+        )
+        torch.testing.assert_close(batched[i : i + 1], single, atol=1e-6, rtol=0)
+
+
+def test_determinism_and_child_streams():
+    images = objects(10)
+    rng = CounterRNG(1234, range(10))
+    out1, cols1 = apply_transforms(images, ["rotate", "hue", "noise"], rng)
+    out2, cols2 = apply_transforms(images, ["rotate", "hue", "noise"], CounterRNG(1234, range(10)))
+    assert torch.equal(out1, out2)
+    assert cols1.keys() == cols2.keys() and all(np.array_equal(cols1[k], cols2[k]) for k in cols1)
+    _, cols3 = apply_transforms(images, ["rotate"], CounterRNG(1234, range(10)))
+    np.testing.assert_array_equal(cols3["rotate.angle"], cols1["rotate.angle"])
+    _, cols4 = apply_transforms(images, ["rotate"], CounterRNG(4321, range(10)))
+    assert not np.array_equal(cols4["rotate.angle"], cols1["rotate.angle"])
+
+
+def test_chunking_invariance_all_transforms():
+    images = objects(100, size=20, seed=5)
+    names = NAMES
+    key = 99
+    whole, cols = apply_transforms(images, names, CounterRNG(key, np.arange(100)))
+    a, cols_a = apply_transforms(images[:37], names, CounterRNG(key, np.arange(37)))
+    b, cols_b = apply_transforms(images[37:], names, CounterRNG(key, np.arange(37, 100)))
+    torch.testing.assert_close(torch.cat([a, b]), whole, atol=1e-6, rtol=0)
+    for column, values in cols.items():
+        np.testing.assert_array_equal(np.concatenate([cols_a[column], cols_b[column]]), values)
+
+
+def test_apply_transforms_columns():
+    images = objects(5)
+    _, cols = apply_transforms(images, ["noise", "rotate", "erasing"], CounterRNG(0, range(5)))
+    assert list(cols) == [
+        "noise.applied",
+        "noise.seed",
+        "rotate.angle",
+        "erasing.applied",
+        "erasing.u_x",
+        "erasing.u_y",
+    ]
+    assert cols["noise.applied"].dtype == np.bool_ and cols["noise.seed"].dtype == np.int64
+    assert cols["rotate.angle"].dtype == np.float32
+    assert all(isinstance(v, np.ndarray) and v.shape == (5,) for v in cols.values())
+    empty, none = apply_transforms(images, [], CounterRNG(0, range(5)))
+    assert torch.equal(empty, images) and empty.data_ptr() != images.data_ptr() and none == {}
+
+
+def test_seed_column_replays_the_field():
+    images = objects(6)
+    rng = CounterRNG(5, range(6))
+    out, cols = apply_transforms(images, ["elastic"], rng)
+    replay = {
+        "applied": torch.from_numpy(cols["elastic.applied"]),
+        "seed": torch.from_numpy(cols["elastic.seed"]),
+    }
+    assert torch.equal(T.apply_elastic(images, replay, OPTS), out)
+
+
+def test_canonical_order():
+    assert canonical_order(["contrast", "hue", "rotate"]) == ["rotate", "hue", "contrast"]
+
+
+# --- semantics and references ------------------------------------------------------------------
+
+
+def test_photometric_match_torchvision_on_opaque_images():
+    images = opaque(4)
+    rgb = images[:, :3]
+    factors = torch.tensor([0.0, 0.4, 1.3, 2.0])
+    out = T.apply_brightness(images, {"factor": factors}, OPTS)
+    ref = torch.stack([TF.adjust_brightness(rgb[i], float(f)) for i, f in enumerate(factors)])
+    torch.testing.assert_close(out[:, :3], ref, atol=1e-6, rtol=0)
+    hues = torch.tensor([-0.5, -0.2, 0.1, 0.45])
+    out = T.apply_hue(images, {"factor": hues}, OPTS)
+    ref = torch.stack([TF.adjust_hue(rgb[i], float(f)) for i, f in enumerate(hues)])
+    torch.testing.assert_close(out[:, :3], ref, atol=1e-5, rtol=0)
+    out = T.apply_contrast(images, {"factor": factors}, TransformOptions(contrast_mean="canvas"))
+    ref = torch.stack([TF.adjust_contrast(rgb[i], float(f)) for i, f in enumerate(factors)])
+    torch.testing.assert_close(out[:, :3], ref, atol=1e-6, rtol=0)
+    # fully opaque: the object mean and the canvas mean coincide
+    out_obj = T.apply_contrast(images, {"factor": factors}, OPTS)
+    torch.testing.assert_close(out_obj, out, atol=1e-6, rtol=0)
+    on = {"applied": torch.ones(4, dtype=torch.bool)}
+    refs = {
+        "grayscale": lambda x: TF.rgb_to_grayscale(x, num_output_channels=3),
+        "posterize": lambda x: TF.posterize(x, 1),
+        "invert": TF.invert,
+        "sharpen": lambda x: TF.adjust_sharpness(x, 7.0),
+    }
+    for name, ref_fn in refs.items():
+        out = TRANSFORMS[name].apply(images, on, OPTS)
+        ref = torch.stack([ref_fn(rgb[i]) for i in range(4)])
+        torch.testing.assert_close(out[:, :3], ref, atol=1e-6, rtol=0, msg=name)
+        assert torch.equal(out[:, 3], images[:, 3])
+
+
+def test_contrast_uses_object_mean_not_canvas():
+    images = objects(2)
+    factor = {"factor": torch.tensor([0.0, 0.0])}
+    flat = T.apply_contrast(images, factor, OPTS)
+    alpha = images[:, 3:]
+    luma = T._luma(images[:, :3])
+    mean = (luma * alpha).sum((1, 2, 3)) / alpha.sum((1, 2, 3))
+    inside = alpha[:, 0] > 0
+    for i in range(2):
+        torch.testing.assert_close(
+            flat[i, :3][:, inside[i]], mean[i].expand(3, int(inside[i].sum()))
+        )
+    canvas = T.apply_contrast(images, factor, TransformOptions(contrast_mean="canvas"))
+    assert canvas[:, :3][:, :, inside[0]].mean() < flat[:, :3][:, :, inside[0]].mean()
+
+
+def test_blur_matches_torchvision_on_opaque_images():
+    images = opaque(3)
+    sigmas = torch.tensor([0.1, 0.7, 1.5])
+    out = T.apply_blur(images, {"sigma": sigmas}, OPTS)
+    ref = torch.stack(
+        [TF.gaussian_blur(images[i, :3], [7, 7], [float(s)] * 2) for i, s in enumerate(sigmas)]
+    )
+    torch.testing.assert_close(out[:, :3], ref, atol=1e-5, rtol=0)
+    soft = T.apply_blur(objects(1), {"sigma": torch.tensor([1.5])}, OPTS)
+    edge = (objects(1)[:, 3] == 0) & (soft[:, 3] > 0)
+    assert edge.any()  # the alpha edge softens
+
+
+@pytest.mark.parametrize("angle", [17.0, 90.0, 143.5, 301.0])
+def test_rotate_matches_torchvision(angle):
+    images = objects(1)
+    nearest = T.apply_rotate(
+        images, {"angle": torch.tensor([angle])}, TransformOptions(resample="nearest")
+    )
+    ref = TF.rotate(images[0], angle, interpolation=TF.InterpolationMode.NEAREST)
+    mismatch = (nearest[0] - ref).abs().amax(0) > 1e-6
+    assert mismatch.float().mean() < 0.01  # ties at exactly .5 may round differently
+    bilinear = T.apply_rotate(images, {"angle": torch.tensor([angle])}, OPTS)
+    ref = TF.rotate(opaque(1)[0], angle, interpolation=TF.InterpolationMode.BILINEAR)
+    full = T.apply_rotate(opaque(1), {"angle": torch.tensor([angle])}, OPTS)
+    inside = full[0, 3] > 0.999
+    torch.testing.assert_close(full[0, :3][:, inside], ref[:3][:, inside], atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        bilinear[0, 3],
+        TF.rotate(images[0, 3:], angle, interpolation=TF.InterpolationMode.BILINEAR)[0],
+        atol=1e-5,
+        rtol=0,
+    )
+
+
+def test_shear_matches_torchvision_affine():
+    images = objects(1)
+    for sx, sy in [(20.0, 0.0), (0.0, -35.0), (45.0, 30.0)]:
+        params = {"shear_x": torch.tensor([sx]), "shear_y": torch.tensor([sy])}
+        out = T.apply_shear(images, params, TransformOptions(resample="nearest"))
+        ref = TF.affine(
+            images[0],
+            angle=0.0,
+            translate=[0, 0],
+            scale=1.0,
+            shear=[sx, sy],
+            interpolation=TF.InterpolationMode.NEAREST,
+        )
+        mismatch = (out[0] - ref).abs().amax(0) > 1e-6
+        assert mismatch.float().mean() < 0.01
+
+
+def test_scale_matches_antialiased_resize():
+    images = opaque(1)
+    out = T.apply_scale(images, {"factor": torch.tensor([0.5])}, OPTS)
+    ref = TF.resize(
+        images[0, :3], [16, 16], interpolation=TF.InterpolationMode.BILINEAR, antialias=True
+    )
+    # inner pixels (the filter does not reach outside the source canvas)
+    torch.testing.assert_close(out[0, :3, 9:23, 9:23], ref[:, 1:15, 1:15], atol=1e-5, rtol=0)
+    assert out[0, 3, :7].max() == 0 and out[0, 3, 8:24, 8:24].min() > 0.5
+    obj = objects(1)
+    small = T.apply_scale(obj, {"factor": torch.tensor([0.4])}, OPTS)
+    # a normalised filter conserves alpha mass: the area shrinks by factor² = 0.16
+    assert abs(small[0, 3].sum() / obj[0, 3].sum() - 0.16) < 0.002
+    x0, x1, y0, y1 = T._alpha_box(small[:, 3:])
+    assert abs((x0 + x1).item() / 2 - 15.5) <= 0.5 and abs((y0 + y1).item() / 2 - 15.5) <= 0.5
+
+
+def test_translate_object_stays_inside_and_moves_box():
+    images = objects(200, size=24)
+    params = params_for("translate", 200, seed=4)
+    out = T.apply_translate(images, params, OPTS)
+    assert torch.allclose(out[:, 3].sum((1, 2)), images[:, 3].sum((1, 2)))  # nothing cut off
+    x0, x1, _, _ = T._alpha_box(out[:, 3:])
+    a0, a1, _, _ = T._alpha_box(images[:, 3:])
+    assert torch.equal(x1 - x0, a1 - a0)
+    free = 24 - (a1 - a0 + 1)
+    expected = torch.floor(params["u_x"] * (free + 1)).long()
+    assert torch.equal(x0, expected)
+    assert set(x0.tolist()) == set(range(int(free[0]) + 1))  # every position, both ends included
+
+
+def test_translate_image_modes():
+    images = opaque(400, size=32)
+    params = params_for("translate", 400, seed=2)
+    out = T.apply_translate(images, params, TransformOptions(translate="image"))
+    shift = torch.round((2 * params["u_x"].double() - 1) * 0.3 * 32).long()
+    cols_visible = (out[:, 3].amax(1) > 0).sum(1)
+    assert torch.equal(cols_visible, 32 - shift.abs())
+    assert shift.min() <= -9 and shift.max() >= 9
+    ref = T.apply_translate(images, params, TransformOptions(translate="image-reference"))
+    x0, _, y0, _ = T._alpha_box(ref[:, 3:])
+    assert x0.min() == 4 and x0.max() == 13 and y0.min() == 4 and y0.max() == 13
+    dx, dy = int(x0[0]), int(y0[0])  # the shift, as the opaque image started at (0, 0)
+    assert torch.equal(ref[0, :, dy:, dx:], images[0, :, : 32 - dy, : 32 - dx])
+
+
+def test_flips_keep_position_and_match_torch_flip():
+    images = objects(2)
+    on = {"applied": torch.tensor([True, False])}
+    assert torch.equal(T.apply_h_flip(images, on, OPTS)[0], images[0].flip(-1))
+    assert torch.equal(T.apply_v_flip(images, on, OPTS)[0], images[0].flip(-2))
+    assert torch.equal(T.apply_v_flip(images, on, OPTS)[1], images[1])
+    moved = T.apply_translate(
+        images, {"u_x": torch.tensor([0.0, 0.99]), "u_y": torch.tensor([0.9, 0.1])}, OPTS
+    )
+    flipped = T.apply_h_flip(moved, {"applied": torch.ones(2, dtype=torch.bool)}, OPTS)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(T._alpha_box(moved[:, 3:]), T._alpha_box(flipped[:, 3:]), strict=True)
+    )
+    x0, x1, _, _ = T._alpha_box(moved[:, 3:])
+    for i in range(2):
+        box = moved[i, :, :, int(x0[i]) : int(x1[i]) + 1]
+        assert torch.equal(flipped[i, :, :, int(x0[i]) : int(x1[i]) + 1], box.flip(-1))
+
+
+def test_pixelate_matches_pil_box_then_nearest():
+    images = (opaque(2) * 255).round() / 255  # uint8-exact input, as PIL sees it
+    out = T.apply_pixelate(images, {"applied": torch.ones(2, dtype=torch.bool)}, OPTS)
+    for i in range(2):
+        u8 = (images[i, :3] * 255).round().byte().permute(1, 2, 0).numpy()
+        pil = Image.fromarray(u8).resize((9, 9), Image.BOX).resize((32, 32), Image.NEAREST)
+        ref = torch.tensor(np.asarray(pil)).permute(2, 0, 1).float() / 255
+        # PIL rounds to uint8 after each of its two 1-D passes: at most one level apart
+        torch.testing.assert_close(out[i, :3], ref, atol=1.01 / 255, rtol=0)
+        assert (out[i, :3] - ref).abs().mean() < 0.35 / 255
+    assert T._pixelate_matrix_np(32, 0.5).shape == (32, 32)
+    with pytest.raises(ValueError, match="pixelate_fraction"):
+        T.apply_pixelate(
+            opaque(1, size=8),
+            {"applied": torch.ones(1, dtype=torch.bool)},
+            TransformOptions(pixelate_fraction=0.1),
+        )
+
+
+def test_elastic_matches_torchvision_with_same_displacement():
+    images = opaque(2)
+    seeds = torch.tensor([11, 22])
+    out = T.apply_elastic(images, {"applied": torch.ones(2, dtype=torch.bool), "seed": seeds}, OPTS)
+    disp = T._elastic_displacement(seeds, 32, 32, torch.device("cpu"), torch.float32)
+    for i in range(2):
+        ref = TF.elastic(images[i], disp[i : i + 1])
+        inside = out[i, 3] > 0.999
+        torch.testing.assert_close(out[i, :3][:, inside], ref[:3][:, inside], atol=1e-5, rtol=0)
+        torch.testing.assert_close(out[i, 3], ref[3], atol=1e-5, rtol=0)
+    # the displacement is torchvision's recipe: U[-1, 1) blurred (41 taps, sigma 5), times alpha/size
+    raw = T._field_uniform(seeds, 2 * 32 * 32).reshape(2, 2, 32, 32) * 2 - 1
+    blurred = TF.gaussian_blur(raw, [41, 41], [5.0, 5.0])
+    torch.testing.assert_close(disp.permute(0, 3, 1, 2), blurred * 150 / 32, atol=1e-5, rtol=0)
+    small = T._elastic_displacement(seeds, 12, 12, torch.device("cpu"), torch.float32)
+    assert small.shape == (2, 12, 12, 2) and torch.isfinite(small).all()  # pad 20 > size works
+
+
+def test_noise_modes():
+    images = objects(3)
+    params = {"applied": torch.ones(3, dtype=torch.bool), "seed": torch.tensor([1, 2, 3])}
+    field = T._field_normal(params["seed"], 3 * 32 * 32).reshape(3, 3, 32, 32)
+    assert abs(field.mean().item()) < 0.05 and abs(field.std().item() - 1) < 0.05
+    inside = images[:, 3:] > 0
+    out = T.apply_noise(images, params, OPTS)
+    expected = torch.where(inside, (images[:, :3] + field).clamp(0, 1), 0)
+    torch.testing.assert_close(out[:, :3], expected, atol=1e-6, rtol=0)
+    wrapped = T.apply_noise(images, params, TransformOptions(noise="reference-wrap"))
+    value = torch.floor((images[:, :3] + field.clamp(0, 1)) * 255 + 1e-4) % 256 / 255
+    torch.testing.assert_close(wrapped[:, :3], torch.where(inside, value, 0), atol=1e-6, rtol=0)
+    assert ((images[:, :3] + field.clamp(0, 1)) > 1.01).any()  # wrap-around actually happens
+    assert torch.equal(wrapped[:, 3], images[:, 3])
+
+
+def test_erasing_square():
+    images = opaque(50, size=20)
+    params = params_for("erasing", 50, seed=8, options=TransformOptions(probability=1.0))
+    out = T.apply_erasing(images, params, OPTS)
+    erased = out[:, 3] == 0
+    assert torch.equal(erased.sum((1, 2)), torch.full((50,), 196))
+    assert torch.equal(out[:, :3][erased[:, None].expand(-1, 3, -1, -1)], torch.zeros(50 * 196 * 3))
+    left = torch.nonzero(erased.any(1))
+    assert set(left[:, 1].tolist()) <= set(range(20))
+    starts = erased.any(1).float().argmax(1)
+    assert starts.min() == 0 and starts.max() == 20 - 14
+    with pytest.raises(ValueError, match="erasing square"):
+        T.apply_erasing(opaque(1, size=10), params_for("erasing", 1), OPTS)
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+def test_bad_inputs():
+    rng = CounterRNG(0, range(2))
+    with pytest.raises(ValueError, match=r"unknown transformation 'rotation'.*'rotate'"):
+        apply_transforms(objects(2), ["rotation"], rng)
+    with pytest.raises(ValueError, match="use an empty list"):
+        get_transform("none")
+    with pytest.raises(TypeError, match="list"):
+        apply_transforms(objects(2), "rotate", rng)
+    with pytest.raises(ValueError, match="more than once"):
+        apply_transforms(objects(2), ["hue", "hue"], rng)
+    with pytest.raises(TypeError, match="N×4×H×W"):
+        apply_transforms(objects(2)[:, :3], ["hue"], rng)
+    with pytest.raises(TypeError, match="N×4×H×W"):
+        T.apply_hue(objects(2)[0], {"factor": torch.zeros(2)}, OPTS)
+    with pytest.raises(TypeError, match="float"):
+        T.apply_hue((objects(2) * 255).byte(), {"factor": torch.zeros(2)}, OPTS)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        apply_transforms(objects(2) * 2, ["hue"], rng)
+    with pytest.raises(ValueError, match="3 samples"):
+        apply_transforms(objects(2), ["hue"], CounterRNG(0, range(3)))
+    with pytest.raises(ValueError, match="lack 'angle'"):
+        T.apply_rotate(objects(2), {"theta": torch.zeros(2)}, OPTS)
+    with pytest.raises(TypeError, match=r"shape \(2,\)"):
+        T.apply_rotate(objects(2), {"angle": torch.zeros(3)}, OPTS)
+    with pytest.raises(ValueError, match="factor"):
+        T.apply_hue(objects(2), {"factor": torch.tensor([0.0, 0.7])}, OPTS)
+    with pytest.raises(ValueError, match="factor"):
+        T.apply_brightness(objects(2), {"factor": torch.tensor([-1.0, 1.0])}, OPTS)
+    with pytest.raises(ValueError, match="non-finite"):
+        T.apply_blur(objects(2), {"sigma": torch.tensor([float("nan"), 1.0])}, OPTS)
+    with pytest.raises(TypeError, match="bool"):
+        T.apply_invert(objects(2), {"applied": torch.ones(2)}, OPTS)
+
+
+def test_options_validation():
+    with pytest.raises(ValueError, match="probability"):
+        TransformOptions(probability=1.5)
+    with pytest.raises(ValueError, match="resample"):
+        TransformOptions(resample="bicubic")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="noise"):
+        TransformOptions(noise="uniform")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="translate"):
+        TransformOptions(translate="anywhere")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="image_translate_fraction"):
+        TransformOptions(image_translate_fraction=-0.1)
+    with pytest.raises(ValueError, match="pixelate_fraction"):
+        TransformOptions(pixelate_fraction=0.0)
+    with pytest.raises(ValueError, match="contrast_mean"):
+        TransformOptions(contrast_mean="median")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown option"):
+        TransformOptions.from_mapping({"resample": "nearest", "colour": 1})
+    assert TransformOptions.from_mapping({"resample": "nearest"}).resample == "nearest"
+
+
+# --- devices -----------------------------------------------------------------------------------
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device; none is present")
+@pytest.mark.parametrize("name", NAMES)
+def test_cuda_equals_cpu(name):
+    images = objects(16)
+    params = params_for(name, 16, seed=21, options=TransformOptions(probability=0.7))
+    cpu = TRANSFORMS[name].apply(images, params, OPTS)
+    gpu = TRANSFORMS[name].apply(images.cuda(), params, OPTS)
+    assert gpu.device.type == "cuda" and gpu.dtype == cpu.dtype
+    if name in ("rotate", "shear", "elastic", "scale"):
+        # resampling positions may differ in the last ulp: compare per-pixel, allow rare edge pixels
+        differs = (gpu.cpu() - cpu).abs().amax(1) > 1e-4
+        assert differs.float().mean() < 0.002
+    else:
+        torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-5, rtol=0)
