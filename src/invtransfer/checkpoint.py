@@ -1,0 +1,151 @@
+"""Saving and loading model files and resume checkpoints.
+
+Everything is written with :func:`torch.save` into an open handle of a temporary file that is
+then renamed (so the bytes do not depend on the temporary name and a kill never leaves a half
+file under the real name) and read back with ``torch.load(..., weights_only=True)``, which
+unpickles only tensors and plain containers. Any failure to read is a
+:class:`~invtransfer.errors.CheckpointError` that names the file and says what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from invtransfer.errors import CheckpointError
+from invtransfer.io import atomic_path
+from invtransfer.models import MODELS, Classifier, build_model
+
+__all__ = [
+    "MODEL_FORMAT",
+    "load_model",
+    "load_torch_file",
+    "read_model_file",
+    "save_model",
+    "save_torch_file",
+    "state_to_cpu",
+]
+
+MODEL_FORMAT = "invtransfer.model/1"
+
+
+def state_to_cpu(obj: Any) -> Any:
+    """A deep copy of ``obj`` with every tensor detached, contiguous and on the CPU.
+
+    Copies even CPU tensors: a snapshot must not change when training continues in place.
+    """
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True).contiguous()
+    if isinstance(obj, Mapping):
+        return {k: state_to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(state_to_cpu(v) for v in obj)
+    return obj
+
+
+def save_torch_file(path: str | os.PathLike[str], obj: Any) -> None:
+    """``torch.save`` atomically; the same object always gives the same bytes."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(obj, fh)
+
+
+def load_torch_file(path: str | os.PathLike[str], what: str = "checkpoint") -> Any:
+    """``torch.load(weights_only=True)`` on the CPU, with errors that name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # zip, pickle and weights_only errors all mean "unusable"
+        raise CheckpointError(
+            f"{what} {path} cannot be read ({type(exc).__name__}: {str(exc)[:200]}); it is "
+            "corrupt, truncated or not an invtransfer file: delete it and rerun the step that "
+            "writes it"
+        ) from exc
+
+
+def save_model(path: str | os.PathLike[str], model: Classifier, **extra: Any) -> None:
+    """Write ``model`` (built by :func:`~invtransfer.models.build_model`) as a ``model.pt``.
+
+    The file holds ``{"format", "arch", "arch_kwargs", "num_classes", "feature_dim",
+    "state_dict"}`` plus ``extra`` (plain values only: it must stay ``weights_only``-loadable).
+    """
+    if not getattr(model, "arch", "") or model.arch not in MODELS:
+        raise ValueError("save_model: model has no registered .arch; build it with build_model")
+    payload = {
+        "format": MODEL_FORMAT,
+        "arch": model.arch,
+        "arch_kwargs": dict(model.arch_kwargs),
+        "num_classes": model.num_classes,
+        "feature_dim": model.feature_dim,
+        "state_dict": state_to_cpu(model.state_dict()),
+        **extra,
+    }
+    save_torch_file(path, payload)
+
+
+def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The validated contents of a ``model.pt`` (tensors on the CPU)."""
+    payload = load_torch_file(path, "model file")
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(
+            f"model file {path}: expected format {MODEL_FORMAT!r}, found {found!r}; it was not "
+            "written by invtransfer.checkpoint.save_model"
+        )
+    missing = [k for k in ("arch", "arch_kwargs", "num_classes", "state_dict") if k not in payload]
+    if missing:
+        raise CheckpointError(f"model file {path}: missing key(s) {', '.join(missing)}")
+    if payload["arch"] not in MODELS:
+        raise CheckpointError(
+            f"model file {path}: unknown architecture {payload['arch']!r}; valid names: "
+            f"{', '.join(sorted(MODELS))}"
+        )
+    return payload
+
+
+def load_state_checked(module: nn.Module, state: Mapping[str, Any], path: Path | str) -> None:
+    """``load_state_dict(strict=True)`` whose failure is a CheckpointError naming ``path``."""
+    try:
+        module.load_state_dict(state, strict=True)
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise CheckpointError(
+            f"{path}: weights do not match the architecture ({str(exc)[:400]})"
+        ) from exc
+
+
+def load_model(
+    model_path: str | os.PathLike[str],
+    device: str | torch.device = "cpu",
+    *,
+    arch: str | None = None,
+    num_classes: int | None = None,
+) -> Classifier:
+    """Rebuild the network stored in ``model_path`` on ``device``, in eval mode.
+
+    ``arch`` / ``num_classes``, when given, must match the file (a CheckpointError otherwise):
+    a rule that expects a ResNet-18 never silently gets a VGG.
+    """
+    from invtransfer.device import resolve_device
+
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    payload = read_model_file(model_path)
+    if arch is not None and payload["arch"] != arch:
+        raise CheckpointError(
+            f"model file {model_path}: holds {payload['arch']!r}, expected {arch!r}"
+        )
+    if num_classes is not None and payload["num_classes"] != num_classes:
+        raise CheckpointError(
+            f"model file {model_path}: has {payload['num_classes']} classes, expected {num_classes}"
+        )
+    try:
+        model = build_model(payload["arch"], int(payload["num_classes"]), **payload["arch_kwargs"])
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"model file {model_path}: cannot rebuild the model ({exc})") from exc
+    load_state_checked(model, payload["state_dict"], model_path)
+    return model.to(dev).eval()

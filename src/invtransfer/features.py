@@ -1,0 +1,152 @@
+"""Penultimate-layer features of a frozen model, computed once and cached as NPY.
+
+The reference's linear probe pushes every image through the frozen backbone in each of its 200
+epochs (11.1 PFLOP per probe, more than pretraining; ``performance.md``). A frozen backbone in
+eval mode is a fixed function, so its features can be computed once and the probe trained on
+them (:mod:`invtransfer.probing`), which gives the same result at a small fraction of the cost.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from invtransfer import __version__
+from invtransfer.checkpoint import load_model as load_model
+from invtransfer.device import describe_device, resolve_device
+from invtransfer.io import atomic_dir, atomic_write_json, save_npy, sha256_file
+from invtransfer.models import Classifier
+from invtransfer.training import (
+    dataset_info,
+    load_dataset_split,
+    place_model,
+    prepare_images,
+    resolve_bf16,
+)
+
+__all__ = ["FEATURES_FORMAT", "compute_features", "extract_features", "load_model"]
+
+log = logging.getLogger("invtransfer.features")
+
+FEATURES_FORMAT = "invtransfer.features/1"
+Representation = Literal["penultimate", "reference"]
+
+
+def compute_features(
+    model: Classifier,
+    images_uint8: Tensor,
+    batch_size: int = 1024,
+    device: str | torch.device = "auto",
+    *,
+    representation: Representation = "penultimate",
+    bf16: bool | str = "auto",
+) -> np.ndarray:
+    """Features of ``images_uint8`` (uint8 N×H×W×3) as float32 N×D, in eval mode, batched.
+
+    ``representation="penultimate"`` is ``model.features`` (pooled, flat); ``"reference"`` is
+    the layer the reference code reads (differs only for DenseNet: the 6144-d pre-pool BN
+    output). bf16 autocast on CUDA by default; fp32 (exact) on the CPU.
+    """
+    if not isinstance(images_uint8, Tensor) or images_uint8.dtype != torch.uint8:
+        raise TypeError(
+            f"images must be a uint8 tensor, got {getattr(images_uint8, 'dtype', type(images_uint8))}"
+        )
+    if images_uint8.dim() != 4 or images_uint8.shape[-1] != 3:
+        raise TypeError(f"images must have shape N×H×W×3, got {tuple(images_uint8.shape)}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if representation not in ("penultimate", "reference"):
+        raise ValueError(
+            f"representation must be 'penultimate' or 'reference', got {representation!r}"
+        )
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    use_bf16 = resolve_bf16(bf16, dev)
+    was_training = model.training
+    model = place_model(model, dev).eval()
+    fn = model.features if representation == "penultimate" else model.reference_features
+    chunks = []
+    with (
+        torch.inference_mode(),
+        torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_bf16),
+    ):
+        for start in range(0, images_uint8.shape[0], batch_size):
+            batch = images_uint8[start : start + batch_size].to(dev, non_blocking=True)
+            chunks.append(fn(prepare_images(batch)).float().cpu())
+    model.train(was_training)
+    if not chunks:
+        return np.zeros((0, model.feature_dim), dtype=np.float32)
+    return torch.cat(chunks).numpy().astype(np.float32, copy=False)
+
+
+def extract_features(
+    model_path: str | os.PathLike[str],
+    dataset_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    splits: Sequence[str] = ("train", "val", "test"),
+    batch_size: int = 1024,
+    device: str = "auto",
+    representation: Representation = "penultimate",
+) -> dict[str, Any]:
+    """Cache the features of the model in ``model_path`` on each split of ``dataset_dir``.
+
+    Writes ``out_dir/{split}.npy`` (float32 N×D), ``labels-{split}.npy`` (int64 N) and
+    ``manifest.json`` (model, dataset, dims, class names, SHA-256 of every file). The folder is
+    built under a temporary name and renamed into place as a whole.
+    """
+    t0 = time.perf_counter()
+    if isinstance(splits, str) or not splits:
+        raise ValueError(f"splits must be a non-empty list of split names, got {splits!r}")
+    dev = resolve_device(device)
+    model = load_model(model_path, dev)
+    log.info(
+        "features of %s (%s) on %s, splits %s, device %s",
+        model_path, model.arch, dataset_dir, list(splits), describe_device(dev),
+    )  # fmt: skip
+    manifest: dict[str, Any] = {
+        "format": FEATURES_FORMAT,
+        "model": {
+            "path": str(model_path),
+            "sha256": sha256_file(model_path),
+            "arch": model.arch,
+            "arch_kwargs": dict(model.arch_kwargs),
+            "num_classes": model.num_classes,
+        },
+        "dataset": dataset_info(dataset_dir),
+        "representation": representation,
+        "splits": {},
+    }
+    with atomic_dir(out_dir) as tmp:
+        for split in splits:
+            data = load_dataset_split(dataset_dir, split)
+            feats = compute_features(
+                model, data.images, batch_size, dev, representation=representation
+            )
+            labels = data.labels.cpu().numpy().astype(np.int64)
+            if feats.shape[0] == 0:
+                raise ValueError(f"dataset {dataset_dir}: split {split!r} has 0 samples")
+            save_npy(tmp / f"{split}.npy", feats)
+            save_npy(tmp / f"labels-{split}.npy", labels)
+            manifest["splits"][split] = {
+                "count": int(feats.shape[0]),
+                "file": f"{split}.npy",
+                "sha256": sha256_file(tmp / f"{split}.npy"),
+                "labels_file": f"labels-{split}.npy",
+                "labels_sha256": sha256_file(tmp / f"labels-{split}.npy"),
+            }
+            manifest["feature_dim"] = int(feats.shape[1])
+            manifest["num_classes"] = int(data.num_classes)
+            manifest["class_names"] = [str(c) for c in getattr(data, "class_names", [])]
+            log.info("%s: %d × %d features", split, feats.shape[0], feats.shape[1])
+        # no timings in the manifest: equal inputs give a byte-identical folder on the CPU
+        manifest.update(device=describe_device(dev), package_version=__version__)
+        atomic_write_json(tmp / "manifest.json", manifest)
+    log.info("features written to %s in %.1f s", out_dir, time.perf_counter() - t0)
+    return manifest

@@ -1,0 +1,43 @@
+"""Small CNN for the CPU quick preset: four 3×3 conv-BN-ReLU layers, widths w, 2w, 4w, 8w,
+each followed by a 2×2 max-pool except the first, then global average pooling.
+
+Not from a paper: a VGG-style stack (Simonyan & Zisserman 2014) cut to four layers so that a
+quick-preset pretraining takes seconds on two CPU cores while the invariance-transfer effect
+stays visible (``/work/shared/spec/performance.md``). The width-scaled ResNet-18 of the quick
+preset, ``resnet18_w``, lives in ``resnet.py`` with its family.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from invtransfer.models.base import Classifier, check_input
+
+__all__ = ["CNN4", "cnn4"]
+
+
+class CNN4(Classifier):
+    def __init__(self, num_classes: int, width: int = 16):
+        super().__init__()
+        if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+            raise ValueError(f"cnn4: width must be a positive int, got {width!r}")
+        chans = (3, width, 2 * width, 4 * width, 8 * width)
+        self.convs = nn.ModuleList(
+            nn.Conv2d(chans[i], chans[i + 1], 3, padding=1, bias=False) for i in range(4)
+        )
+        self.bns = nn.ModuleList(nn.BatchNorm2d(c) for c in chans[1:])
+        self.feature_dim = chans[-1]
+        self.head = nn.Linear(chans[-1], num_classes)
+
+    def features(self, x: Tensor) -> Tensor:
+        check_input(x)
+        for i, (conv, bn) in enumerate(zip(self.convs, self.bns, strict=True)):
+            x = F.relu(bn(conv(x)))
+            if i > 0:
+                x = F.max_pool2d(x, 2)  # 32 -> 16 -> 8 -> 4
+        return F.adaptive_avg_pool2d(x, 1).flatten(1)  # N×8w
+
+
+def cnn4(num_classes: int, width: int = 16) -> CNN4:
+    return CNN4(num_classes, width=width)

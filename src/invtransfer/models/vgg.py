@@ -1,0 +1,44 @@
+"""VGG-11 with batch norm, CIFAR variant (Simonyan & Zisserman 2014, "Very Deep Convolutional
+Networks for Large-Scale Image Recognition"; Ioffe & Szegedy 2015 for the BN layers).
+
+As in kuangliu/pytorch-cifar: five max-pools take 32×32 to 1×1, so the flattened last stage is
+the 512-d penultimate representation and the classifier is a single linear layer.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from invtransfer.models.base import Classifier, check_input
+
+__all__ = ["CONFIGS", "VGG", "vgg11"]
+
+# channel counts of the 3×3 conv-BN-ReLU layers; "M" = 2×2 max-pool
+CONFIGS: dict[str, tuple[int | str, ...]] = {
+    "vgg11": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+}
+
+
+class VGG(Classifier):
+    def __init__(self, config: tuple[int | str, ...], num_classes: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_ch = 3
+        for item in config:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                assert isinstance(item, int)
+                layers += [nn.Conv2d(in_ch, item, 3, padding=1), nn.BatchNorm2d(item), nn.ReLU()]
+                in_ch = item
+        self.body = nn.Sequential(*layers)
+        self.feature_dim = in_ch
+        self.head = nn.Linear(in_ch, num_classes)
+
+    def features(self, x: Tensor) -> Tensor:
+        check_input(x, 32)  # five pools: only 32×32 ends at 1×1
+        return self.body(x).flatten(1)  # N×512×1×1 -> N×512
+
+
+def vgg11(num_classes: int) -> VGG:
+    return VGG(CONFIGS["vgg11"], num_classes)

@@ -1,0 +1,310 @@
+"""Linear probing (paper §4.1, App. B.2): a fresh linear layer on frozen penultimate features,
+Adam lr 1e-3, 200 epochs, batch 512, best validation epoch kept.
+
+The probe trains on features cached by :mod:`invtransfer.features`; the whole feature matrix
+sits on the device and batches are slices of it. Because the frozen backbone runs in eval mode
+(BatchNorm statistics frozen — as in the reference, whose Lightning loop never switches the
+frozen modules back to train mode), this equals probing through the backbone, which
+:func:`probe_through_backbone` does for comparison (tests, benchmark).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from invtransfer import __version__
+from invtransfer.checkpoint import load_state_checked, load_torch_file, save_torch_file
+from invtransfer.device import describe_device, resolve_device
+from invtransfer.errors import CheckpointError, DatasetIntegrityError
+from invtransfer.features import FEATURES_FORMAT
+from invtransfer.io import atomic_dir, atomic_write_json, read_json, sha256_file
+from invtransfer.models import Classifier
+from invtransfer.rng import derive_seed
+from invtransfer.training import (
+    FitResult,
+    LabeledData,
+    TrainHParams,
+    as_image_split,
+    check_labels,
+    evaluate,
+    fit,
+    place_model,
+    write_history,
+)
+
+__all__ = [
+    "HEAD_FORMAT",
+    "ProbeResult",
+    "linear_probe",
+    "load_features",
+    "load_head",
+    "new_head",
+    "probe_through_backbone",
+    "train_probe",
+]
+
+log = logging.getLogger("invtransfer.probing")
+
+HEAD_FORMAT = "invtransfer.head/1"
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class ProbeResult:
+    head: nn.Linear  # best-validation weights, on the device
+    fit: FitResult
+    metrics: dict[str, Any]  # {split}_{loss,accuracy,macro_accuracy} for the splits given
+
+
+def new_head(feature_dim: int, num_classes: int, seed: int) -> nn.Linear:
+    """The probe's fresh linear layer; the same seed gives the same initial weights."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "probe-head"))
+        return nn.Linear(feature_dim, num_classes)
+
+
+def _as_features(
+    feats: np.ndarray | Tensor, labels: np.ndarray | Tensor, name: str, num_classes: int
+) -> tuple[Tensor, Tensor]:
+    x = torch.as_tensor(feats)
+    y = torch.as_tensor(labels)
+    if x.dim() != 2 or not x.is_floating_point():
+        raise TypeError(
+            f"{name}: features must be a float N×D array, got {x.dtype} {tuple(x.shape)}"
+        )
+    if y.dtype != torch.int64:
+        raise TypeError(f"{name}: labels must be int64, got {y.dtype}")
+    check_labels(y, x.shape[0], name, num_classes)
+    return x.float(), y
+
+
+def train_probe(
+    features: dict[str, tuple[np.ndarray | Tensor, np.ndarray | Tensor]],
+    *,
+    num_classes: int,
+    hparams: TrainHParams | None = None,
+    device: str | torch.device = "auto",
+) -> ProbeResult:
+    """Train a linear probe on in-memory features ``{"train": (X, y), "val": (X, y), ...}``
+    (``"train"`` and ``"val"`` required) and report every given split with the best head."""
+    hp = hparams or TrainHParams(epochs=200)
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    for required in ("train", "val"):
+        if required not in features:
+            raise ValueError(f"train_probe: features must include the {required!r} split")
+    data = {
+        name: LabeledData(
+            *(t.to(dev) for t in _as_features(x, y, name, num_classes)), "features", num_classes
+        )
+        for name, (x, y) in features.items()
+    }
+    dim = data["train"].x.shape[1]
+    for name, d in data.items():
+        if d.x.shape[1] != dim:
+            raise TypeError(f"{name}: features have {d.x.shape[1]} dims, train has {dim}")
+    head = new_head(dim, num_classes, hp.seed).to(dev)
+    result = fit(head, data["train"], data["val"], hp, device=dev, label="probe")
+    head.eval()
+    metrics = _split_metrics(head, data, hp)
+    return ProbeResult(head=head, fit=result, metrics=metrics)
+
+
+def _split_metrics(
+    model: nn.Module, data: dict[str, LabeledData], hp: TrainHParams, bf16: bool = False
+) -> dict[str, Any]:
+    metrics: dict[str, Any] = {}
+    for name, d in data.items():
+        m = evaluate(model, d, batch_size=hp.eval_batch_size, bf16=bf16)
+        metrics.update({f"{name}_{k}": v for k, v in m.items()})
+    return metrics
+
+
+class FrozenBackboneProbe(nn.Module):
+    """``head(backbone.features(x))`` with the backbone frozen and held in eval mode."""
+
+    def __init__(self, backbone: Classifier, head: nn.Linear):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        for p in self.backbone.parameters():
+            p.requires_grad_(False)
+        self.backbone.eval()
+
+    def train(self, mode: bool = True) -> FrozenBackboneProbe:
+        super().train(mode)
+        self.backbone.eval()  # BatchNorm statistics stay frozen
+        return self
+
+    def forward(self, x: Tensor) -> Tensor:
+        with torch.no_grad():
+            feats = self.backbone.features(x)
+        return self.head(feats.float())
+
+
+def probe_through_backbone(
+    backbone: Classifier,
+    splits: dict[str, Any],
+    *,
+    num_classes: int,
+    hparams: TrainHParams | None = None,
+    device: str | torch.device = "auto",
+    bf16: bool = False,
+) -> ProbeResult:
+    """The reference's probe: every epoch runs the images through the frozen backbone.
+
+    Same head initialisation and batch order as :func:`train_probe` for the same seed; used to
+    check that probing cached features is equivalent, and to measure what caching saves.
+    """
+    hp = hparams or TrainHParams(epochs=200)
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    data = {
+        name: LabeledData(
+            *(t.to(dev) for t in as_image_split(s, name, num_classes)), "images", num_classes
+        )
+        for name, s in splits.items()
+    }
+    backbone = place_model(backbone, dev)
+    head = new_head(backbone.feature_dim, num_classes, hp.seed).to(dev)
+    model = FrozenBackboneProbe(backbone, head)
+    result = fit(
+        model, data["train"], data["val"], hp, device=dev, bf16=bf16, label="probe-backbone"
+    )
+    model.eval()
+    return ProbeResult(head=head, fit=result, metrics=_split_metrics(model, data, hp, bf16))
+
+
+def read_features_manifest(features_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    path = Path(features_dir) / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"feature cache {features_dir}: manifest.json is missing; run extract_features first"
+        )
+    manifest = read_json(path)
+    if not isinstance(manifest, dict) or manifest.get("format") != FEATURES_FORMAT:
+        raise DatasetIntegrityError(f"{path}: not an invtransfer feature manifest")
+    return manifest
+
+
+def load_features(
+    features_dir: str | os.PathLike[str], split: str, *, verify: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(features float32 N×D, labels int64 N)`` of ``split`` from a feature cache; with
+    ``verify`` the SHA-256 of both files is checked against the manifest."""
+    manifest = read_features_manifest(features_dir)
+    if split not in manifest["splits"]:
+        raise ValueError(
+            f"feature cache {features_dir}: no split {split!r}; has {sorted(manifest['splits'])}"
+        )
+    entry = manifest["splits"][split]
+    arrays = []
+    for key in ("file", "labels_file"):
+        path = Path(features_dir) / entry[key]
+        if not path.is_file():
+            raise FileNotFoundError(f"feature cache {features_dir}: {path.name} is missing")
+        if verify:
+            expected = entry["sha256" if key == "file" else "labels_sha256"]
+            if sha256_file(path) != expected:
+                raise DatasetIntegrityError(
+                    f"{path}: SHA-256 differs from manifest.json; the cache was altered or "
+                    "truncated — delete the folder and extract the features again"
+                )
+        arrays.append(np.load(path, allow_pickle=False))
+    feats, labels = arrays
+    if feats.shape[0] != labels.shape[0] or feats.shape[0] != entry["count"]:
+        raise DatasetIntegrityError(
+            f"feature cache {features_dir}: {split} has {feats.shape[0]} rows and "
+            f"{labels.shape[0]} labels, manifest says {entry['count']}"
+        )
+    return feats, labels
+
+
+def linear_probe(
+    features_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    epochs: int = 200,
+    batch_size: int = 512,
+    lr: float = 1e-3,
+    seed: int = 0,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Probe the feature cache in ``features_dir``; writes ``out_dir/{metrics.json,
+    history.csv, head.pt}`` as one atomically renamed folder."""
+    t0 = time.perf_counter()
+    hp = TrainHParams(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    dev = resolve_device(device)
+    manifest = read_features_manifest(features_dir)
+    missing = [s for s in SPLITS if s not in manifest["splits"]]
+    if missing:
+        raise ValueError(f"feature cache {features_dir}: split(s) {missing} missing; need {SPLITS}")
+    num_classes = int(manifest["num_classes"])
+    features = {s: load_features(features_dir, s) for s in SPLITS}
+    log.info(
+        "probing %s (%d × %d train features, %d classes) for %d epochs on %s",
+        features_dir, *features["train"][0].shape, num_classes, epochs, describe_device(dev),
+    )  # fmt: skip
+    result = train_probe(features, num_classes=num_classes, hparams=hp, device=dev)
+    metrics = {
+        **result.metrics,
+        "best_epoch": result.fit.best_epoch,
+        "epochs": epochs,
+        "num_classes": num_classes,
+        "feature_dim": int(features["train"][0].shape[1]),
+        "seed": seed,
+        "hparams": asdict(hp),
+        "model": manifest["model"],
+        "dataset": manifest["dataset"],
+        "features_manifest_sha256": sha256_file(Path(features_dir) / "manifest.json"),
+        "device": describe_device(dev),
+        "wall_time_s": time.perf_counter() - t0,
+        "package_version": __version__,
+    }
+    log.info(
+        "probe: best epoch %d, val acc %.4f, test acc %.4f (macro %.4f)",
+        result.fit.best_epoch, metrics["val_accuracy"], metrics["test_accuracy"],
+        metrics["test_macro_accuracy"],
+    )  # fmt: skip
+    with atomic_dir(out_dir) as tmp:
+        save_torch_file(
+            tmp / "head.pt",
+            {
+                "format": HEAD_FORMAT,
+                "feature_dim": metrics["feature_dim"],
+                "num_classes": num_classes,
+                "state_dict": {k: v.detach().cpu() for k, v in result.head.state_dict().items()},
+                "model": manifest["model"],
+                "dataset": manifest["dataset"],
+            },
+        )
+        write_history(tmp / "history.csv", result.fit.history)
+        atomic_write_json(tmp / "metrics.json", metrics)
+    return metrics
+
+
+def load_head(
+    path: str | os.PathLike[str], *, feature_dim: int | None = None, num_classes: int | None = None
+) -> tuple[nn.Linear, dict[str, Any]]:
+    """The probe head in ``head.pt`` (and the file's other entries); the dimensions must
+    match when given."""
+    payload = load_torch_file(path, "probe head")
+    if not isinstance(payload, dict) or payload.get("format") != HEAD_FORMAT:
+        raise CheckpointError(f"probe head {path}: not written by invtransfer.probing.linear_probe")
+    d, c = int(payload["feature_dim"]), int(payload["num_classes"])
+    if feature_dim is not None and d != feature_dim:
+        raise CheckpointError(
+            f"probe head {path}: takes {d}-d features, the model gives {feature_dim}"
+        )
+    if num_classes is not None and c != num_classes:
+        raise CheckpointError(f"probe head {path}: has {c} classes, the dataset has {num_classes}")
+    head = nn.Linear(d, c)
+    load_state_checked(head, payload["state_dict"], path)
+    return head, payload

@@ -1,0 +1,163 @@
+"""Model registry and architectures: shapes, feature dimensions, parameter counts, seeding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from invtransfer.models import MODELS, Classifier, build_model
+
+NAMES = (
+    "resnet18",
+    "resnet50",
+    "vgg11",
+    "densenet121",
+    "densenet_cifar",
+    "vit",
+    "resnet18_w",
+    "cnn4",
+)
+
+FEATURE_DIMS = {
+    "resnet18": 512,
+    "resnet50": 2048,
+    "vgg11": 512,
+    "densenet121": 1024,
+    "densenet_cifar": 384,
+    "vit": 384,
+    "resnet18_w": 128,  # width 16 -> 8·16
+    "cnn4": 128,  # width 16 -> 8·16
+}
+
+# Parameter counts at 10 classes as published for kuangliu/pytorch-cifar models (the reference
+# architectures), independent of this code.
+KUANGLIU_10_CLASSES = {
+    "resnet18": 11_173_962,
+    "resnet50": 23_520_842,
+    "vgg11": 9_231_114,
+    "densenet121": 6_956_298,
+    "densenet_cifar": 1_000_618,
+}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the CI machine is shared: 2 threads oversubscribe it
+    torch.manual_seed(0)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_registry_lists_the_issue_names():
+    assert set(MODELS) == set(NAMES)
+    for name, spec in MODELS.items():
+        assert spec.name == name and spec.description
+
+
+@pytest.mark.parametrize("arch", NAMES)
+def test_shapes_and_features(arch):
+    model = build_model(arch, 30).eval()
+    assert isinstance(model, Classifier)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        feats = model.features(x)
+        logits = model(x)
+    assert model.feature_dim == FEATURE_DIMS[arch]
+    assert feats.shape == (2, FEATURE_DIMS[arch])
+    assert logits.shape == (2, 30)
+    assert isinstance(model.head, torch.nn.Linear)
+    assert (model.head.in_features, model.head.out_features) == (FEATURE_DIMS[arch], 30)
+    torch.testing.assert_close(logits, model.head(feats))
+    assert model.arch == arch
+    n = model.num_parameters()
+    print(f"{arch}: {n:,} parameters at 30 classes")  # reported with -s
+
+
+def test_resnet18_parameter_count_at_30_classes():
+    n = build_model("resnet18", 30).num_parameters()
+    assert abs(n - 11.2e6) / 11.2e6 < 0.01
+
+
+@pytest.mark.parametrize("arch", sorted(KUANGLIU_10_CLASSES))
+def test_parameter_counts_match_kuangliu(arch):
+    assert build_model(arch, 10).num_parameters() == KUANGLIU_10_CLASSES[arch]
+
+
+def test_vit_parameter_count_from_its_definition():
+    # 4×4×3 patches -> 384, CLS + 65 positions, 7 pre-LN layers (q, k, v, o; MLP 1536), final LN
+    d, m, layers, c = 384, 1536, 7, 30
+    per_layer = 4 * (d * d + d) + 2 * (2 * d) + (d * m + m) + (m * d + d)
+    expected = (48 * d + d) + d + 65 * d + layers * per_layer + 2 * d + (d * c + c)
+    assert build_model("vit", c).num_parameters() == expected
+
+
+def test_densenet_reference_features_are_the_prepool_bn_output():
+    model = build_model("densenet_cifar", 10).eval()
+    with torch.no_grad():
+        ref = model.reference_features(torch.randn(2, 3, 32, 32))
+    assert ref.shape == (2, 384 * 4 * 4)
+
+
+def test_small_models_scale_with_width():
+    narrow = build_model("cnn4", 5, width=4)
+    wide = build_model("resnet18_w", 5, width=8)
+    assert narrow.feature_dim == 32 and wide.feature_dim == 64
+    assert (
+        build_model("resnet18_w", 10, width=64).num_parameters() == KUANGLIU_10_CLASSES["resnet18"]
+    )
+
+
+def test_seeded_build_is_reproducible_and_leaves_global_rng_alone():
+    state = torch.get_rng_state()
+    a = build_model("cnn4", 3, seed=7, width=4)
+    b = build_model("cnn4", 3, seed=7, width=4)
+    c = build_model("cnn4", 3, seed=8, width=4)
+    assert torch.equal(torch.get_rng_state(), state)
+    for (ka, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(va, vb), ka
+    assert not torch.equal(a.head.weight, c.head.weight)
+
+
+def test_unknown_architecture_lists_valid_names():
+    with pytest.raises(ValueError, match="unknown architecture 'resnet19'") as err:
+        build_model("resnet19", 10)
+    for name in NAMES:
+        assert name in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("arch", "kwargs", "message"),
+    [
+        ("resnet18", {"width": 8}, "unknown argument"),
+        ("cnn4", {"depth": 3}, "valid: width"),
+        ("cnn4", {"width": 0}, "width must be a positive int"),
+        ("resnet18_w", {"width": 2.5}, "width must be a positive int"),
+        ("vit", {"hidden": 100}, "divisible by heads"),
+        ("vit", {"attn_scale": "none"}, "attn_scale"),
+    ],
+)
+def test_bad_model_arguments(arch, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build_model(arch, 10, **kwargs)
+
+
+@pytest.mark.parametrize("num_classes", [0, -1, 2.0, True])
+def test_bad_num_classes(num_classes):
+    with pytest.raises(ValueError, match="num_classes"):
+        build_model("cnn4", num_classes)
+
+
+def test_bad_input_shapes_are_named():
+    with pytest.raises(TypeError, match="N×3×H×W"):
+        build_model("cnn4", 3, width=4)(torch.randn(2, 1, 32, 32))
+    with pytest.raises(TypeError, match="32×32"):
+        build_model("vit", 3, depth=1)(torch.randn(2, 3, 16, 16))
+
+
+def test_vit_attention_scale_option_changes_the_function():
+    x = torch.randn(2, 3, 32, 32)
+    a = build_model("vit", 3, seed=1, depth=1).eval()
+    b = build_model("vit", 3, seed=1, depth=1, attn_scale="head").eval()
+    with torch.no_grad():
+        assert not torch.allclose(a.features(x), b.features(x))

@@ -1,0 +1,450 @@
+"""Training engine, features, linear probe and fine-tuning on tiny in-memory datasets.
+
+The datasets are coloured squares on noise (class = colour), built here so that these tests do
+not depend on the dataset store; the path-level entry points get them through a monkeypatched
+``load_dataset_split``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from invtransfer import features as features_mod
+from invtransfer import finetune as finetune_mod
+from invtransfer import training
+from invtransfer.checkpoint import load_model, read_model_file, save_model
+from invtransfer.errors import CheckpointError, DatasetIntegrityError
+from invtransfer.features import compute_features, extract_features
+from invtransfer.finetune import finetune, finetune_model, stratified_subset
+from invtransfer.io import read_json, sha256_file
+from invtransfer.models import build_model
+from invtransfer.probing import linear_probe, load_features, probe_through_backbone, train_probe
+from invtransfer.training import (
+    HISTORY_COLUMNS,
+    LabeledData,
+    TrainHParams,
+    evaluate,
+    fit,
+    pretrain,
+    train_model,
+)
+
+CPU = torch.device("cpu")
+PALETTE = torch.tensor(
+    [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [255, 0, 255], [0, 255, 255]],
+    dtype=torch.uint8,
+)
+TINY = {"arch": "cnn4", "arch_kwargs": {"width": 4}}
+
+
+@dataclass
+class Split:  # what invtransfer.datasets.store.load_split returns
+    images: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int
+    class_names: list[str] = field(default_factory=list)
+
+
+def squares(n: int, num_classes: int, seed: int) -> Split:
+    """A 12×12 square of the class colour at a random place on dark noise."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % num_classes
+    labels = labels[torch.randperm(n, generator=g)]
+    images = torch.randint(0, 60, (n, 32, 32, 3), generator=g, dtype=torch.uint8)
+    pos = torch.randint(0, 20, (n, 2), generator=g)
+    for i in range(n):
+        r, c = pos[i].tolist()
+        images[i, r : r + 12, c : c + 12] = PALETTE[labels[i]]
+    return Split(images, labels, num_classes, [f"c{k}" for k in range(num_classes)])
+
+
+@pytest.fixture(scope="module")
+def data():
+    return {"train": squares(192, 4, 0), "val": squares(64, 4, 1), "test": squares(64, 4, 2)}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the CI machine is shared: 2 threads oversubscribe it
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def dataset_dirs(tmp_path, monkeypatch, data):
+    """Two fake dataset folders served by a monkeypatched loader (no dependency on the store)."""
+    folders = {
+        "pretrain-ds": data,
+        "target-ds": {
+            "train": squares(160, 3, 10),
+            "val": squares(48, 3, 11),
+            "test": squares(48, 3, 12),
+        },
+        "other-ds": {
+            "train": squares(30, 3, 13),
+            "val": squares(9, 3, 14),
+            "test": squares(9, 3, 15),
+        },
+    }
+    for name in folders:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text(f'{{"name": "{name}"}}\n')
+
+    def fake_load(dataset_dir, split):
+        return folders[Path(dataset_dir).name][split]
+
+    for module in (training, features_mod, finetune_mod):
+        monkeypatch.setattr(module, "load_dataset_split", fake_load)
+    return tmp_path / "pretrain-ds", tmp_path / "target-ds"
+
+
+def hp(**kw) -> TrainHParams:
+    return TrainHParams(**{"epochs": 3, "batch_size": 32, **kw})
+
+
+def run_tiny(data, **kw):
+    kw.setdefault("hparams", hp())
+    return train_model(
+        **TINY,
+        train=data["train"],
+        val=data["val"],
+        test=data["test"],
+        num_classes=4,
+        device="cpu",
+        **kw,
+    )
+
+
+def states_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# -- learning-rate schedules -------------------------------------------------------------------
+def test_lr_schedules():
+    spe = 10
+    const = TrainHParams(epochs=4)
+    assert {const.lr_at(s, spe) for s in range(40)} == {1e-3}
+
+    vit = TrainHParams(epochs=50, schedule="vit", warmup_epochs=5, min_lr=1e-5)
+    warm = [vit.lr_at(s, spe) for s in range(50)]
+    assert warm == sorted(warm) and warm[0] == pytest.approx(1e-3 / 50)
+    assert warm[-1] == pytest.approx(1e-3)  # peak at the end of the warm-up
+    cosine = [vit.lr_at(s, spe) for s in range(50, 500)]
+    assert cosine == sorted(cosine, reverse=True)
+    assert cosine[-1] == pytest.approx(1e-5)  # floor at the last step
+
+    lin = TrainHParams(epochs=50, schedule="linear")
+    assert lin.lr_at(0, spe) == 1e-3 and lin.lr_at(500, spe) == 0.0
+    assert lin.lr_at(250, spe) == pytest.approx(5e-4)
+    ref = TrainHParams(epochs=50, schedule="linear", decay_epochs=5)
+    assert ref.lr_at(49, spe) > 0 and ref.lr_at(50, spe) == 0.0 and ref.lr_at(400, spe) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 1.5}, "batch_size"),
+        ({"lr": -1}, "lr"),
+        ({"schedule": "step"}, "schedule"),
+        ({"min_lr": 1.0}, "min_lr"),
+        ({"decay_epochs": 0}, "decay_epochs"),
+    ],
+)
+def test_bad_hyperparameters(kw, message):
+    with pytest.raises(ValueError, match=message):
+        TrainHParams(**kw)
+
+
+# -- pretraining -------------------------------------------------------------------------------
+def test_tiny_run_learns(data):
+    res = run_tiny(data)
+    hist = res.fit.history
+    assert [r["epoch"] for r in hist] == [1, 2, 3]
+    assert set(hist[0]) == set(HISTORY_COLUMNS)
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    assert res.metrics["test_accuracy"] > 0.5  # chance is 0.25
+    assert res.metrics["best_epoch"] == 1 + int(np.argmax([r["val_accuracy"] for r in hist]))
+    for key in ("test_macro_accuracy", "val_accuracy", "img_per_s", "device", "seed", "arch"):
+        assert key in res.metrics
+
+
+def test_bf16_on_cpu_runs(data):
+    res = run_tiny(data, hparams=hp(epochs=1), bf16=True)
+    assert res.metrics["bf16"] is True and math.isfinite(res.fit.history[0]["train_loss"])
+
+
+def test_resume_after_interrupt_gives_identical_weights(data, tmp_path):
+    full = run_tiny(data, checkpoint_path=tmp_path / "a" / "checkpoint.pt")
+
+    def kill_after_epoch_2(epoch, record):
+        if epoch == 2:
+            raise KeyboardInterrupt("simulated kill")
+
+    ckpt = tmp_path / "b" / "checkpoint.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run_tiny(data, checkpoint_path=ckpt, on_epoch_end=kill_after_epoch_2)
+    assert ckpt.is_file()
+    resumed = run_tiny(data, checkpoint_path=ckpt)
+    assert resumed.fit.resumed_from_epoch == 2
+    assert resumed.fit.history == full.fit.history
+    assert states_equal(resumed.model.state_dict(), full.model.state_dict())
+    # byte-identical model files (same file name: torch.save embeds it)
+    save_model(tmp_path / "a" / "model.pt", full.model)
+    save_model(tmp_path / "b" / "model.pt", resumed.model)
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+
+
+def test_resume_refuses_a_checkpoint_of_another_run(data, tmp_path):
+    ckpt = tmp_path / "checkpoint.pt"
+
+    def stop(epoch, record):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_tiny(data, checkpoint_path=ckpt, on_epoch_end=stop)
+    with pytest.raises(CheckpointError, match=r"different run.*lr"):
+        run_tiny(data, checkpoint_path=ckpt, hparams=hp(lr=2e-3))
+    ckpt.write_bytes(b"not a zip file")
+    with pytest.raises(CheckpointError, match=r"checkpoint\.pt"):
+        run_tiny(data, checkpoint_path=ckpt)
+
+
+def test_best_validation_epoch_is_kept(data):
+    # validation labels shifted by one class: the better the model fits the colours, the worse
+    # it does on "val", so the best epoch is an early one and not the last
+    train = data["train"]
+    val = Split(train.images[:64], (train.labels[:64] + 1) % 4, 4)
+    model = build_model("cnn4", 4, seed=0, width=4)
+    snapshots = {}
+
+    def snapshot(epoch, record):
+        snapshots[epoch] = {k: v.clone() for k, v in model.state_dict().items()}
+
+    result = fit(
+        model,
+        LabeledData(train.images, train.labels, "images", 4),
+        LabeledData(val.images, val.labels, "images", 4),
+        hp(epochs=4),
+        device=CPU,
+        on_epoch_end=snapshot,
+    )
+    accs = [r["val_accuracy"] for r in result.history]
+    assert result.best_epoch == 1 + int(np.argmax(accs))
+    assert result.best_epoch < 4 and accs[-1] < max(accs)
+    assert states_equal(model.state_dict(), snapshots[result.best_epoch])
+
+
+def test_evaluate_counts_each_split_from_zero():
+    head = torch.nn.Linear(2, 3)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.copy_(torch.tensor([1.0, 0.0, 0.0]))  # always predicts class 0
+    a = LabeledData(torch.zeros(4, 2), torch.tensor([0, 0, 0, 1]), "features", 3)
+    b = LabeledData(torch.zeros(4, 2), torch.tensor([0, 1, 2, 2]), "features", 3)
+    evaluate(head, a)
+    m = evaluate(head, b)
+    assert m["accuracy"] == 0.25  # micro: 1 of 4
+    assert m["macro_accuracy"] == pytest.approx(1 / 3)  # recalls 1, 0, 0
+
+
+@pytest.mark.parametrize(
+    ("mutate", "error", "message"),
+    [
+        (lambda s: Split(s.images[:0], s.labels[:0], 4), ValueError, "0 samples"),
+        (lambda s: Split(s.images, s.labels + 4, 4), ValueError, r"labels must lie in \[0, 3\]"),
+        (lambda s: Split(s.images.float(), s.labels, 4), TypeError, "uint8"),
+        (lambda s: Split(s.images, s.labels.int(), 4), TypeError, "int64"),
+        (lambda s: Split(s.images, s.labels[:-1], 4), TypeError, "labels"),
+    ],
+)
+def test_bad_training_data(data, mutate, error, message):
+    bad = dict(data, train=mutate(data["train"]))
+    with pytest.raises(error, match=message):
+        run_tiny(bad)
+
+
+def test_pretrain_writes_outputs_and_removes_checkpoint(dataset_dirs, tmp_path):
+    src, _ = dataset_dirs
+    out_a, out_b = tmp_path / "m" / "a", tmp_path / "m" / "b"
+    for out in (out_a, out_b):
+        pretrain(src, out, **TINY, epochs=2, batch_size=32, seed=3, device="cpu")
+    metrics = read_json(out_a / "metrics.json")
+    assert not (out_a / "checkpoint.pt").exists()
+    assert metrics["epochs"] == 2 and metrics["seed"] == 3 and metrics["num_classes"] == 4
+    assert metrics["dataset"]["name"] == "pretrain-ds" and metrics["class_names"][0] == "c0"
+    for key in (
+        "test_accuracy",
+        "test_macro_accuracy",
+        "best_epoch",
+        "wall_time_s",
+        "img_per_s",
+        "device",
+        "arch",
+    ):
+        assert key in metrics
+    rows = list(csv.DictReader(io.StringIO((out_a / "history.csv").read_text())))
+    assert len(rows) == 2 and tuple(rows[0]) == HISTORY_COLUMNS
+    # deterministic on the CPU: the same call gives the same bytes
+    for name in ("model.pt", "history.csv"):
+        assert (out_a / name).read_bytes() != b"" and sha256_file(out_a / name) == sha256_file(
+            out_b / name
+        )
+    payload = read_model_file(out_a / "model.pt")
+    assert payload["arch"] == "cnn4" and payload["arch_kwargs"] == {"width": 4}
+    assert payload["class_names"] == ["c0", "c1", "c2", "c3"]
+
+
+# -- model files -------------------------------------------------------------------------------
+def test_model_file_round_trip_and_bad_files(tmp_path):
+    model = build_model("cnn4", 5, seed=1, width=4)
+    path = tmp_path / "model.pt"
+    save_model(path, model)
+    loaded = load_model(path, "cpu")
+    assert states_equal(loaded.state_dict(), model.state_dict()) and not loaded.training
+
+    with pytest.raises(CheckpointError, match="holds 'cnn4', expected 'resnet18'"):
+        load_model(path, arch="resnet18")
+    with pytest.raises(CheckpointError, match="has 5 classes, expected 7"):
+        load_model(path, num_classes=7)
+
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=r"truncated\.pt.*corrupt"):
+        load_model(truncated)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"\x00" * 100)
+    with pytest.raises(CheckpointError, match=r"garbage\.pt"):
+        load_model(garbage)
+
+    wrong = tmp_path / "wrong.pt"  # claims width 8 but holds width-4 weights
+    payload = read_model_file(path)
+    payload["arch_kwargs"] = {"width": 8}
+    torch.save(payload, wrong)
+    with pytest.raises(CheckpointError, match="do not match the architecture"):
+        load_model(wrong)
+    with pytest.raises(FileNotFoundError, match=r"missing\.pt"):
+        load_model(tmp_path / "missing.pt")
+
+
+# -- features and probing ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def pretrained(data):
+    with torch.random.fork_rng():
+        torch.set_num_threads(1)
+        return run_tiny(data, hparams=hp(epochs=2)).model
+
+
+def test_probe_on_cached_features_matches_probe_through_backbone(pretrained):
+    target = {"train": squares(160, 3, 20), "val": squares(48, 3, 21), "test": squares(48, 3, 22)}
+    probe_hp = TrainHParams(epochs=8, batch_size=32, seed=5)
+    cached = {
+        s: (compute_features(pretrained, d.images, 64, "cpu"), d.labels) for s, d in target.items()
+    }
+    assert cached["train"][0].shape == (160, pretrained.feature_dim)
+    assert cached["train"][0].dtype == np.float32
+    fast = train_probe(cached, num_classes=3, hparams=probe_hp, device="cpu")
+    slow = probe_through_backbone(pretrained, target, num_classes=3, hparams=probe_hp, device="cpu")
+    assert abs(fast.metrics["test_accuracy"] - slow.metrics["test_accuracy"]) <= 0.01
+    for a, b in zip(fast.fit.history, slow.fit.history, strict=True):
+        assert a["val_accuracy"] == pytest.approx(b["val_accuracy"], abs=0.03)
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3)
+    assert fast.fit.best_epoch == slow.fit.best_epoch
+    # the backbone stayed frozen (weights and BatchNorm statistics)
+    again = compute_features(pretrained, target["train"].images, 64, "cpu")
+    np.testing.assert_array_equal(again, cached["train"][0])
+
+
+def test_extract_probe_finetune_paths(dataset_dirs, tmp_path, pretrained):
+    src, target = dataset_dirs
+    model_path = tmp_path / "models" / "m" / "model.pt"
+    save_model(model_path, pretrained)
+
+    feats_dir = tmp_path / "features" / "m" / "target-ds"
+    manifest = extract_features(model_path, target, feats_dir, batch_size=50, device="cpu")
+    assert manifest["feature_dim"] == pretrained.feature_dim and manifest["num_classes"] == 3
+    assert sorted(p.name for p in feats_dir.iterdir()) == sorted(
+        ["manifest.json"]
+        + [f"{p}{s}.npy" for s in ("train", "val", "test") for p in ("", "labels-")]
+    )
+    x, y = load_features(feats_dir, "train")
+    assert x.shape == (160, pretrained.feature_dim) and y.dtype == np.int64
+    first = {p.name: p.read_bytes() for p in feats_dir.iterdir()}
+    extract_features(model_path, target, feats_dir, batch_size=64, device="cpu")
+    assert {p.name: p.read_bytes() for p in feats_dir.iterdir()} == first  # byte-identical rerun
+
+    probe_dir = tmp_path / "probes" / "m" / "target-ds"
+    metrics = linear_probe(feats_dir, probe_dir, epochs=40, batch_size=32, lr=1e-2, device="cpu")
+    assert {p.name for p in probe_dir.iterdir()} == {"metrics.json", "history.csv", "head.pt"}
+    for split in ("train", "val", "test"):
+        assert 0.0 <= metrics[f"{split}_accuracy"] <= 1.0 and f"{split}_macro_accuracy" in metrics
+    assert metrics["test_accuracy"] > 0.6, metrics  # the colours transfer; chance is 1/3
+
+    ft_dir = tmp_path / "finetune" / "m"
+    ft = finetune(
+        model_path, probe_dir, target, ft_dir, n_samples=0.25, epochs=3, batch_size=16, device="cpu"
+    )
+    assert (
+        ft["n_samples"] == 40 and "test_accuracy" in ft and not (ft_dir / "checkpoint.pt").exists()
+    )
+    rows = list(csv.DictReader(io.StringIO((ft_dir / "history.csv").read_text())))
+    assert float(rows[-1]["lr_end"]) == 0.0 and all(float(r["lr_end"]) > 0 for r in rows[:-1])
+    assert load_model(ft_dir / "model.pt").num_classes == 3
+
+    with pytest.raises(CheckpointError, match="has 3 classes, the dataset has 4"):
+        finetune(
+            model_path, probe_dir, src, tmp_path / "ft-wrong", n_samples=20, epochs=1, device="cpu"
+        )
+    other = src.parent / "other-ds"
+    with pytest.raises(ValueError, match="trained on dataset 'target-ds'"):
+        finetune(
+            model_path, probe_dir, other, tmp_path / "ft-wrong", n_samples=9, epochs=1, device="cpu"
+        )
+
+    (feats_dir / "val.npy").write_bytes((feats_dir / "val.npy").read_bytes()[:-8])
+    with pytest.raises(DatasetIntegrityError, match=r"val\.npy"):
+        load_features(feats_dir, "val")
+
+
+def test_finetune_lr_reaches_zero_at_the_decay_epoch(pretrained):
+    target = {"train": squares(96, 4, 30), "val": squares(32, 4, 31)}
+    model = build_model("cnn4", 4, width=4)
+    model.load_state_dict(pretrained.state_dict())
+    snapshots = {}
+
+    def snapshot(epoch, record):
+        snapshots[epoch] = {k: v.clone() for k, v in model.state_dict().items() if "weight" in k}
+
+    _, history = finetune_model(
+        model, target["train"], target["val"], n_samples=48, device="cpu",
+        hparams=TrainHParams(epochs=7, batch_size=16, schedule="linear", decay_epochs=5),
+        on_epoch_end=snapshot,
+    )  # fmt: skip
+    lr_end = [r["lr_end"] for r in history]
+    assert lr_end[3] > 0 and lr_end[4] == 0.0 and lr_end[5:] == [0.0, 0.0]
+    # with lr = 0 the weights no longer move after epoch 5 (the reference's quirk)
+    assert states_equal(snapshots[5], snapshots[7])
+    assert not states_equal(snapshots[4], snapshots[5])
+
+
+def test_stratified_subset():
+    labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)
+    idx = stratified_subset(labels, 10, seed=0)
+    assert idx.tolist() == sorted(idx.tolist()) and len(set(idx.tolist())) == 10
+    assert np.bincount(labels[idx].numpy()).tolist() == [5, 3, 2]
+    assert np.array_equal(idx, stratified_subset(labels, 10, seed=0))
+    assert not np.array_equal(idx, stratified_subset(labels, 10, seed=1))
+    assert len(stratified_subset(labels, 0.1, seed=0)) == 10
+    assert len(stratified_subset(labels, 1.0, seed=0)) == 100
+    for bad, error in ((0, ValueError), (101, ValueError), (1.5, ValueError), (True, TypeError)):
+        with pytest.raises(error, match="n_samples"):
+            stratified_subset(labels, bad, seed=0)
