@@ -201,14 +201,15 @@ def dataset_report(path: Path) -> Report:
             ok=False,
         )
     spec = manifest.get("spec", {})
-    counts = manifest["counts"]
+    order = {"train": 0, "val": 1, "test": 2}
+    counts = dict(sorted(manifest["counts"].items(), key=lambda kv: (order.get(kv[0], 3), kv[0])))
     class_names = manifest["class_names"]
     transforms = spec.get("transforms", [])
     lines = [
         f"kind: {manifest.get('kind', spec.get('kind', '?'))}",
         f"transforms: {', '.join(transforms) if transforms else 'none'}",
-        f"images: {sum(counts.values())} × {'×'.join(map(str, manifest['image_shape']))} uint8 in "
-        f"{len(manifest['shards'])} shard(s); splits: "
+        f"images: {sum(counts.values())} of {'×'.join(map(str, manifest['image_shape']))} uint8 "
+        f"in {len(manifest['shards'])} shard(s); splits: "
         + ", ".join(f"{s} {n}" for s, n in counts.items()),
         f"classes: {len(class_names)}",
     ]

@@ -1,0 +1,384 @@
+"""Dataset specs, D(O, T) and structured-random generation, determinism and twins.
+
+Small sizes throughout: the bundled objects (fast to load) on a few synthetic background photos
+in a folder (the bundled photos take seconds to decode), 100-300 images per dataset.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from invtransfer.datasets import (
+    canonicalize_spec,
+    dataset_name,
+    load_split,
+    materialize,
+    read_manifest,
+)
+from invtransfer.datasets.preview import grid_size
+from invtransfer.datasets.t2d import (
+    assign_classes,
+    build,
+    prototype_layer,
+    random_patterns,
+)
+from invtransfer.errors import ConfigError
+from invtransfer.io import sha256_file
+
+NAMES = ["banana", "binoculars", "broccoli", "candle", "hammer"]
+SAMPLING_COLUMNS = ["index", "split", "label", "class_name", "object", "background"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory):
+    """Four small smooth 'photos' (a folder source: fast, and independent of the bundle)."""
+    folder = tmp_path_factory.mktemp("photos")
+    yy, xx = np.mgrid[0:48, 0:64]
+    for i in range(4):
+        rgb = np.stack(
+            [(xx * (i + 1) * 3) % 256, (yy * 5 + 40 * i) % 256, ((xx + yy) * 2 + 60 * i) % 256],
+            axis=-1,
+        ).astype(np.uint8)
+        Image.fromarray(rgb, "RGB").save(folder / f"photo{i}.png")
+    return folder
+
+
+def t2d_spec(photo_dir, **override):
+    spec = {
+        "kind": "t2d",
+        "objects": {"source": "bundle", "names": NAMES},
+        "backgrounds": {"source": "folder", "path": str(photo_dir), "bank_size": 16},
+        "transforms": ["rotate", "hue", "blur"],
+        "splits": {"train": 60, "val": 20, "test": 20},
+        "shard_size": 25,
+        "seed": 3,
+    }
+    spec.update(override)
+    return spec
+
+
+def shard_hashes(folder):
+    manifest = read_manifest(folder)
+    return [sha256_file(folder / s["file"]) for s in manifest["shards"]], sha256_file(
+        folder / "samples.parquet"
+    )
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory, photo_dir):
+    out = tmp_path_factory.mktemp("ds") / "base"
+    materialize(t2d_spec(photo_dir), out, chunk_size=16, progress=False)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# determinism and twins
+# --------------------------------------------------------------------------------------------
+def test_same_spec_gives_byte_identical_shards_and_parquet(base, photo_dir, tmp_path):
+    again = tmp_path / "again"
+    materialize(t2d_spec(photo_dir), again, chunk_size=16, progress=False)
+    assert shard_hashes(again) == shard_hashes(base)
+    first, second = read_manifest(base), read_manifest(again)
+    assert first["shards"] == second["shards"]
+    assert first["samples"]["sha256"] == second["samples"]["sha256"]
+    assert first["name"] == second["name"] == dataset_name(t2d_spec(photo_dir))
+
+
+def test_chunk_size_does_not_change_the_bytes(photo_dir, tmp_path):
+    spec = t2d_spec(
+        photo_dir,
+        transforms=["scale", "translate", "rotate", "hue", "blur", "elastic", "erasing"],
+        splits={"train": 300},
+        shard_size=10_000,
+    )
+    materialize(spec, tmp_path / "c64", chunk_size=64, progress=False)
+    materialize(spec, tmp_path / "c256", chunk_size=256, progress=False)
+    assert shard_hashes(tmp_path / "c64") == shard_hashes(tmp_path / "c256")
+
+
+def test_transform_seed_changes_only_transformation_columns_and_pixels(base, photo_dir, tmp_path):
+    twin_dir = tmp_path / "twin"
+    materialize(t2d_spec(photo_dir, transform_seed=99), twin_dir, chunk_size=16, progress=False)
+    assert dataset_name(t2d_spec(photo_dir, transform_seed=99)) != read_manifest(base)["name"]
+    for split in ("train", "val", "test"):
+        a, b = load_split(base, split), load_split(twin_dir, split)
+        pd.testing.assert_frame_equal(a.meta[SAMPLING_COLUMNS], b.meta[SAMPLING_COLUMNS])
+        assert torch.equal(a.labels, b.labels)
+        param_cols = [c for c in a.meta.columns if c not in SAMPLING_COLUMNS]
+        assert param_cols == ["rotate.angle", "hue.factor", "blur.sigma"]
+        for col in param_cols:
+            assert (a.meta[col].to_numpy() != b.meta[col].to_numpy()).all(), col
+        differs = (a.images != b.images).flatten(1).any(1)
+        assert differs.float().mean() > 0.95
+
+
+def test_twins_without_transformations_are_identical(photo_dir, tmp_path):
+    spec = t2d_spec(photo_dir, transforms=[], splits={"train": 40})
+    materialize(spec, tmp_path / "a", progress=False)
+    materialize({**spec, "transform_seed": 5}, tmp_path / "b", progress=False)
+    assert shard_hashes(tmp_path / "a") == shard_hashes(tmp_path / "b")
+
+
+def test_sampling_depends_on_split_and_seed(base):
+    train, val = load_split(base, "train"), load_split(base, "val")
+    # same indices in different splits draw independently
+    assert not np.array_equal(train.meta["label"][:20], val.meta["label"])
+    assert not np.array_equal(train.meta["rotate.angle"][:20], val.meta["rotate.angle"])
+
+
+# --------------------------------------------------------------------------------------------
+# class assignment
+# --------------------------------------------------------------------------------------------
+def test_exact_class_balance_is_exact_and_a_pure_function_of_the_index():
+    k = 7
+    labels = assign_classes(0, "train", np.arange(k * 13), k)
+    assert np.bincount(labels, minlength=k).tolist() == [13] * k
+    for block in range(13):
+        assert sorted(labels[block * k : (block + 1) * k]) == list(range(k))
+    partial = np.bincount(assign_classes(0, "train", np.arange(k * 13 + 4), k), minlength=k)
+    assert partial.max() - partial.min() <= 1 and partial.sum() == k * 13 + 4
+    # any subset of indices gets the same classes as the whole range
+    sub = np.arange(10, 50)
+    assert np.array_equal(assign_classes(0, "train", sub, k), labels[10:50])
+    # seed and split change the permutation
+    assert not np.array_equal(assign_classes(1, "train", np.arange(k * 13), k), labels)
+    assert not np.array_equal(assign_classes(0, "val", np.arange(k * 13), k), labels)
+
+
+def test_iid_balance_draws_independently():
+    labels = assign_classes(0, "train", np.arange(3000), 30, "iid")
+    counts = np.bincount(labels, minlength=30)
+    assert counts.sum() == 3000 and counts.min() > 50 and counts.max() - counts.min() > 5
+
+
+def test_dataset_classes_are_balanced(base):
+    train = load_split(base, "train")
+    assert train.class_names == NAMES and train.num_classes == 5
+    assert np.bincount(train.labels.numpy(), minlength=5).tolist() == [12] * 5
+    assert (train.meta["class_name"] == np.array(NAMES)[train.labels.numpy()]).all()
+
+
+# --------------------------------------------------------------------------------------------
+# composition
+# --------------------------------------------------------------------------------------------
+def _alpha_box(layer: torch.Tensor, threshold: float = 0.0) -> tuple[int, int, int, int]:
+    ys, xs = torch.nonzero(layer[3] > threshold, as_tuple=True)
+    return int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1
+
+
+def test_prototype_is_scaled_to_object_scale_with_aspect_preserved():
+    rgba = np.zeros((40, 20, 4), dtype=np.uint8)
+    rgba[..., 0] = 200
+    rgba[..., 3] = 255
+    layer = prototype_layer(rgba, 32, scale=0.7)
+    assert layer.shape == (4, 32, 32) and layer.dtype == torch.float32
+    top, left, bottom, right = _alpha_box(layer, 0.5)
+    assert (bottom - top, right - left) == (22, 11)  # round(0.7·32) = 22, aspect 2:1 kept
+    assert (top, left) == (5, 10)  # centred
+    assert torch.allclose(layer[0][layer[3] > 0.99], torch.tensor(200 / 255))
+    assert (layer[:3][:, layer[3] == 0] == 0).all()  # straight alpha, RGB = 0 where transparent
+    squashed = prototype_layer(rgba, 32, scale=0.7, squash_aspect=True)
+    top, left, bottom, right = _alpha_box(squashed, 0.5)
+    assert (top, left, bottom - top, right - left) == (5, 5, 22, 22)  # the reference's box
+
+
+def test_bundle_prototypes_occupy_seventy_percent_of_the_canvas(photo_dir):
+    plan = build(t2d_spec(photo_dir))
+    # the crops are tight, so the resized alpha reaches the edges of the round(0.7·32) = 22 box
+    for k, name in enumerate(NAMES):
+        top, left, bottom, right = _alpha_box(plan.prototypes[k])
+        assert max(bottom - top, right - left) == 22, name
+        assert abs((top + bottom) / 2 - 16) <= 0.5 and abs((left + right) / 2 - 16) <= 0.5
+    squashed = build(t2d_spec(photo_dir, squash_aspect=True))
+    for k in range(len(NAMES)):
+        assert _alpha_box(squashed.prototypes[k]) == (5, 5, 27, 27)
+
+
+def test_no_transform_image_is_the_prototype_composited_on_its_background(photo_dir):
+    from invtransfer.assets import background_bank, load_background_photos
+
+    spec = canonicalize_spec(t2d_spec(photo_dir, transforms=[], splits={"val": 12}))
+    plan = build(spec)
+    images, meta = next(plan.chunks("val", chunk_size=12))
+    photos = load_background_photos({"source": "folder", "path": str(photo_dir)})
+    bank = background_bank(photos, size=32, count=16, seed=3, split="val")
+    for i in range(12):
+        proto = plan.prototypes[meta["label"][i]].permute(1, 2, 0).numpy().astype(np.float64)
+        bg = bank[meta["background"][i]] / 255.0
+        expected = proto[..., :3] * proto[..., 3:] + bg * (1 - proto[..., 3:])
+        assert np.abs(images[i] / 255.0 - expected).max() <= 0.5 / 255 + 1e-6
+
+
+# --------------------------------------------------------------------------------------------
+# structured random data
+# --------------------------------------------------------------------------------------------
+def test_structured_random_data_has_one_fixed_pattern_per_class(tmp_path):
+    spec = {"kind": "random", "objects": {"count": 6}, "transforms": [], "splits": {"train": 48}}
+    materialize(spec, tmp_path / "r", progress=False)
+    data = load_split(tmp_path / "r", "train")
+    assert data.images.shape == (48, 32, 32, 3) and data.images.dtype == torch.uint8
+    assert data.num_classes == 6 and np.bincount(data.labels.numpy()).tolist() == [8] * 6
+    images, labels = data.images.numpy(), data.labels.numpy()
+    inner = images[:, 5:27, 5:27]  # the 22×22 pattern (round(0.7·32))
+    for c in range(6):
+        same = inner[labels == c]
+        assert (same == same[0]).all()  # identical pattern within a class
+    assert not (inner[labels == 0][0] == inner[labels == 1][0]).all()
+    # backgrounds: fresh uniform pixels per sample
+    border = images[:, :5].reshape(48, -1)
+    assert len({row.tobytes() for row in border}) == 48
+    assert 100 < border.mean() < 155
+    assert data.meta["background_seed"].nunique() == 48
+    assert (data.meta["background"] == -1).all()
+
+
+def test_random_patterns_are_keyed_by_seed_and_class():
+    few, many = random_patterns(30, 32, seed=7), random_patterns(60, 32, seed=7)
+    assert torch.equal(few, many[:30])
+    assert not torch.equal(few, random_patterns(30, 32, seed=8))
+    pixels = few[:, :3, 5:27, 5:27]
+    assert (few[:, 3, 5:27, 5:27] == 1).all() and few[:, 3].sum() == 30 * 22 * 22
+    assert abs(pixels.mean().item() - 0.5) < 0.02  # uniform pixels
+    half = random_patterns(2, 32, seed=7, fraction=0.5)
+    assert half[0, 3].sum() == 16 * 16
+
+
+def test_random_twin_shares_patterns_and_backgrounds(tmp_path):
+    spec = {
+        "kind": "random",
+        "objects": {"count": 4},
+        "transforms": ["rotate"],
+        "splits": {"test": 16},
+    }
+    materialize(spec, tmp_path / "a", progress=False)
+    materialize({**spec, "transform_seed": 1}, tmp_path / "b", progress=False)
+    a, b = load_split(tmp_path / "a", "test"), load_split(tmp_path / "b", "test")
+    for col in ("label", "object", "background_seed"):
+        assert (a.meta[col] == b.meta[col]).all()
+    assert (a.meta["rotate.angle"] != b.meta["rotate.angle"]).all()
+
+
+# --------------------------------------------------------------------------------------------
+# outputs
+# --------------------------------------------------------------------------------------------
+def test_folder_contents_manifest_and_preview(base):
+    files = sorted(p.name for p in base.iterdir())
+    assert files == [
+        "images-00000.npy",
+        "images-00001.npy",
+        "images-00002.npy",
+        "images-00003.npy",
+        "images-00004.npy",
+        "manifest.json",
+        "preview.png",
+        "samples.parquet",
+        "spec.json",
+    ]
+    manifest = read_manifest(base)
+    assert manifest["counts"] == {"train": 60, "val": 20, "test": 20}
+    assert [(s["split"], s["start"], s["count"]) for s in manifest["shards"]] == [
+        ("train", 0, 25),
+        ("train", 25, 25),
+        ("train", 50, 10),
+        ("val", 0, 20),
+        ("test", 0, 20),
+    ]
+    assert manifest["spec"] == canonicalize_spec(manifest["spec"])
+    assert manifest["images_per_s"] > 0 and manifest["wall_time_s"] > 0
+    assert manifest["preview"]["classes"] == NAMES
+    with Image.open(base / "preview.png") as im:
+        width, height = im.size
+        assert im.mode == "RGB"
+    grid_w, grid_h = grid_size(5, 8, 32, 32)  # 5 classes × 8 samples, ×2 upscale
+    assert height == grid_h and grid_w < width < grid_w + 200
+
+
+def test_load_split_round_trip(base):
+    manifest = read_manifest(base)
+    for split in ("train", "val", "test"):
+        data = load_split(base, split)
+        shards = [np.load(base / s["file"]) for s in manifest["shards"] if s["split"] == split]
+        assert data.images.dtype == torch.uint8 and data.labels.dtype == torch.int64
+        assert np.array_equal(data.images.numpy(), np.concatenate(shards))
+        assert data.meta["index"].tolist() == list(range(manifest["counts"][split]))
+        assert (data.meta["split"] == split).all() and len(data) == manifest["counts"][split]
+    with pytest.raises(ValueError, match="split 'extra'"):
+        load_split(base, "extra")
+
+
+# --------------------------------------------------------------------------------------------
+# specs and names
+# --------------------------------------------------------------------------------------------
+def test_dataset_names_are_readable_unique_and_ignore_underscore_keys():
+    spec = {"kind": "t2d", "transforms": ["rotate", "hue"], "seed": 2}
+    name = dataset_name(spec)
+    assert re.fullmatch(r"t2d-rotate\+hue-50k-s2-[0-9a-f]{10}", name), name
+    assert dataset_name({**spec, "_root": "/somewhere"}) == name
+    explicit = canonicalize_spec(spec)
+    assert dataset_name(explicit) == name and canonicalize_spec(explicit) == explicit
+    assert dataset_name({**spec, "transform_seed": 5}).startswith("t2d-rotate+hue-50k-s2-t5-")
+    assert dataset_name({**spec, "object_scale": 0.5}) != name
+    assert dataset_name({"kind": "random", "transforms": ["v_flip"]}).startswith("random-vflip-")
+    assert canonicalize_spec({**spec, "_root": "x"})["_root"] == "x"
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ({"transforms": ["rotat"]}, "transforms[0]"),
+        ({"transforms": ["none"]}, "transforms[0]"),
+        ({"transforms": ["hue", "hue"]}, "transforms[1]"),
+        ({"colour": 1}, "colour"),
+        ({"objects": {"source": "bundle", "nmes": ["a"]}}, "objects.nmes"),
+        ({"splits": {"train": -5}}, "splits.train"),
+        ({"splits": {"train": 0}}, "splits.train"),
+        ({"splits": {"tran": 10}}, "splits.tran"),
+        ({"transform_options": {"probability": 1.5}}, "transform_options.probability"),
+        ({"transform_options": {"pixelate_fraction": 0.0}}, "pixelate_fraction"),
+        ({"transform_options": {"resample": "cubic"}}, "transform_options.resample"),
+        ({"transform_options": {"blur": 1}}, "transform_options.blur"),
+        ({"object_scale": 1.5}, "object_scale"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 1.5}, "seed"),
+        ({"squash_aspect": "yes"}, "squash_aspect"),
+        ({"class_balance": "roughly"}, "class_balance"),
+        ({"backgrounds": {"source": "black", "bank_size": 4}}, "backgrounds.bank_size"),
+        ({"backgrounds": {"source": "bundle", "bank_size": 0}}, "backgrounds.bank_size"),
+        ({"objects": {"source": "random"}}, "objects.source"),
+        ({"kind": "cube"}, "kind"),
+    ],
+)
+def test_bad_spec_names_the_key(override, key):
+    spec = {"kind": "t2d", "transforms": ["rotate"], **override}
+    with pytest.raises(ConfigError) as info:
+        canonicalize_spec(spec)
+    assert repr(key)[1:-1] in str(info.value), str(info.value)
+
+
+def test_random_kind_rejects_prototype_keys_and_bad_fraction():
+    with pytest.raises(ConfigError, match="object_scale"):
+        canonicalize_spec({"kind": "random", "object_scale": 0.7})
+    with pytest.raises(ConfigError, match=r"objects\.pattern_fraction"):
+        canonicalize_spec({"kind": "random", "objects": {"pattern_fraction": 1.2}})
+
+
+def test_unknown_object_name_is_reported_before_anything_is_written(photo_dir, tmp_path):
+    spec = t2d_spec(photo_dir, objects={"source": "bundle", "names": ["banana", "bananna"]})
+    with pytest.raises(ConfigError, match=r"objects\.names\[1\].*'bananna'"):
+        materialize(spec, tmp_path / "never", progress=False)
+    assert not (tmp_path / "never").exists()
+    assert not any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())
