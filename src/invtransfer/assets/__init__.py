@@ -1,0 +1,44 @@
+"""Object prototypes, background photographs and the background bank (paper App. A.1).
+
+See ``docs/ARCHITECTURE.md`` ("Assets") for the contract and :mod:`invtransfer.assets.bundle`
+for the embedded Debian-derived bundle and its rebuild.
+"""
+
+from invtransfer.assets.backgrounds import (
+    DEFAULT_BANK_SIZE,
+    SPLIT_PHOTOS_MODES,
+    SPLITS,
+    BackgroundCrops,
+    BackgroundPhoto,
+    background_bank,
+    load_background_photos,
+    photo_split,
+    plan_background_crops,
+)
+from invtransfer.assets.bundle import read_manifest, rebuild_bundle, resources_dir, verify_bundle
+from invtransfer.assets.objects import (
+    DEFAULT_OBJECT_COUNT,
+    ObjectImage,
+    available_object_names,
+    load_objects,
+)
+
+__all__ = [
+    "DEFAULT_BANK_SIZE",
+    "DEFAULT_OBJECT_COUNT",
+    "SPLITS",
+    "SPLIT_PHOTOS_MODES",
+    "BackgroundCrops",
+    "BackgroundPhoto",
+    "ObjectImage",
+    "available_object_names",
+    "background_bank",
+    "load_background_photos",
+    "load_objects",
+    "photo_split",
+    "plan_background_crops",
+    "read_manifest",
+    "rebuild_bundle",
+    "resources_dir",
+    "verify_bundle",
+]

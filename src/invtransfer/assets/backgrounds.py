@@ -1,0 +1,280 @@
+"""Background photographs and the seeded background bank.
+
+The paper pastes objects on 867 SI-Score nature backgrounds. Offline we have 27 large nature
+photographs (the bundle), so the bank is made of random square crops of them: side 25–100 % of
+the photo's short side (uniform), uniform position, horizontal flip with p = 0.5, resized to
+``size`` × ``size`` with Pillow's antialiased bilinear filter (the reference resizes its
+backgrounds with PIL bilinear too). Crop ``i`` depends only on ``(seed, split, i)`` and the photo
+set (through :class:`~invtransfer.rng.CounterRNG`), so a bank of 100 is the first 100 of a bank
+of 867, and the output size changes the resolution of the crops, not where they are.
+
+Photo splits (``split_photos``):
+
+- ``disjoint`` (default): train, val and test crops come from disjoint photos, so evaluation
+  backgrounds are unseen. The assignment is fixed and independent of the experiment seed: photos
+  are ordered by ``derive_seed("invtransfer.photo_split", name)`` (a hash of the name, so adding
+  a photo does not move the others), the first ``round(0.15 n)`` (at least 1) go to val, the next
+  as many to test, the rest to train. For the 27 bundled photos: 19 / 4 / 4 (listed in
+  ``docs/ARCHITECTURE.md``).
+- ``shared``: every split uses all photos (what the paper did; crops still differ per split).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from invtransfer.assets import siscore as _siscore
+from invtransfer.assets._config import check_section, optional_path, positive_int
+from invtransfer.assets._imageio import PHOTO_SUFFIXES, read_photo
+from invtransfer.assets.bundle import read_manifest, resources_dir
+from invtransfer.errors import AssetError, ConfigError
+from invtransfer.rng import CounterRNG, derive_seed
+
+__all__ = [
+    "DEFAULT_BANK_SIZE",
+    "SPLITS",
+    "SPLIT_PHOTOS_MODES",
+    "BackgroundCrops",
+    "BackgroundPhoto",
+    "background_bank",
+    "load_background_photos",
+    "photo_split",
+    "plan_background_crops",
+]
+
+log = logging.getLogger("invtransfer.assets")
+
+SECTION = "assets.backgrounds"
+DEFAULT_BANK_SIZE = 867  # SI-Score's number of background photographs
+SPLITS = ("train", "val", "test")
+SPLIT_PHOTOS_MODES = ("disjoint", "shared")
+HOLDOUT_FRACTION = 0.15  # of the photos, each for val and for test (27 -> 4 + 4)
+MIN_CROP, MAX_CROP = 0.25, 1.0  # crop side as a fraction of the photo's short side
+_KEYS: dict[str, frozenset[str]] = {
+    "bundle": frozenset({"path", "max_size"}),
+    "si-score": frozenset({"path", "max_size", "download", "checksums", "url"}),
+    "folder": frozenset({"path", "max_size", "licence"}),
+}
+_CALLER_KEYS = frozenset({"bank_size", "split_photos"})  # read by the dataset builder, not here
+
+
+@dataclass(frozen=True, eq=False)
+class BackgroundPhoto:
+    """One source photograph."""
+
+    name: str  # unique within a photo set, e.g. "Aqua"
+    rgb: np.ndarray  # uint8 H×W×3, read-only
+    licence: str  # e.g. "GPL-2+", "CC-BY-4.0"
+    source: str = ""  # "bundle:backgrounds/Aqua.jpg", "si-score:backgrounds/x.jpg", "folder:x.jpg"
+
+
+def _photo(
+    name: str, path: Path, licence: str, source: str, max_size: int | None
+) -> BackgroundPhoto:
+    return BackgroundPhoto(name, read_photo(path, max_size), licence, source)
+
+
+def _photo_files(folder: Path, what: str) -> list[Path]:
+    files = sorted(
+        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES),
+        key=lambda p: p.name,
+    )
+    if not files:
+        raise AssetError(
+            f"{folder}: empty {what} (no {'/'.join(PHOTO_SUFFIXES)} files); add photographs"
+        )
+    stems = [p.stem for p in files]
+    dupes = sorted({s for s in stems if stems.count(s) > 1})
+    if dupes:
+        raise AssetError(f"{folder}: several files share the name(s) {dupes}; rename them")
+    return files
+
+
+def load_background_photos(cfg: Mapping[str, Any]) -> list[BackgroundPhoto]:
+    """The photos of ``config["assets"]["backgrounds"]`` (keys: source, path, max_size, ...).
+
+    ``bundle`` (default): the 27 bundled photographs (checked against the manifest SHA-256).
+    ``si-score``: ``<path>/backgrounds/*.jpg`` (``download``/``checksums``/``url`` as for objects).
+    ``folder``: every JPEG/PNG directly in ``path``; ``licence`` (optional) is recorded per photo.
+    ``max_size`` (optional) downscales photos to that many px on the longest side when decoding.
+    Decoded photos are cached per process.
+    """
+    source, opts = check_section(cfg, _KEYS, section=SECTION, tolerated=_CALLER_KEYS)
+    max_size = opts.get("max_size")
+    if max_size is not None:
+        positive_int(max_size, f"{SECTION}.max_size")
+    path = optional_path(opts.get("path"), f"{SECTION}.path")
+    if source == "bundle":
+        from invtransfer.assets.objects import _check_bundle_file  # shared SHA-256 cache
+
+        root = path or resources_dir()
+        entries = [e for e in read_manifest(root) if e.kind == "background"]
+        if not entries:
+            raise AssetError(f"{root}: the bundle manifest lists no backgrounds")
+        photos = []
+        for e in entries:
+            _check_bundle_file(root / e.file, e)
+            photos.append(_photo(e.name, root / e.file, e.licence, f"bundle:{e.file}", max_size))
+    elif source == "si-score":
+        if path is None:
+            raise ConfigError(
+                f"{SECTION}.path is required for source 'si-score' (the folder holding "
+                f"backgrounds/; data at {_siscore.SISCORE_URL})"
+            )
+        folder = _siscore.ensure_siscore(
+            path,
+            "backgrounds",
+            download=bool(opts.get("download", False)),
+            checksums=optional_path(opts.get("checksums"), f"{SECTION}.checksums"),
+            url=opts.get("url"),
+        )
+        licence = "SI-Score (see the dataset's attributions)"
+        photos = [
+            _photo(p.stem, p, licence, f"si-score:backgrounds/{p.name}", max_size)
+            for p in _photo_files(folder, "SI-Score backgrounds folder")
+        ]
+    else:
+        if path is None:
+            raise ConfigError(f"{SECTION}.path is required for source 'folder'")
+        if not path.is_dir():
+            raise AssetError(f"{path}: background folder not found (set {SECTION}.path)")
+        licence = str(opts.get("licence") or f"unspecified (user folder {path})")
+        photos = [
+            _photo(p.stem, p, licence, f"folder:{p.name}", max_size)
+            for p in _photo_files(path, "background folder")
+        ]
+    log.info("backgrounds: %d photos from %s", len(photos), source)
+    return photos
+
+
+def _check_photos(photos: Sequence[BackgroundPhoto]) -> None:
+    if isinstance(photos, BackgroundPhoto) or not isinstance(photos, Sequence):
+        raise TypeError(
+            f"photos must be a sequence of BackgroundPhoto, got {type(photos).__name__}"
+        )
+    if not photos:
+        raise ValueError("photos is empty: the background bank needs at least one photograph")
+    for p in photos:
+        if not isinstance(p, BackgroundPhoto):
+            raise TypeError(f"photos must hold BackgroundPhoto, got {type(p).__name__}")
+        if p.rgb.dtype != np.uint8 or p.rgb.ndim != 3 or p.rgb.shape[2] != 3:
+            raise TypeError(
+                f"photo {p.name!r}: rgb must be uint8 H×W×3, got {p.rgb.dtype} {p.rgb.shape}"
+            )
+    names = [p.name for p in photos]
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"photos: names must be unique, {dupes} appear more than once")
+
+
+def photo_split(
+    photos: Sequence[BackgroundPhoto], split: str, mode: str = "disjoint"
+) -> list[BackgroundPhoto]:
+    """The photos ``split`` may crop from, sorted by name (rule in the module docstring)."""
+    _check_photos(photos)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if mode not in SPLIT_PHOTOS_MODES:
+        raise ValueError(f"split_photos must be one of {SPLIT_PHOTOS_MODES}, got {mode!r}")
+    by_name = sorted(photos, key=lambda p: p.name)
+    if mode == "shared":
+        return by_name
+    n = len(by_name)
+    if n < 3:
+        raise ValueError(
+            f"split_photos='disjoint' needs at least 3 photos (one per split), got {n}; add "
+            "photos or use split_photos='shared'"
+        )
+    hold = max(1, round(HOLDOUT_FRACTION * n))
+    order = sorted(by_name, key=lambda p: (derive_seed("invtransfer.photo_split", p.name), p.name))
+    chosen = {"val": order[:hold], "test": order[hold : 2 * hold], "train": order[2 * hold :]}[
+        split
+    ]
+    return sorted(chosen, key=lambda p: p.name)
+
+
+@dataclass(frozen=True)
+class BackgroundCrops:
+    """Where each bank image comes from (one entry per image; store it next to the data)."""
+
+    photo: list[str]  # photo name
+    x: np.ndarray  # int64, left edge of the square in the photo
+    y: np.ndarray  # int64, top edge
+    side: np.ndarray  # int64, side length in photo pixels
+    flip: np.ndarray  # bool, mirrored left-right
+
+
+def _check_int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _u01(rng: CounterRNG, name: str) -> np.ndarray:
+    """Float64 U[0, 1) per sample (53 bits; float32 ``uniform`` can round up to 1.0)."""
+    return (rng.bits(name, 1)[:, 0] >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def plan_background_crops(
+    photos: Sequence[BackgroundPhoto],
+    *,
+    count: int = DEFAULT_BANK_SIZE,
+    seed: int,
+    split: str,
+    split_photos: str = "disjoint",
+) -> BackgroundCrops:
+    """The crop of each bank image, drawn with ``CounterRNG(derive_seed(seed, "background-bank", split))``."""
+    count = _check_int(count, "count", 1)
+    seed = _check_int(seed, "seed", 0)
+    subset = photo_split(photos, split, split_photos)
+    rng = CounterRNG(derive_seed(seed, "background-bank", split), np.arange(count))
+    which = rng.integers("photo", 0, len(subset)).numpy()
+    frac = MIN_CROP + (MAX_CROP - MIN_CROP) * _u01(rng, "side")
+    u_x, u_y = _u01(rng, "x"), _u01(rng, "y")
+    flip = rng.bernoulli("flip", 0.5).numpy()
+    heights = np.array([p.rgb.shape[0] for p in subset])[which]
+    widths = np.array([p.rgb.shape[1] for p in subset])[which]
+    short = np.minimum(heights, widths)
+    side = np.clip(np.round(frac * short).astype(np.int64), 1, short)
+    # floor(u * (free + 1)) is uniform over 0..free; u < 1 keeps it in range.
+    x = np.floor(u_x * (widths - side + 1)).astype(np.int64)
+    y = np.floor(u_y * (heights - side + 1)).astype(np.int64)
+    return BackgroundCrops([subset[i].name for i in which], x, y, side, flip)
+
+
+def background_bank(
+    photos: Sequence[BackgroundPhoto],
+    *,
+    size: int,
+    count: int = DEFAULT_BANK_SIZE,
+    seed: int,
+    split: str,
+    split_photos: str = "disjoint",
+) -> np.ndarray:
+    """``count`` background images, ``uint8`` count×size×size×3 (see the module docstring)."""
+    size = _check_int(size, "size", 1)
+    crops = plan_background_crops(
+        photos, count=count, seed=seed, split=split, split_photos=split_photos
+    )
+    start = time.perf_counter()
+    images = {p.name: Image.fromarray(p.rgb, "RGB") for p in photos if p.name in set(crops.photo)}
+    bank = np.empty((len(crops.photo), size, size, 3), dtype=np.uint8)
+    for i, name in enumerate(crops.photo):
+        x, y, s = int(crops.x[i]), int(crops.y[i]), int(crops.side[i])
+        tile = images[name].resize(
+            (size, size), Image.Resampling.BILINEAR, box=(x, y, x + s, y + s)
+        )
+        bank[i] = np.asarray(tile)
+    bank[crops.flip] = bank[crops.flip, :, ::-1]
+    log.debug("background bank: %d × %d px in %.3f s", len(bank), size, time.perf_counter() - start)
+    return bank
