@@ -1,0 +1,782 @@
+"""CIFAR-10/100 loader: the official python-pickle releases, seeded splits and class draws.
+
+The paper validates its Transforms-2D findings on CIFAR-10 and CIFAR-100 (§4.1, App. C.1) and
+builds its irrelevant-feature datasets on CIFAR-10 (§4.2, App. A.2). Everything here reads the
+standard releases (``cifar-10-batches-py/``, ``cifar-100-python/``) from a folder given in the
+config — overridable with ``INVTRANSFER_CIFAR_DIR`` — and never touches the network unless asked
+to download (``download: true``), in which case the official archives are fetched and verified
+against their published MD5 and their SHA-256 before anything is extracted.
+
+Splits and class draws are pure functions of the seed (counter-based :mod:`invtransfer.rng`):
+
+- ``test`` is the official test set; ``train``/``val`` are a seeded 90 %/10 % split of the official
+  training set (45k/5k on the real data, proportional on fixtures);
+- :func:`draw_class_split` draws the target/pretraining halves (C10 5/5, C100 50/50) and the
+  subset/superset variants the paper uses (C10 2 of 5 / all 10, C100 17 of 50 / all 100);
+- :func:`select_indices` subsamples per class and orders a split (nested: the 10 images kept per
+  class are among the 50 kept with the same seed).
+
+Pickles are read with a restricted unpickler that only rebuilds NumPy arrays, so a tampered file
+cannot run code. :func:`write_fake_cifar` writes tiny datasets in the exact release format for
+tests, benchmarks and figures when the real data are absent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import pickle
+import re
+import shutil
+import tarfile
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+import numpy as np
+
+from invtransfer.errors import AssetError, ConfigError
+from invtransfer.rng import CounterRNG, derive_seed
+
+__all__ = [
+    "ARCHIVES",
+    "CIFAR_DATASETS",
+    "ENV_VAR",
+    "NUM_CLASSES",
+    "RELATIONSHIPS",
+    "SAMPLES_PER_CLASS",
+    "TARGET_CLASS_COUNT",
+    "VAL_FRACTION",
+    "CifarArchive",
+    "CifarData",
+    "ClassSplit",
+    "check_available",
+    "cifar_folder",
+    "class_names",
+    "download_cifar",
+    "draw_class_split",
+    "ensure_cifar",
+    "load_raw_split",
+    "load_split",
+    "read_png_fixture",
+    "resolve_root",
+    "select_indices",
+    "train_val_indices",
+    "write_fake_cifar",
+]
+
+log = logging.getLogger("invtransfer.datasets.cifar")
+
+ENV_VAR = "INVTRANSFER_CIFAR_DIR"
+CIFAR_DATASETS: tuple[str, ...] = ("cifar10", "cifar100")
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
+TARGET_CLASS_COUNT = {"cifar10": 5, "cifar100": 50}  # paper §4.1: transfer to the other half
+# Pretraining samples per class swept in Fig 7 / Fig 8 (reference SAMPLE_COUNTS_PT).
+SAMPLES_PER_CLASS = {"cifar10": (10, 50, 200, 1000, 4500), "cifar100": (10, 50, 100, 250, 500)}
+RELATIONSHIPS: tuple[str, ...] = ("subset", "disjoint", "same", "superset")
+VAL_FRACTION = 0.1  # 5k of the 50k official training images
+IMAGE_SHAPE = (32, 32, 3)
+_PIXELS = 32 * 32 * 3
+
+Split = Literal["train", "val", "test"]
+RawSplit = Literal["train", "test"]
+
+
+@dataclass(frozen=True)
+class CifarArchive:
+    """One official release: where it lives, its checksums and its layout once extracted."""
+
+    dataset: str
+    url: str
+    md5: str  # published on https://www.cs.toronto.edu/~kriz/cifar.html
+    sha256: str | None  # not published by the authors; recorded by Keras and torchvision
+    size: int | None  # bytes
+    folder: str  # top-level folder inside the archive
+    train_files: tuple[str, ...]
+    test_files: tuple[str, ...]
+    meta_file: str
+    label_key: str
+    names_key: str
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (*self.train_files, *self.test_files, self.meta_file)
+
+
+ARCHIVES: dict[str, CifarArchive] = {
+    "cifar10": CifarArchive(
+        dataset="cifar10",
+        url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        md5="c58f30108f718f92721af3b95e74349a",
+        # SHA-256 as pinned by tf.keras.datasets.cifar10 and torchvision's prototype datasets.
+        sha256="6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+        size=170_498_071,
+        folder="cifar-10-batches-py",
+        train_files=tuple(f"data_batch_{i}" for i in range(1, 6)),
+        test_files=("test_batch",),
+        meta_file="batches.meta",
+        label_key="labels",
+        names_key="label_names",
+    ),
+    "cifar100": CifarArchive(
+        dataset="cifar100",
+        url="https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+        md5="eb9058c3a382ffc7106e4002c42a8d85",
+        # SHA-256 as pinned by tf.keras.datasets.cifar100 and torchvision's prototype datasets.
+        sha256="85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7",
+        size=169_001_437,
+        folder="cifar-100-python",
+        train_files=("train",),
+        test_files=("test",),
+        meta_file="meta",
+        label_key="fine_labels",
+        names_key="fine_label_names",
+    ),
+}
+
+
+def _archive(dataset: str) -> CifarArchive:
+    if dataset not in ARCHIVES:
+        raise ValueError(f"dataset must be one of {list(CIFAR_DATASETS)}, got {dataset!r}")
+    return ARCHIVES[dataset]
+
+
+# -- locating the data ------------------------------------------------------------------------
+
+
+def resolve_root(configured: str | os.PathLike[str] | None) -> Path:
+    """The folder that holds the CIFAR releases: ``$INVTRANSFER_CIFAR_DIR`` if set, else ``configured``.
+
+    The environment variable wins so that one machine can point every config at its own copy
+    without editing configs (dataset names do not depend on it: specs keep the folder in ``_root``).
+    """
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        return Path(env).expanduser()
+    if configured is None or str(configured).strip() == "":
+        raise ConfigError(
+            "no CIFAR folder configured: set the CIFAR root in the config (spec key '_root') "
+            f"or the environment variable {ENV_VAR} to the folder that holds "
+            "cifar-10-batches-py/ or cifar-100-python/"
+        )
+    return Path(configured).expanduser()
+
+
+def cifar_folder(root: str | os.PathLike[str], dataset: str) -> Path:
+    """``root/cifar-10-batches-py`` or ``root/cifar-100-python``."""
+    return Path(root) / _archive(dataset).folder
+
+
+def _how_to_get(root: Path, arch: CifarArchive) -> str:
+    return (
+        f"Get it by setting 'download: true' for CIFAR in the config (fetches {arch.url}, "
+        f"md5 {arch.md5}), or by hand: download {arch.filename}, check `md5sum` prints {arch.md5}, "
+        f"and run `tar -xzf {arch.filename} -C {root}`; or point {ENV_VAR} at a folder that "
+        f"already holds {arch.folder}/."
+    )
+
+
+def check_available(root: str | os.PathLike[str], dataset: str) -> Path:
+    """Return the release folder, or raise one :class:`AssetError` naming what is missing and how to get it."""
+    arch = _archive(dataset)
+    root = Path(root)
+    folder = root / arch.folder
+    missing = [name for name in arch.files if not (folder / name).is_file()]
+    if missing:
+        what = (
+            "folder is missing" if not folder.is_dir() else f"files missing: {', '.join(missing)}"
+        )
+        raise AssetError(
+            f"{dataset} not found: expected {folder} with {', '.join(arch.files)} ({what}). "
+            + _how_to_get(root, arch)
+        )
+    return folder
+
+
+def ensure_cifar(root: str | os.PathLike[str], dataset: str, *, download: bool = False) -> Path:
+    """:func:`check_available`, downloading first when ``download`` is true and the data are absent."""
+    arch = _archive(dataset)
+    folder = Path(root) / arch.folder
+    if download and not folder.exists():
+        download_cifar(dataset, root)
+    return check_available(root, dataset)
+
+
+# -- download ------------------------------------------------------------------------------------
+
+Fetcher = Callable[[str], BinaryIO]
+
+
+def _urlopen(url: str, timeout: float = 60.0) -> BinaryIO:
+    request = urllib.request.Request(url, headers={"User-Agent": "invtransfer"})
+    return urllib.request.urlopen(request, timeout=timeout)  # type: ignore[no-any-return]
+
+
+def download_cifar(
+    dataset: str,
+    root: str | os.PathLike[str],
+    *,
+    archive: CifarArchive | None = None,
+    fetch: Fetcher | None = None,
+) -> Path:
+    """Fetch the official archive, verify its checksums, extract it atomically; return the folder.
+
+    The archive streams to a temporary file in ``root`` while its MD5 and SHA-256 are computed;
+    a size or checksum mismatch raises :class:`AssetError` and deletes it. Extraction goes to a
+    temporary folder (tar members are filtered: no absolute paths, links or ``..``) whose release
+    folder is renamed into place only when every expected file is there, so an interrupted run
+    never leaves a half-extracted folder behind. ``archive`` and ``fetch`` exist for tests (a
+    local ``file://`` URL and its checksums); the network is only touched when this is called.
+    """
+    arch = archive if archive is not None else _archive(dataset)
+    root = Path(root)
+    target = root / arch.folder
+    if target.exists():
+        raise AssetError(
+            f"{target} already exists; not downloading over it. Remove it if it is incomplete "
+            "or corrupt, then download again."
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    opener = fetch if fetch is not None else _urlopen
+    fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{arch.filename}.", dir=root)
+    tmp_archive = Path(tmp_name)
+    start = time.perf_counter()
+    try:
+        md5, sha, size = hashlib.md5(), hashlib.sha256(), 0
+        log.info("downloading %s to %s", arch.url, root)
+        try:
+            with os.fdopen(fd, "wb") as out, contextlib.closing(opener(arch.url)) as response:
+                while block := response.read(1 << 20):
+                    out.write(block)
+                    md5.update(block)
+                    sha.update(block)
+                    size += len(block)
+        except OSError as exc:
+            raise AssetError(
+                f"downloading {arch.url} failed: {exc}. {_how_to_get(root, arch)}"
+            ) from exc
+        _verify_checksums(arch, size, md5.hexdigest(), sha.hexdigest())
+        log.info(
+            "verified %s (%d bytes) in %.1f s", arch.filename, size, time.perf_counter() - start
+        )
+        _extract(tmp_archive, arch, root)
+    finally:
+        tmp_archive.unlink(missing_ok=True)
+    return check_available(root, arch.dataset)
+
+
+def _verify_checksums(arch: CifarArchive, size: int, md5: str, sha256: str) -> None:
+    problems = []
+    if arch.size is not None and size != arch.size:
+        problems.append(f"size {size} bytes, expected {arch.size}")
+    if md5 != arch.md5:
+        problems.append(f"md5 {md5}, expected {arch.md5}")
+    if arch.sha256 is not None and sha256 != arch.sha256:
+        problems.append(f"sha256 {sha256}, expected {arch.sha256}")
+    if problems:
+        raise AssetError(
+            f"downloaded {arch.url} does not match the published checksums ({'; '.join(problems)}); "
+            "the file was deleted. Retry, or download it by hand and compare with `md5sum`."
+        )
+
+
+def _extract(archive_path: Path, arch: CifarArchive, root: Path) -> None:
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".tmp-extract-{arch.folder}.", dir=root))
+    try:
+        try:
+            with tarfile.open(archive_path, "r:*") as tar:
+                tar.extractall(tmp_dir, filter="data")
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise AssetError(f"cannot extract {arch.filename}: {exc}") from exc
+        extracted = tmp_dir / arch.folder
+        missing = [name for name in arch.files if not (extracted / name).is_file()]
+        if missing:
+            raise AssetError(
+                f"{arch.filename} does not contain {arch.folder}/{{{', '.join(missing)}}}; "
+                "it is not the expected CIFAR release"
+            )
+        os.replace(extracted, root / arch.folder)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+# -- reading the pickles -------------------------------------------------------------------------
+
+
+def _numpy_multiarray() -> str:
+    try:
+        import numpy._core.multiarray  # noqa: F401  (NumPy >= 2)
+
+        return "numpy._core.multiarray"
+    except ImportError:  # pragma: no cover - NumPy 1.x
+        return "numpy.core.multiarray"
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """Rebuilds NumPy arrays and plain containers only: a tampered pickle cannot run code."""
+
+    _ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only NumPy arrays)")
+        if module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+            module = _numpy_multiarray()  # old pickles name numpy.core, which NumPy 2 deprecates
+        return super().find_class(module, name)
+
+
+def _read_pickle(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            obj = _ArrayOnlyUnpickler(fh, encoding="bytes").load()
+    except FileNotFoundError as exc:
+        raise AssetError(f"{path}: file not found") from exc
+    except Exception as exc:  # any unpickling failure means a corrupt or foreign file
+        raise AssetError(
+            f"{path}: not a readable CIFAR pickle ({type(exc).__name__}: {exc}); the file is "
+            "corrupt or truncated — delete the release folder and download it again"
+        ) from exc
+    if not isinstance(obj, dict):
+        raise AssetError(f"{path}: expected a pickled dict, got {type(obj).__name__}")
+    return {k.decode("latin1") if isinstance(k, bytes) else str(k): v for k, v in obj.items()}
+
+
+def _field(path: Path, batch: dict[str, Any], key: str) -> Any:
+    if key not in batch:
+        raise AssetError(f"{path}: key {key!r} missing (keys: {sorted(batch)}); not a CIFAR file")
+    return batch[key]
+
+
+def _read_batch(path: Path, label_key: str, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    batch = _read_pickle(path)
+    data = _field(path, batch, "data")
+    labels = np.asarray(_field(path, batch, label_key))
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2:
+        raise AssetError(
+            f"{path}: 'data' must be a uint8 array of shape (N, {_PIXELS}), got "
+            f"{getattr(data, 'dtype', type(data).__name__)} {getattr(data, 'shape', '')}"
+        )
+    if data.shape[1] != _PIXELS:
+        raise AssetError(
+            f"{path}: 'data' has shape {data.shape}, expected (N, {_PIXELS}) (32×32×3)"
+        )
+    if labels.ndim != 1 or labels.shape[0] != data.shape[0]:
+        raise AssetError(
+            f"{path}: {label_key!r} has shape {labels.shape}, expected ({data.shape[0]},) "
+            "(one label per image)"
+        )
+    if labels.size and (
+        not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= n_classes
+    ):
+        raise AssetError(f"{path}: {label_key!r} must hold integers in [0, {n_classes})")
+    # Rows are channel-planar (1024 R, 1024 G, 1024 B), each plane row-major.
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), labels.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class CifarData:
+    """Images of one split with their labels (read-only arrays; the class names come from the meta)."""
+
+    images: np.ndarray  # uint8 N×32×32×3
+    labels: np.ndarray  # int64 (N,), original class ids
+    class_names: tuple[str, ...]  # indexed by original class id
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def class_names(root: str | os.PathLike[str], dataset: str) -> tuple[str, ...]:
+    """The class names from the release's meta file, indexed by original class id."""
+    arch = _archive(dataset)
+    path = check_available(root, dataset) / arch.meta_file
+    names = _field(path, _read_pickle(path), arch.names_key)
+    if not isinstance(names, list) or len(names) != NUM_CLASSES[dataset]:
+        raise AssetError(
+            f"{path}: {arch.names_key!r} must list {NUM_CLASSES[dataset]} class names, "
+            f"got {len(names) if isinstance(names, list) else type(names).__name__}"
+        )
+    return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+
+
+_CACHE: dict[tuple[Any, ...], CifarData] = {}
+_CACHE_SIZE = 2  # the training set is 150 MB; train and val builds reuse it
+
+
+def load_raw_split(root: str | os.PathLike[str], dataset: str, split: RawSplit) -> CifarData:
+    """The official ``train`` (all batches, in file order) or ``test`` set.
+
+    Results are cached per (folder, split, file sizes and mtimes), so building the train and val
+    splits of one dataset reads the pickles once.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test' (official files), got {split!r}")
+    arch = _archive(dataset)
+    folder = check_available(root, dataset)
+    files = arch.train_files if split == "train" else arch.test_files
+    paths = [folder / name for name in files]
+    stats = tuple(
+        (p.stat().st_size, p.stat().st_mtime_ns) for p in [*paths, folder / arch.meta_file]
+    )
+    key = (str(folder.resolve()), split, stats)
+    if key in _CACHE:
+        return _CACHE[key]
+    names = class_names(root, dataset)
+    parts = [_read_batch(p, arch.label_key, NUM_CLASSES[dataset]) for p in paths]
+    images = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
+    labels = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    data = CifarData(images, labels, names)
+    while len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = data
+    return data
+
+
+# -- seeded splits and class draws ----------------------------------------------------------------
+
+
+def _sort_by_keys(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Positions sorting ``keys`` ascending, ties (astronomically rare) broken by ``ids``."""
+    return np.lexsort((ids, keys))
+
+
+def train_val_indices(
+    n: int, seed: int, val_fraction: float = VAL_FRACTION
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of the official training set: (train indices, val indices), each ascending.
+
+    ``round(val_fraction · n)`` images go to val (5,000 of 50,000). Each image's side depends only
+    on ``(seed, n, index)``.
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    ids = np.arange(n)
+    keys = CounterRNG(derive_seed(seed, "cifar-train-val", n), ids).permutation_keys("split")
+    order = _sort_by_keys(keys, ids)
+    n_val = round(val_fraction * n)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def load_split(
+    root: str | os.PathLike[str],
+    dataset: str,
+    split: Split,
+    seed: int,
+    *,
+    val_fraction: float = VAL_FRACTION,
+) -> tuple[CifarData, np.ndarray]:
+    """One of the paper's splits and the index of each image in its official file.
+
+    ``test`` is the official test set; ``train``/``val`` come from :func:`train_val_indices`
+    (``val_fraction`` of the official training set goes to val).
+    Returns ``(data, source_index)`` where ``source_index[i]`` is the position of image ``i`` in
+    the official training set (train, val) or test set (test) — the ``cifar_index`` column.
+    """
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be one of train, val, test, got {split!r}")
+    if split == "test":
+        data = load_raw_split(root, dataset, "test")
+        return data, np.arange(len(data))
+    full = load_raw_split(root, dataset, "train")
+    train_idx, val_idx = train_val_indices(len(full), seed, val_fraction)
+    idx = train_idx if split == "train" else val_idx
+    return CifarData(full.images[idx], full.labels[idx], full.class_names), idx
+
+
+@dataclass(frozen=True)
+class ClassSplit:
+    """One seed's class draw (original class ids, in draw order).
+
+    ``target`` is the transfer task; pretraining uses ``pretraining(relationship)``: ``same`` (the
+    target classes), ``disjoint`` (the other half), ``subset`` (the first ``max(2, round(k/3))``
+    target classes: C10 2 of 5, C100 17 of 50) or ``superset`` (all classes, target first).
+    """
+
+    dataset: str
+    target: tuple[int, ...]
+    disjoint: tuple[int, ...]
+    subset: tuple[int, ...]
+    superset: tuple[int, ...]
+
+    def pretraining(self, relationship: str) -> tuple[int, ...]:
+        if relationship == "same":
+            return self.target
+        if relationship in ("subset", "disjoint", "superset"):
+            return getattr(self, relationship)  # type: ignore[no-any-return]
+        raise ValueError(f"relationship must be one of {list(RELATIONSHIPS)}, got {relationship!r}")
+
+
+def draw_class_split(dataset: str, seed: int) -> ClassSplit:
+    """Draw the target/pretraining classes for one seed (a pure function of ``(dataset, seed)``)."""
+    n = NUM_CLASSES[_archive(dataset).dataset]
+    k = TARGET_CLASS_COUNT[dataset]
+    ids = np.arange(n)
+    keys = CounterRNG(derive_seed(seed, "cifar-classes", dataset), ids).permutation_keys("classes")
+    perm = tuple(int(c) for c in ids[_sort_by_keys(keys, ids)])
+    target, disjoint = perm[:k], perm[k : 2 * k]
+    return ClassSplit(dataset, target, disjoint, target[: max(2, round(k / 3))], perm)
+
+
+def select_indices(
+    labels: np.ndarray,
+    source_index: np.ndarray,
+    classes: Sequence[int],
+    *,
+    seed: int,
+    order_seed: int,
+    stream: str,
+    per_class: int | None = None,
+    count: int | float | None = None,
+) -> np.ndarray:
+    """Positions (into ``labels``) of the images a dataset keeps, in dataset order.
+
+    1. keep images whose label is in ``classes``;
+    2. ``per_class``: per class, the ``per_class`` images with the smallest keys under
+       ``(seed, stream)`` — keyed by ``source_index``, so smaller draws are nested in larger ones;
+    3. order the rest by keys under ``(order_seed, stream)`` (changing ``order_seed`` alone only
+       permutes the same images);
+    4. ``count``: keep the first ``count`` (an int) or ``round(count · n)`` (a float in (0, 1]).
+    """
+    labels = np.asarray(labels)
+    source_index = np.asarray(source_index)
+    if labels.shape != source_index.shape or labels.ndim != 1:
+        raise TypeError(
+            f"labels {labels.shape} and source_index {source_index.shape} must be 1-D and equal"
+        )
+    class_arr = np.asarray(list(classes), dtype=np.int64)
+    if class_arr.size == 0 or np.unique(class_arr).size != class_arr.size:
+        raise ValueError(f"classes must be a non-empty list without repeats, got {list(classes)}")
+    pool = np.flatnonzero(np.isin(labels, class_arr))
+    if per_class is not None:
+        if (
+            isinstance(per_class, bool)
+            or not isinstance(per_class, (int, np.integer))
+            or per_class < 1
+        ):
+            raise ValueError(f"samples per class must be a positive int or null, got {per_class!r}")
+        keys = CounterRNG(derive_seed(seed, "cifar-subsample", stream), source_index[pool])
+        sub_keys = keys.permutation_keys("subsample")
+        kept = []
+        for c in class_arr:
+            members = np.flatnonzero(labels[pool] == c)
+            if members.size < per_class:
+                raise ValueError(
+                    f"{stream}: class {int(c)} has {members.size} images, fewer than the "
+                    f"{per_class} samples per class requested"
+                )
+            best = members[
+                _sort_by_keys(sub_keys[members], source_index[pool][members])[:per_class]
+            ]
+            kept.append(pool[best])
+        pool = np.sort(np.concatenate(kept))
+    rng = CounterRNG(derive_seed(order_seed, "cifar-order", stream), source_index[pool])
+    pool = pool[_sort_by_keys(rng.permutation_keys("order"), source_index[pool])]
+    if count is None:
+        return pool
+    if isinstance(count, bool):
+        raise ValueError(f"{stream}: split size must be an int, a fraction or null, got {count!r}")
+    if isinstance(count, (int, np.integer)):
+        if not 0 <= count <= pool.size:
+            raise ValueError(
+                f"{stream}: {count} samples requested but only {pool.size} are available"
+            )
+        return pool[: int(count)]
+    if isinstance(count, float) and 0.0 < count <= 1.0:
+        return pool[: round(count * pool.size)]
+    raise ValueError(
+        f"{stream}: split size must be a non-negative int, a fraction in (0, 1] or null, got {count!r}"
+    )
+
+
+# -- fixtures --------------------------------------------------------------------------------------
+
+_FIXTURE_NAME = re.compile(r"^cifar10_(\d+)_(\d+)\.png$")
+
+
+def read_png_fixture(folder: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Read ``cifar10_{NN}_{label}.png`` files (foolbox's real CIFAR-10 test images #0–19).
+
+    Returns ``(images uint8 N×32×32×3, labels int64)`` ordered by ``NN``.
+    """
+    from PIL import Image
+
+    folder = Path(folder)
+    entries = []
+    for path in folder.iterdir() if folder.is_dir() else []:
+        match = _FIXTURE_NAME.match(path.name)
+        if match:
+            entries.append((int(match.group(1)), int(match.group(2)), path))
+    if not entries:
+        raise AssetError(f"{folder}: no cifar10_NN_LABEL.png files found")
+    images, labels = [], []
+    for _, label, path in sorted(entries):
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("RGB"))
+        if arr.shape != IMAGE_SHAPE:
+            raise AssetError(f"{path}: expected a 32×32 RGB image, got shape {arr.shape}")
+        images.append(arr)
+        labels.append(label)
+    return np.stack(images), np.asarray(labels, dtype=np.int64)
+
+
+def _fake_images(labels: np.ndarray, n_classes: int, rng: np.random.Generator) -> np.ndarray:
+    """Class-dependent smooth colour patterns plus per-image noise and brightness (learnable)."""
+    n = labels.shape[0]
+    coarse = np.random.default_rng(derive_seed("fake-cifar-classes", n_classes)).random(
+        (n_classes, 4, 4, 3), dtype=np.float32
+    )
+    # Nearest 4×4 → 32×32 upsampling keeps it cheap; per-image jitter makes images distinct.
+    patterns = np.repeat(np.repeat(coarse, 8, axis=1), 8, axis=2)
+    out = np.empty((n, 32, 32, 3), dtype=np.uint8)
+    step = 4096
+    for start in range(0, n, step):
+        lab = labels[start : start + step]
+        m = lab.shape[0]
+        gain = rng.uniform(0.6, 1.0, (m, 1, 1, 1)).astype(np.float32)
+        noise = rng.normal(0.0, 0.08, (m, 32, 32, 3)).astype(np.float32)
+        img = np.clip(patterns[lab] * gain + noise, 0.0, 1.0)
+        out[start : start + m] = np.rint(img * 255.0).astype(np.uint8)
+    return out
+
+
+def _balanced_labels(n_classes: int, per_class: int, rng: np.random.Generator) -> np.ndarray:
+    labels = np.repeat(np.arange(n_classes, dtype=np.int64), per_class)
+    return labels[rng.permutation(labels.size)]
+
+
+def _to_rows(images: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2).reshape(images.shape[0], _PIXELS))
+
+
+def _dump(path: Path, obj: dict[bytes, Any]) -> None:
+    # Protocol 2 and bytes keys: what the official Python-2 pickles decode to with encoding="bytes".
+    path.write_bytes(pickle.dumps(obj, protocol=2))
+
+
+def write_fake_cifar(
+    root: str | os.PathLike[str],
+    dataset: str,
+    n_train_per_class: int,
+    n_test_per_class: int,
+    seed: int,
+    *,
+    real_test_images: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Path:
+    """Write a small CIFAR release in the exact official pickle layout; return its folder.
+
+    Images are synthetic (a smooth per-class colour pattern with per-image noise), so a model
+    can learn the classes. ``real_test_images`` — e.g. :func:`read_png_fixture` of the real
+    foolbox images — are placed first in the test set with their labels. CIFAR-10 training
+    images are spread over ``data_batch_1..5`` as in the release. Deterministic in ``seed``.
+    """
+    arch = _archive(dataset)
+    n_classes = NUM_CLASSES[dataset]
+    if n_train_per_class < 1 or n_test_per_class < 0:
+        raise ValueError(
+            f"need n_train_per_class >= 1 and n_test_per_class >= 0, got "
+            f"{n_train_per_class}, {n_test_per_class}"
+        )
+    rng = np.random.default_rng(derive_seed(seed, "fake-cifar", dataset))
+    train_labels = _balanced_labels(n_classes, n_train_per_class, rng)
+    train_images = _fake_images(train_labels, n_classes, rng)
+    test_labels = _balanced_labels(n_classes, n_test_per_class, rng)
+    test_images = _fake_images(test_labels, n_classes, rng)
+    if real_test_images is not None:
+        real_images, real_labels = real_test_images
+        if real_images.dtype != np.uint8 or real_images.shape[1:] != IMAGE_SHAPE:
+            raise TypeError(f"real_test_images must be uint8 N×32×32×3, got {real_images.shape}")
+        test_images = np.concatenate([real_images, test_images])
+        test_labels = np.concatenate([np.asarray(real_labels, dtype=np.int64), test_labels])
+
+    folder = Path(root) / arch.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    names = _fake_class_names(dataset)
+    if dataset == "cifar10":
+        _dump(
+            folder / arch.meta_file,
+            {
+                b"num_cases_per_batch": len(train_labels) // 5,
+                b"label_names": names,
+                b"num_vis": _PIXELS,
+            },
+        )
+        for i, chunk in enumerate(np.array_split(np.arange(train_labels.size), 5), start=1):
+            _dump(
+                folder / f"data_batch_{i}",
+                _batch10(f"training batch {i} of 5", train_images[chunk], train_labels[chunk]),
+            )
+        _dump(folder / "test_batch", _batch10("testing batch 1 of 1", test_images, test_labels))
+    else:
+        _dump(
+            folder / arch.meta_file,
+            {
+                b"fine_label_names": names,
+                b"coarse_label_names": [b"superclass_%d" % i for i in range(20)],
+            },
+        )
+        _dump(folder / "train", _batch100("training", train_images, train_labels))
+        _dump(folder / "test", _batch100("testing", test_images, test_labels))
+    return folder
+
+
+def _fake_class_names(dataset: str) -> list[bytes]:
+    if dataset == "cifar10":
+        return [
+            n.encode()
+            for n in (
+                "airplane",
+                "automobile",
+                "bird",
+                "cat",
+                "deer",
+                "dog",
+                "frog",
+                "horse",
+                "ship",
+                "truck",
+            )
+        ]
+    return [b"class_%02d" % i for i in range(NUM_CLASSES[dataset])]
+
+
+def _batch10(label: str, images: np.ndarray, labels: np.ndarray) -> dict[bytes, Any]:
+    return {
+        b"batch_label": label.encode(),
+        b"labels": [int(v) for v in labels],
+        b"data": _to_rows(images),
+        b"filenames": [b"fake_%05d.png" % i for i in range(labels.size)],
+    }
+
+
+def _batch100(label: str, images: np.ndarray, labels: np.ndarray) -> dict[bytes, Any]:
+    return {
+        b"filenames": [b"fake_%05d.png" % i for i in range(labels.size)],
+        b"batch_label": label.encode(),
+        b"fine_labels": [int(v) for v in labels],
+        b"coarse_labels": [int(v) // 5 for v in labels],
+        b"data": _to_rows(images),
+    }
