@@ -61,7 +61,8 @@ def t2d_spec(photo_dir, **override):
     spec = {
         "kind": "t2d",
         "objects": {"source": "bundle", "names": NAMES},
-        "backgrounds": {"source": "folder", "path": str(photo_dir), "bank_size": 16},
+        # "_path": a location, excluded from the name hash (as the experiment planner passes it)
+        "backgrounds": {"source": "folder", "_path": str(photo_dir), "bank_size": 16},
         "transforms": ["rotate", "hue", "blur"],
         "splits": {"train": 60, "val": 20, "test": 20},
         "shard_size": 25,
@@ -323,6 +324,19 @@ def test_load_split_round_trip(base):
 # --------------------------------------------------------------------------------------------
 # specs and names
 # --------------------------------------------------------------------------------------------
+def test_locations_may_be_hashed_or_not(photo_dir):
+    hidden = t2d_spec(photo_dir)
+    bg = {"source": "folder", "bank_size": 16}
+    shown = t2d_spec(photo_dir, backgrounds={**bg, "path": str(photo_dir)})
+    elsewhere = t2d_spec(photo_dir, backgrounds={**bg, "_path": "/elsewhere"})
+    assert dataset_name(hidden) == dataset_name(elsewhere) != dataset_name(shown)
+    both = {"source": "folder", "path": "/a", "_path": "/b"}
+    with pytest.raises(ConfigError, match=r"backgrounds\._path"):
+        canonicalize_spec(t2d_spec(photo_dir, backgrounds=both))
+    with pytest.raises(ConfigError, match=r"backgrounds\.path"):
+        canonicalize_spec(t2d_spec(photo_dir, backgrounds={"source": "folder"}))
+
+
 def test_dataset_names_are_readable_unique_and_ignore_underscore_keys():
     spec = {"kind": "t2d", "transforms": ["rotate", "hue"], "seed": 2}
     name = dataset_name(spec)
@@ -371,7 +385,13 @@ def test_bad_spec_names_the_key(override, key):
 
 def test_random_kind_rejects_prototype_keys_and_bad_fraction():
     with pytest.raises(ConfigError, match="object_scale"):
-        canonicalize_spec({"kind": "random", "object_scale": 0.7})
+        canonicalize_spec({"kind": "random", "object_scale": 0.5})
+    # planners pass the shared object keys to every kind: at their defaults they are no-ops
+    plain = canonicalize_spec({"kind": "random"})
+    assert (
+        canonicalize_spec({"kind": "random", "object_scale": 0.7, "squash_aspect": False}) == plain
+    )
+    assert "object_scale" not in plain
     with pytest.raises(ConfigError, match=r"objects\.pattern_fraction"):
         canonicalize_spec({"kind": "random", "objects": {"pattern_fraction": 1.2}})
 

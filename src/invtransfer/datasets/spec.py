@@ -23,6 +23,7 @@ import hashlib
 import importlib
 import json
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,7 @@ __all__ = [
     "UNIVERSAL_KEYS",
     "canonical_backgrounds",
     "canonical_json",
+    "canonical_objects",
     "canonical_splits",
     "canonical_transform_options",
     "canonical_transforms",
@@ -51,6 +53,7 @@ __all__ = [
     "check_mapping",
     "dataset_name",
     "hashed_part",
+    "location",
     "spec_hash",
 ]
 
@@ -96,6 +99,11 @@ _RANDOM_KEYS = (
     "class_balance",
 )
 _MAX_SEED = (1 << 63) - 1
+_PROTOTYPE_DEFAULTS = {
+    "object_scale": 0.7,
+    "squash_aspect": False,
+    "prototype_resample": "bilinear",
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -181,6 +189,22 @@ def check_mapping(value: Any, key: str, allowed: Sequence[str]) -> dict[str, Any
 
 def _check_seed(value: Any, key: str) -> int:
     return check_int(value, key, minimum=0, maximum=_MAX_SEED)
+
+
+def location(section: Mapping[str, Any], name: str) -> Any:
+    """A location key of a section: ``name`` (part of the name hash) or ``_name`` (not hashed).
+
+    Planners give machine-specific locations (asset folders, fonts) as ``_path``/``_font`` so that
+    moving the data does not rename every dataset; a user may give ``path`` to make it part of
+    the dataset's identity.
+    """
+    value = section.get(name)
+    return section.get(f"_{name}") if value is None else value
+
+
+def _check_location(given: Mapping[str, Any], name: str, key: str) -> None:
+    if given.get(name) is not None and given.get(f"_{name}") is not None:
+        raise _fail(f"{key}._{name}", f"give {key}.{name} or {key}._{name}, not both")
 
 
 def _underscored(src: Mapping[str, Any]) -> dict[str, Any]:
@@ -277,7 +301,8 @@ def canonical_splits(value: Any, key: str = "splits") -> dict[str, int]:
     return counts
 
 
-def _canonical_objects(value: Any, kind: str, seed: int, key: str = "objects") -> dict[str, Any]:
+def canonical_objects(value: Any, kind: str, seed: int, key: str = "objects") -> dict[str, Any]:
+    """The ``objects`` section: object images (``kind`` ``"t2d"``) or random patterns (``"random"``)."""
     if kind == "random":
         default = {"source": "random"}
         given = check_mapping(
@@ -310,7 +335,7 @@ def _canonical_objects(value: Any, kind: str, seed: int, key: str = "objects") -
     given = check_mapping(
         {"source": "bundle"} if value is None else value,
         key,
-        ("source", "names", "path", "count", "download"),
+        ("source", "names", "path", "font", "count", "download"),
     )
     source = given.get("source", "bundle")
     if source == "random":
@@ -330,14 +355,16 @@ def _canonical_objects(value: Any, kind: str, seed: int, key: str = "objects") -
         out["names"] = list(names)
     else:
         out["names"] = None
-    path = given.get("path")
-    out["path"] = None if path is None else check_str(str(path), f"{key}.path")
+    for name in ("path", "font"):
+        value = given.get(name)
+        out[name] = None if value is None else check_str(str(value), f"{key}.{name}")
+        _check_location(given, name, key)
     count = given.get("count")
     out["count"] = None if count is None else check_int(count, f"{key}.count", minimum=1)
     if out["names"] is not None and out["count"] is not None:
         raise _fail(f"{key}.count", "give either objects.names or objects.count, not both")
-    if source == "folder" and out["path"] is None:
-        raise _fail(f"{key}.path", "source 'folder' needs a path to the object images")
+    if source == "folder" and location(given, "path") is None:
+        raise _fail(f"{key}.path", "source 'folder' needs a path (or _path) to the object images")
     out["download"] = check_bool(given.get("download", False), f"{key}.download")
     out.update(_underscored(given))
     return out
@@ -369,10 +396,16 @@ def canonical_backgrounds(
             ),
             "seed": _check_seed(given.get("seed", seed), f"{key}.seed"),
         }
-        if source == "folder" and out["path"] is None:
-            raise _fail(f"{key}.path", "source 'folder' needs a path to the background photos")
+        _check_location(given, "path", key)
+        if source == "folder" and location(given, "path") is None:
+            raise _fail(
+                f"{key}.path", "source 'folder' needs a path (or _path) to the background photos"
+            )
     out.update(_underscored(given))
     return out
+
+
+_canonical_objects = canonical_objects  # older private name, still imported by builders
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,17 +427,21 @@ def _canonical_t2d(given: Mapping[str, Any]) -> dict[str, Any]:
     kind = given["kind"]
     allowed = _T2D_KEYS if kind == "t2d" else _RANDOM_KEYS
     if kind == "random":
-        for k in ("object_scale", "squash_aspect", "prototype_resample"):
-            if k in given:
+        # Planners pass the same object keys to every kind; at their defaults they are no-ops
+        # here and dropped, any other value is a mistake worth an error.
+        given = dict(given)
+        for k, default in _PROTOTYPE_DEFAULTS.items():
+            if k in given and given.pop(k) != default:
                 raise _fail(
                     k,
                     "not used by kind 'random' (patterns are drawn at canvas resolution; "
-                    "their size is objects.pattern_fraction)",
+                    "their size is objects.pattern_fraction); leave it at "
+                    f"{default!r} or remove it",
                 )
     check_mapping(given, "", allowed)
     out = _canonical_universal(given)
     seed = out["seed"]
-    out["objects"] = _canonical_objects(given.get("objects"), kind, seed)
+    out["objects"] = canonical_objects(given.get("objects"), kind, seed)
     out["backgrounds"] = canonical_backgrounds(
         given.get("backgrounds"), "bundle" if kind == "t2d" else "random", seed
     )
@@ -414,7 +451,11 @@ def _canonical_t2d(given: Mapping[str, Any]) -> dict[str, Any]:
     )
     if kind == "t2d":
         out["object_scale"] = check_float(
-            given.get("object_scale", 0.7), "object_scale", low=0.0, high=1.0, low_open=True
+            given.get("object_scale", _PROTOTYPE_DEFAULTS["object_scale"]),
+            "object_scale",
+            low=0.0,
+            high=1.0,
+            low_open=True,
         )
         out["squash_aspect"] = check_bool(given.get("squash_aspect", False), "squash_aspect")
         out["prototype_resample"] = check_choice(
@@ -443,17 +484,17 @@ def _canonical_delegated(given: Mapping[str, Any]) -> dict[str, Any]:
     kind = given["kind"]
     module = _builder_module(kind)
     out = _canonical_universal(given)
-    if "splits" in given:
-        out["splits"] = canonical_splits(given["splits"])
     rest = {k: v for k, v in given.items() if k not in out and k not in UNIVERSAL_KEYS}
     hook = getattr(module, "canonicalize_spec", None)
-    if callable(hook):
+    if callable(hook):  # the hook owns every other key, "splits" included
         result = hook({**out, **rest})
         if not isinstance(result, Mapping):
             raise TypeError(f"{module.__name__}.canonicalize_spec must return a dict")
         return dict(result)
     defaults = getattr(module, "SPEC_DEFAULTS", {})
     check_mapping(given, "", (*UNIVERSAL_KEYS, "splits", *defaults))
+    if "splits" in given:
+        out["splits"] = canonical_splits(given["splits"])
     for k, default in defaults.items():
         out[k] = copy.deepcopy(rest.get(k, default))
     return out
@@ -495,14 +536,20 @@ def spec_hash(spec: Mapping[str, Any], length: int = 10) -> str:
     return hashlib.sha256(canonical_json(canonical).encode()).hexdigest()[:length]
 
 
-def _count(n: int) -> str:
+def _count(n: Any) -> str:
+    if n is None:  # builders may allow "every image" (CIFAR)
+        return "all"
+    if isinstance(n, float):  # or a fraction
+        return f"{n:g}"
     if n >= 1000 and n % 1000 == 0:
         return f"{n // 1000}k"
     return str(n)
 
 
 def dataset_name(spec: Mapping[str, Any]) -> str:
-    """``<kind>-<transforms>-<n_train>-s<seed>[-t<transform_seed>]-<hash10>``, path- and wildcard-safe.
+    """``<kind>[-<dataset>-<variant>]-<transforms>-<n_train>-s<seed>[-t<transform_seed>]-<hash10>``.
+
+    Path- and wildcard-safe (``[a-z0-9+_-]``, plus the kind's characters).
 
     The readable parts help a person; the hash (of the whole canonical spec) makes the name unique.
     """
@@ -514,15 +561,16 @@ def dataset_name(spec: Mapping[str, Any]) -> str:
         tpart = "+".join(names)
     else:
         tpart = "+".join(names[:3]) + f"+{len(names) - 3}more"
-    parts = [canonical["kind"].replace("_", "-"), tpart.replace("_", "")]
+    parts = [canonical["kind"].replace("_", "-")]
+    for key in ("dataset", "variant"):  # CIFAR kinds: cifar10 / cifar100, IFE variant (C+O/O)
+        if isinstance(canonical.get(key), str):
+            parts.append(re.sub(r"[^a-z0-9+]+", "_", canonical[key].lower()).strip("_"))
+    parts.append(tpart.replace("_", ""))
     splits = canonical.get("splits")
     if isinstance(splits, Mapping) and splits:
         first = "train" if "train" in splits else next(iter(splits))
-        parts.append(
-            _count(int(splits[first]))
-            if first == "train"
-            else f"{first}{_count(int(splits[first]))}"
-        )
+        count = _count(splits[first])
+        parts.append(count if first == "train" else f"{first}{count}")
     parts.append(f"s{canonical['seed']}")
     if canonical["transform_seed"] != canonical["seed"]:
         parts.append(f"t{canonical['transform_seed']}")

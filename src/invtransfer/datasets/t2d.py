@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from invtransfer.datasets.builders import BuildPlan
-from invtransfer.datasets.spec import canonicalize_spec
+from invtransfer.datasets.spec import canonicalize_spec, location
 from invtransfer.errors import ConfigError
 from invtransfer.rng import CounterRNG, derive_seed
 
@@ -235,8 +235,9 @@ def _select_objects(spec: Mapping[str, Any]) -> tuple[list[str], list[np.ndarray
 
     cfg = spec["objects"]
     asset_cfg: dict[str, Any] = {"source": cfg["source"]}
-    if cfg.get("path") is not None:
-        asset_cfg["path"] = cfg["path"]
+    for name in ("path", "font"):
+        if location(cfg, name) is not None:
+            asset_cfg[name] = location(cfg, name)
     if cfg.get("download"):
         asset_cfg["download"] = True
     names = cfg.get("names")
@@ -312,8 +313,8 @@ class _T2DPlan(BuildPlan):
             from invtransfer.assets import load_background_photos
 
             cfg = {"source": bg["source"]}
-            if bg.get("path") is not None:
-                cfg["path"] = bg["path"]
+            if location(bg, "path") is not None:
+                cfg["path"] = location(bg, "path")
             self._photos = load_background_photos(cfg)
         super().__init__(
             class_names=class_names,
