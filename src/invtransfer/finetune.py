@@ -30,6 +30,7 @@ from invtransfer.models import Classifier
 from invtransfer.probing import load_head
 from invtransfer.rng import derive_seed
 from invtransfer.training import (
+    EpochCallback,
     LabeledData,
     SplitLike,
     TrainHParams,
@@ -99,7 +100,7 @@ def finetune_model(
     bf16: bool | str = "auto",
     compile: bool = False,
     checkpoint_path: str | os.PathLike[str] | None = None,
-    on_epoch_end: Any = None,
+    on_epoch_end: EpochCallback | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, float]]]:
     """Fine-tune every parameter of ``model`` (whose ``head`` is already the probe's) on a
     stratified subset of ``train``; returns ``(metrics, history)`` and leaves the

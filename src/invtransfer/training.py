@@ -49,6 +49,7 @@ from invtransfer.rng import derive_seed
 
 __all__ = [
     "HISTORY_COLUMNS",
+    "EpochCallback",
     "FitResult",
     "LabeledData",
     "TrainHParams",
@@ -750,3 +751,13 @@ def pretrain(
     atomic_write_json(out / "metrics.json", metrics)
     ckpt.unlink(missing_ok=True)
     return metrics
+
+
+def __getattr__(name: str) -> Any:
+    """``training.compute_features`` lives in :mod:`invtransfer.features` (which imports this
+    module, hence the lazy lookup); kept reachable here for callers that import it from here."""
+    if name == "compute_features":
+        from invtransfer.features import compute_features
+
+        return compute_features
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
