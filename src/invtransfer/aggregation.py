@@ -118,15 +118,42 @@ def _is_index(text: str) -> bool:
     return text.lstrip("-").isdigit()
 
 
+def _is_file_key(key: str) -> bool:
+    return key in ("path", "path_csv") or key.endswith("_path")
+
+
+def _is_csv(key: str, path: Path) -> bool:
+    return key == "path_csv" or path.suffix.lower() == ".csv"
+
+
+def _load_result(path: Path, key: str, meta: Mapping[str, Any]) -> Any:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"result file {path} ({key} of record {dict(meta)}) does not exist; the rule that "
+            "writes it has not run (or failed) — run the workflow up to it"
+        )
+    if _is_csv(key, path):
+        return pd.read_csv(path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} ({key} of record {dict(meta)}) is not valid JSON: {exc}") from exc
+
+
 def collect(records: Iterable[Mapping[str, Any]], fields: Mapping[str, str]) -> pd.DataFrame:
     """One tidy row per run from per-run result files.
 
-    Each record holds metadata columns plus exactly one of ``path`` (a ``metrics.json``) or
-    ``path_csv`` (a CSV). ``fields`` maps output columns to keys: dotted JSON paths
-    (``"test.accuracy"``, list indices allowed: ``"history.-1.loss"``) for ``path``, column names
-    for ``path_csv`` (every CSV row becomes one output row). Metadata and field names must not
-    collide. Missing files raise ``FileNotFoundError`` and missing keys ``KeyError``, both naming
-    the file and the record. Column order: metadata (first record's order), then ``fields``.
+    Each record holds metadata columns plus file references: ``path`` (a ``metrics.json``),
+    ``path_csv`` (a CSV), or any keys ending in ``_path`` (``training_path``, ``sens_path``, …;
+    ``.csv`` files are read as CSV, everything else as JSON). File keys do not become columns.
+    ``fields`` maps output columns to ``"<file key>:<key>"``, or just ``"<key>"`` when the record
+    has a single file. For JSON the key is a dotted path (``"test.accuracy"``; list indices
+    allowed: ``"history.-1.loss"``); for CSV it is a column name and every CSV row becomes one
+    output row (at most one CSV per record; JSON values are repeated on each of its rows).
+
+    Metadata and field names must not collide. Missing files raise ``FileNotFoundError`` and
+    missing keys ``KeyError``, both naming the file and the record. Column order: metadata (in
+    first-seen order), then ``fields``.
     """
     if not fields:
         raise ValueError("fields must map at least one output column to a key")
@@ -135,47 +162,65 @@ def collect(records: Iterable[Mapping[str, Any]], fields: Mapping[str, str]) -> 
     for i, record in enumerate(records):
         if not isinstance(record, Mapping):
             raise TypeError(f"records[{i}] must be a mapping, got {type(record).__name__}")
-        has_json, has_csv = "path" in record, "path_csv" in record
-        if has_json == has_csv:
+        files = {k: Path(v) for k, v in record.items() if _is_file_key(k)}
+        meta = {k: v for k, v in record.items() if not _is_file_key(k)}
+        if not files:
             raise ValueError(
-                f"records[{i}] must have exactly one of 'path' (metrics.json) or 'path_csv', "
-                f"got keys {sorted(record)}"
+                f"records[{i}] has no result file: give 'path' (metrics.json), 'path_csv' or a "
+                f"'<name>_path' key; got keys {sorted(record)}"
             )
-        meta = {k: v for k, v in record.items() if k not in ("path", "path_csv")}
         clash = set(meta) & set(fields)
         if clash:
             raise ValueError(f"records[{i}]: metadata columns {sorted(clash)} collide with fields")
         for k in meta:
             if k not in meta_cols:
                 meta_cols.append(k)
-        path = Path(record["path"] if has_json else record["path_csv"])
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"result file {path} for record {dict(meta)} does not exist; the rule that writes "
-                "it has not run (or failed) — run the workflow up to it"
-            )
-        if has_json:
-            try:
-                data = json.loads(path.read_text())
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path} (record {dict(meta)}) is not valid JSON: {exc}") from exc
-            try:
-                values = {col: _dotted(data, key, path) for col, key in fields.items()}
-            except KeyError as exc:
-                raise KeyError(f"{exc.args[0]} (record {dict(meta)})") from None
-            rows.append({**meta, **values})
-        else:
-            table = pd.read_csv(path)
-            missing = [key for key in fields.values() if key not in table.columns]
-            if missing:
+        wanted: dict[str, tuple[str, str]] = {}
+        for col, spec in fields.items():
+            file_key, sep, key = spec.partition(":")
+            if not sep:
+                if len(files) != 1:
+                    raise ValueError(
+                        f"field {col!r} = {spec!r} names no file but records[{i}] has several "
+                        f"{sorted(files)}; write it as '<file key>:{spec}'"
+                    )
+                file_key, key = next(iter(files)), spec
+            if file_key not in files:
                 raise KeyError(
-                    f"{path}: columns {missing} not found (record {dict(meta)}); "
-                    f"available: {list(table.columns)}"
+                    f"field {col!r} reads {file_key!r}, which records[{i}] ({dict(meta)}) lacks; "
+                    f"its files: {sorted(files)}"
                 )
-            for _, csv_row in table.iterrows():
-                rows.append({**meta, **{col: csv_row[key] for col, key in fields.items()}})
-    columns = [*meta_cols, *fields]
-    return pd.DataFrame(rows, columns=columns)
+            wanted[col] = (file_key, key)
+        loaded = {
+            k: _load_result(files[k], k, meta) for k in dict.fromkeys(f for f, _ in wanted.values())
+        }
+        csv_keys = [k for k in loaded if isinstance(loaded[k], pd.DataFrame)]
+        if len(csv_keys) > 1:
+            raise ValueError(f"records[{i}]: fields read several CSV files {csv_keys}; use one")
+        scalars: dict[str, Any] = {}
+        csv_cols: dict[str, str] = {}
+        for col, (file_key, key) in wanted.items():
+            data = loaded[file_key]
+            if isinstance(data, pd.DataFrame):
+                if key not in data.columns:
+                    raise KeyError(
+                        f"{files[file_key]}: column {key!r} not found (record {dict(meta)}); "
+                        f"available: {list(data.columns)}"
+                    )
+                csv_cols[col] = key
+            else:
+                try:
+                    scalars[col] = _dotted(data, key, files[file_key])
+                except KeyError as exc:
+                    raise KeyError(f"{exc.args[0]} (record {dict(meta)})") from None
+        if csv_keys:
+            table = loaded[csv_keys[0]]
+            for csv_row in table.to_dict("records"):
+                values = {**scalars, **{col: csv_row[key] for col, key in csv_cols.items()}}
+                rows.append({**meta, **{col: values[col] for col in fields}})
+        else:
+            rows.append({**meta, **{col: scalars[col] for col in fields}})
+    return pd.DataFrame(rows, columns=[*meta_cols, *fields])
 
 
 def validate_frame(df: pd.DataFrame, kind: str) -> pd.DataFrame:

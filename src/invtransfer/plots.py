@@ -5,7 +5,8 @@ on a matplotlib ``Figure`` (Agg canvas, no pyplot state, so figures never leak b
 writes ``<stem>.pdf`` and ``<stem>.png`` atomically. Lines show the mean with seaborn's 95 %
 bootstrap CI over seeds (``n_boot=1000`` and a fixed ``seed``: the same inputs give byte-identical
 files). Panels whose data are absent are drawn empty with a "not run: <reason>" note, never left
-out; the caller passes the reasons.
+out; the caller passes the reasons. Every ``fig_*`` has a ``draw_*`` twin that returns the
+``Figure`` instead of writing it (notebooks, tests).
 
 Paper ↔ function:
 
@@ -46,6 +47,11 @@ from invtransfer.io import atomic_path
 
 __all__ = [
     "DEFAULT_VALUE_LABELS",
+    "draw_ife_sweeps",
+    "draw_it_heatmap",
+    "draw_tm",
+    "draw_tvo_diff",
+    "draw_tvo_factors",
     "fig_ife_sweeps",
     "fig_it_heatmap",
     "fig_tm",
@@ -124,17 +130,16 @@ def _value_label(value: str, labels: Mapping[str, str] | None) -> str:
 # TvO
 
 
-def fig_tvo_factors(
+def draw_tvo_factors(
     tvo_df: pd.DataFrame,
     family: str,
     regime: str,
-    stem: str | os.PathLike[str],
     *,
     labels: Mapping[str, str] | None = None,
     reasons: Mapping[str, str] | None = None,
     seed: int = 0,
-    dpi: int = 150,
-) -> dict[str, Path]:
+    n_boot: int = _N_BOOT,
+) -> Figure:
     """Fig. 2 (T2D), 7 (CIFAR-10), 8 (CIFAR-100) for ``regime="lp"``; 9 / 10 / 11 for ``"ft-low"``.
 
     Three panels (class relationship, architecture, pretraining samples); x = factor value in
@@ -167,7 +172,7 @@ def fig_tvo_factors(
                 data=sub, x="x", y="accuracy", hue="relation", hue_order=["same", "disjoint"],
                 style="metric", style_order=["transfer", "training"],
                 dashes={"transfer": "", "training": (2, 2)}, markers={"transfer": "o", "training": "s"},
-                palette=REL_COLORS, errorbar=_CI, n_boot=_N_BOOT, seed=seed, ax=ax, legend=False,
+                palette=REL_COLORS, errorbar=_CI, n_boot=n_boot, seed=seed, ax=ax, legend=False,
             )  # fmt: skip
             ax.set_xticks(range(len(pos)), [_value_label(v, labels) for v in pos])
             xlabel = FACTOR_LABELS[factor]
@@ -182,7 +187,7 @@ def fig_tvo_factors(
         ]  # fmt: skip
         axes[0].legend(handles=handles, fontsize=7, loc="best")
         fig.suptitle(f"{FAMILY_LABELS.get(family, family)} — {_REGIME_TITLES.get(regime, regime)}")
-        return save_figure(fig, stem, dpi=dpi)
+        return fig
 
 
 _REGIME_TITLES = {
@@ -192,15 +197,13 @@ _REGIME_TITLES = {
 }
 
 
-def fig_tvo_diff(
+def draw_tvo_diff(
     tvo_df: pd.DataFrame,
     regime: str,
-    stem: str | os.PathLike[str],
     *,
     families: Sequence[str] = TVO_FAMILIES,
     reasons: Mapping[str, str] | None = None,
-    dpi: int = 150,
-) -> dict[str, Path]:
+) -> Figure:
     """Fig. 3 (``regime="lp"``), 12 (``"ft-low"``), 13 (``"ft-high"``): one panel per family.
 
     Per factor three bars (:func:`invtransfer.aggregation.tvo_diff`): orange = span of the
@@ -255,23 +258,22 @@ def fig_tvo_diff(
         ]
         axes[-1].legend(handles=handles, title="Differences", fontsize=7, title_fontsize=7)
         fig.suptitle(f"Transfer accuracy differences — {_REGIME_TITLES.get(regime, regime)}")
-        return save_figure(fig, stem, dpi=dpi)
+        return fig
 
 
 # ----------------------------------------------------------------------------------------------
 # TM
 
 
-def fig_tm(
+def draw_tm(
     tm_df: pd.DataFrame,
     archs: str | Sequence[str],
-    stem: str | os.PathLike[str],
     *,
     labels: Mapping[str, str] | None = None,
     reasons: Mapping[str, str] | None = None,
     seed: int = 0,
-    dpi: int = 150,
-) -> dict[str, Path]:
+    n_boot: int = _N_BOOT,
+) -> Figure:
     """Fig. 4 (``archs="resnet18"``) and Fig. 18 (``["vgg11", "densenet", "vit"]``, one panel
     each): x = number of transfer (target) transformations, y = transfer accuracy, one line per
     number of training transformations (tab10), 95 % bootstrap CI over seeds."""
@@ -294,14 +296,14 @@ def fig_tm(
             hue_order = [str(k) for k in sorted(sub["n_train_transforms"].astype(int).unique())]
             sns.lineplot(
                 data=sub, x="n_target_transforms", y="accuracy", hue="train", hue_order=hue_order,
-                palette="tab10", errorbar=_CI, n_boot=_N_BOOT, seed=seed, marker="o", ms=3, ax=ax,
+                palette="tab10", errorbar=_CI, n_boot=n_boot, seed=seed, marker="o", ms=3, ax=ax,
             )  # fmt: skip
             ax.set_xlabel("# Transfer Transforms")
             ax.set_ylabel("Transfer accuracy")
             ax.set_xticks(sorted(sub["n_target_transforms"].astype(int).unique()))
             ax.legend(title="# Training\nTransforms", fontsize=7, title_fontsize=7,
                       loc="center left", bbox_to_anchor=(1.0, 0.5))  # fmt: skip
-        return save_figure(fig, stem, dpi=dpi)
+        return fig
 
 
 # ----------------------------------------------------------------------------------------------
@@ -321,15 +323,14 @@ _IFE_PANELS = (
 )
 
 
-def fig_ife_sweeps(
+def draw_ife_sweeps(
     ife_df: pd.DataFrame,
-    stem: str | os.PathLike[str],
     *,
     variant: str = "fixed",
     reasons: Mapping[str, str] | None = None,
     seed: int = 0,
-    dpi: int = 150,
-) -> dict[str, Path]:
+    n_boot: int = _N_BOOT,
+) -> Figure:
     """Fig. 14: transfer accuracy on C+O data with CIFAR labels (a, c) and object labels (b, d)
     for models pretrained across the relevance sweep α (a, b) and the availability sweep β (c, d).
     The swept models (normally C+O/C) are solid lines with the 95 % CI; the Table 1 models of the
@@ -361,7 +362,7 @@ def fig_ife_sweeps(
             for pre in swept:
                 rows = sub[sub["pretrain"] == pre]
                 sns.lineplot(
-                    data=rows, x="sweep_value", y="accuracy", errorbar=_CI, n_boot=_N_BOOT, seed=seed,
+                    data=rows, x="sweep_value", y="accuracy", errorbar=_CI, n_boot=n_boot, seed=seed,
                     color=colors.get(pre, "C0"), marker="o", ms=3, ax=ax,
                     label=f"{_IFE_REF_LABELS.get(pre, pre)} ({pre}, swept)",
                 )  # fmt: skip
@@ -373,11 +374,129 @@ def fig_ife_sweeps(
                     ax.axhline(float(acc.mean()), ls="--", lw=1.2, color=colors[pre],
                                label=f"{_IFE_REF_LABELS[pre]} ({pre})")  # fmt: skip
             ax.legend(fontsize=6)
-        return save_figure(fig, stem, dpi=dpi)
+        return fig
 
 
 # ----------------------------------------------------------------------------------------------
 # IT heatmaps
+
+
+def draw_it_heatmap(
+    it_df: pd.DataFrame,
+    model_type: str,
+    *,
+    arch: str = "resnet18",
+    eval_name: str = "in_dist",
+    arch_label: str | None = None,
+    reason: str | None = None,
+) -> Figure:
+    """Fig. 16 (``model_type="image"``) / 17 (``"random"``): 19×18 heatmap of mean sens over seeds,
+    rows = training transformation (18 + none), columns = target transformation, annotated with two
+    decimals, reversed magma (low = invariant = light). Cells without data stay blank and are
+    counted in the footer; an entirely empty matrix is drawn as "not run: <reason>"."""
+    matrix = it_heatmap(it_df, model_type, arch, eval_name)
+    title = f"{arch_label or _value_label(arch, None)}, {model_type} models, {eval_name}"
+    with mpl.rc_context({**_STYLE, "axes.grid": False}):
+        fig, axes = _new_figure(1, (11.0, 10.0))
+        ax = axes[0]
+        ax.set_title(title)
+        if matrix.isna().all().all():
+            _not_run(ax, reason or f"no {model_type}-model sens results for {arch} ({eval_name})")
+            return fig
+        sns.heatmap(
+            matrix, annot=True, fmt=".2f", cmap="magma_r", ax=ax, annot_kws={"fontsize": 8},
+            cbar_kws={"shrink": 0.8}, xticklabels=list(TRANSFORM_ORDER),
+            yticklabels=[*TRANSFORM_ORDER, "none"], linewidths=0,
+        )  # fmt: skip
+        ax.set_xlabel("Target Transformations")
+        ax.set_ylabel("Training Transformations")
+        missing = int(np.isnan(matrix.to_numpy()).sum())
+        if missing:
+            fig.text(0.01, 0.0, f"{missing} of {matrix.size} cells without data "
+                     f"({reason or 'not part of this run'})", fontsize=8, color="0.35")  # fmt: skip
+        return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# file-writing entry points (one per paper figure family)
+
+
+def fig_tvo_factors(
+    tvo_df: pd.DataFrame,
+    family: str,
+    regime: str,
+    stem: str | os.PathLike[str],
+    *,
+    labels: Mapping[str, str] | None = None,
+    reasons: Mapping[str, str] | None = None,
+    seed: int = 0,
+    n_boot: int = _N_BOOT,
+    dpi: int = 150,
+) -> dict[str, Path]:
+    """Draw with :func:`draw_tvo_factors` and write ``<stem>.pdf`` / ``<stem>.png``."""
+    with mpl.rc_context(_STYLE):
+        return save_figure(
+            draw_tvo_factors(
+                tvo_df, family, regime, labels=labels, reasons=reasons, seed=seed, n_boot=n_boot
+            ),
+            stem,
+            dpi=dpi,
+        )
+
+
+def fig_tvo_diff(
+    tvo_df: pd.DataFrame,
+    regime: str,
+    stem: str | os.PathLike[str],
+    *,
+    families: Sequence[str] = TVO_FAMILIES,
+    reasons: Mapping[str, str] | None = None,
+    dpi: int = 150,
+) -> dict[str, Path]:
+    """Draw with :func:`draw_tvo_diff` and write ``<stem>.pdf`` / ``<stem>.png``."""
+    with mpl.rc_context(_STYLE):
+        return save_figure(
+            draw_tvo_diff(tvo_df, regime, families=families, reasons=reasons), stem, dpi=dpi
+        )
+
+
+def fig_tm(
+    tm_df: pd.DataFrame,
+    archs: str | Sequence[str],
+    stem: str | os.PathLike[str],
+    *,
+    labels: Mapping[str, str] | None = None,
+    reasons: Mapping[str, str] | None = None,
+    seed: int = 0,
+    n_boot: int = _N_BOOT,
+    dpi: int = 150,
+) -> dict[str, Path]:
+    """Draw with :func:`draw_tm` and write ``<stem>.pdf`` / ``<stem>.png``."""
+    with mpl.rc_context(_STYLE):
+        return save_figure(
+            draw_tm(tm_df, archs, labels=labels, reasons=reasons, seed=seed, n_boot=n_boot),
+            stem,
+            dpi=dpi,
+        )
+
+
+def fig_ife_sweeps(
+    ife_df: pd.DataFrame,
+    stem: str | os.PathLike[str],
+    *,
+    variant: str = "fixed",
+    reasons: Mapping[str, str] | None = None,
+    seed: int = 0,
+    n_boot: int = _N_BOOT,
+    dpi: int = 150,
+) -> dict[str, Path]:
+    """Draw with :func:`draw_ife_sweeps` and write ``<stem>.pdf`` / ``<stem>.png``."""
+    with mpl.rc_context(_STYLE):
+        return save_figure(
+            draw_ife_sweeps(ife_df, variant=variant, reasons=reasons, seed=seed, n_boot=n_boot),
+            stem,
+            dpi=dpi,
+        )
 
 
 def fig_it_heatmap(
@@ -391,28 +510,17 @@ def fig_it_heatmap(
     reason: str | None = None,
     dpi: int = 150,
 ) -> dict[str, Path]:
-    """Fig. 16 (``model_type="image"``) / 17 (``"random"``): 19×18 heatmap of mean sens over seeds,
-    rows = training transformation (18 + none), columns = target transformation, annotated with two
-    decimals, reversed magma (low = invariant = light). Cells without data stay blank and are
-    counted in the footer; an entirely empty matrix is drawn as "not run: <reason>"."""
-    matrix = it_heatmap(it_df, model_type, arch, eval_name)
-    title = f"{arch_label or _value_label(arch, None)}, {model_type} models, {eval_name}"
-    with mpl.rc_context({**_STYLE, "axes.grid": False}):
-        fig, axes = _new_figure(1, (11.0, 10.0))
-        ax = axes[0]
-        ax.set_title(title)
-        if matrix.isna().all().all():
-            _not_run(ax, reason or f"no {model_type}-model sens results for {arch} ({eval_name})")
-            return save_figure(fig, stem, dpi=dpi)
-        sns.heatmap(
-            matrix, annot=True, fmt=".2f", cmap="magma_r", ax=ax, annot_kws={"fontsize": 8},
-            cbar_kws={"shrink": 0.8}, xticklabels=list(TRANSFORM_ORDER),
-            yticklabels=[*TRANSFORM_ORDER, "none"], linewidths=0,
-        )  # fmt: skip
-        ax.set_xlabel("Target Transformations")
-        ax.set_ylabel("Training Transformations")
-        missing = int(np.isnan(matrix.to_numpy()).sum())
-        if missing:
-            fig.text(0.01, 0.0, f"{missing} of {matrix.size} cells without data "
-                     f"({reason or 'not part of this run'})", fontsize=8, color="0.35")  # fmt: skip
-        return save_figure(fig, stem, dpi=dpi)
+    """Draw with :func:`draw_it_heatmap` and write ``<stem>.pdf`` / ``<stem>.png``."""
+    with mpl.rc_context(_STYLE):
+        return save_figure(
+            draw_it_heatmap(
+                it_df,
+                model_type,
+                arch=arch,
+                eval_name=eval_name,
+                arch_label=arch_label,
+                reason=reason,
+            ),
+            stem,
+            dpi=dpi,
+        )

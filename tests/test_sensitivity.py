@@ -1,0 +1,195 @@
+"""sens (paper Eq. 1): estimators against brute force, invariances of the ratio, input checks."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from invtransfer.sensitivity import (
+    pair_sens,
+    sample_sens_pairs,
+    sens,
+    sens_from_npy,
+    sens_rows,
+)
+
+
+def _twins(n: int = 200, d: int = 16, noise: float = 0.3, seed: int = 0):
+    gen = np.random.default_rng(seed)
+    f1 = gen.normal(size=(n, d))
+    f2 = f1 + noise * gen.normal(size=(n, d))
+    return f1, f2
+
+
+def _dist(x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.sqrt(((x - y) ** 2).sum()))
+
+
+def test_global_equals_brute_force_when_pairs_cover_everything():
+    f1, f2 = _twins(n=12, d=5)
+    n = len(f1)
+    num = np.mean([_dist(f1[i], f2[i]) for i in range(n)])
+    den = np.mean([_dist(f1[a], f1[b]) for a, b in itertools.permutations(range(n), 2)])
+    assert sample_sens_pairs(n, n * (n - 1), seed=0).exact
+    assert sens(f1, f2, n_pairs=n * (n - 1)) == pytest.approx(num / den, rel=1e-12)
+    # more pairs than exist: still the exact value, independent of the seed
+    assert sens(f1, f2, n_pairs=10_000, seed=7) == pytest.approx(num / den, rel=1e-12)
+
+
+def test_global_with_fixed_seed_equals_explicit_loop():
+    f1, f2 = _twins(n=300, d=7)
+    pairs = sample_sens_pairs(300, 100, seed=3)
+    assert not pairs.exact
+    assert len(pairs.same) == 100 and len(set(pairs.same.tolist())) == 100  # without replacement
+    assert np.all(pairs.a != pairs.b) and pairs.a.max() < 300 and pairs.b.max() < 300
+    num = np.mean([_dist(f1[i], f2[i]) for i in pairs.same])
+    den = np.mean([_dist(f1[a], f1[b]) for a, b in zip(pairs.a, pairs.b, strict=True)])
+    assert sens(f1, f2, n_pairs=100, seed=3) == pytest.approx(num / den, rel=1e-12)
+
+
+def test_all_rows_used_for_numerator_when_n_le_n_pairs():
+    pairs = sample_sens_pairs(50, 1000, seed=1)
+    np.testing.assert_array_equal(pairs.same, np.arange(50))
+    assert len(pairs.a) == 1000  # 50·49 = 2450 > 1000: sampled, not exact
+
+
+def test_denominator_pairs_are_uniform_over_ordered_pairs():
+    assert not sample_sens_pairs(5, 19, seed=0).exact  # 19 < 5·4: sampled
+    assert sample_sens_pairs(5, 20, seed=0).exact  # every ordered pair
+    counts = np.zeros((6, 6))
+    for s in range(300):
+        p = sample_sens_pairs(6, 29, seed=s)
+        np.add.at(counts, (p.a, p.b), 1)
+    off = counts[~np.eye(6, dtype=bool)]
+    assert np.all(np.diag(counts) == 0)
+    assert off.min() > 0.6 * off.mean() and off.max() < 1.4 * off.mean()
+
+
+def test_seed_determinism():
+    f1, f2 = _twins(n=500)
+    assert sens(f1, f2, n_pairs=200, seed=4) == sens(f1, f2, n_pairs=200, seed=4)
+    assert sens(f1, f2, n_pairs=200, seed=4) != sens(f1, f2, n_pairs=200, seed=5)
+
+
+def test_identical_twins_give_zero():
+    f1, _ = _twins()
+    assert sens(f1, f1.copy()) == 0.0
+    assert sens(f1, f1.copy(), estimator="reference-batch", batch_size=64) == 0.0
+
+
+@pytest.mark.parametrize("estimator", ["global", "reference-batch"])
+def test_scale_and_translation_invariance(estimator):
+    f1, f2 = _twins(n=300)
+    base = sens(f1, f2, n_pairs=500, estimator=estimator, batch_size=64)
+    shift = np.random.default_rng(9).normal(size=f1.shape[1]) * 10
+    assert sens(3.7 * f1, 3.7 * f2, n_pairs=500, estimator=estimator, batch_size=64) == (
+        pytest.approx(base, rel=1e-10)
+    )
+    assert sens(f1 + shift, f2 + shift, n_pairs=500, estimator=estimator, batch_size=64) == (
+        pytest.approx(base, rel=1e-10)
+    )
+
+
+def test_more_noise_means_more_sensitive():
+    small = sens(*_twins(noise=0.1))
+    large = sens(*_twins(noise=1.0))
+    assert 0 < small < large
+
+
+def test_reference_batch_matches_direct_loop():
+    f1, f2 = _twins(n=200, d=6)
+    gen = torch.Generator()  # the reference's unseeded generator, advanced batch after batch
+    d_same, d_rand = [], []
+    for start in range(0, 200, 64):  # batches 64, 64, 64, 8
+        r1, r2 = f1[start : start + 64], f2[start : start + 64]
+        perm = torch.randperm(len(r1), generator=gen).numpy()
+        d_same.append(np.mean([_dist(r1[i], r2[i]) for i in range(len(r1))]))
+        d_rand.append(np.mean([_dist(r1[i], r1[perm[i]]) for i in range(len(r1))]))
+    expected = np.mean(d_same) / np.mean(d_rand)
+    got = sens(f1, f2, estimator="reference-batch", batch_size=64)
+    assert got == pytest.approx(expected, rel=1e-12)
+    # the reference's shuffle seed had no effect, and neither does ours for this estimator
+    assert sens(f1, f2, estimator="reference-batch", batch_size=64, seed=123) == got
+
+
+def test_float32_input_matches_float64():
+    f1, f2 = _twins(n=400, d=32)
+    a = sens(f1.astype(np.float32), f2.astype(np.float32), n_pairs=300)
+    b = sens(f1, f2, n_pairs=300)
+    assert a == pytest.approx(b, rel=1e-6)
+
+
+def test_pair_sens_uses_reference_denominator():
+    fa, fb = _twins(n=40, d=4)
+    ref = np.random.default_rng(2).normal(size=(30, 4)) * 5
+    pairs = sample_sens_pairs(40, 500, seed=0, n_ref=30)
+    num = np.mean([_dist(fa[i], fb[i]) for i in pairs.same])
+    den = np.mean([_dist(ref[a], ref[b]) for a, b in zip(pairs.a, pairs.b, strict=True)])
+    assert pair_sens(fa, fb, ref, n_pairs=500) == pytest.approx(num / den, rel=1e-12)
+    assert pair_sens(fa, fb, fa, n_pairs=500) == sens(fa, fb, n_pairs=500)
+
+
+@pytest.mark.parametrize(
+    ("f1", "f2", "exc", "match"),
+    [
+        (np.zeros((5, 3)), np.zeros((5, 4)), TypeError, r"\(5, 3\) and \(5, 4\)"),
+        (np.zeros((5, 3)), np.zeros((6, 3)), TypeError, r"\(5, 3\) and \(6, 3\)"),
+        (np.zeros(5), np.zeros(5), TypeError, r"shape \(N, D\), got shape \(5,\)"),
+        ([[0.0, 1.0], [1.0, 0.0]], [[0.0, 1.0], [1.0, 0.0]], TypeError, "numpy.ndarray"),
+        (np.zeros((1, 3)), np.zeros((1, 3)), ValueError, "at least 2 rows"),
+        (np.array([[0.0, np.nan], [1.0, 2.0]]), np.zeros((2, 2)), ValueError, "row 0, column 1"),
+        (np.array([[0.0, 1.0], [1.0, 2.0]]), np.array([[np.inf, 1], [1, 2]]), ValueError, "f2"),
+        (np.ones((4, 3)), np.ones((4, 3)), ValueError, "undefined"),
+        (np.array([["a"], ["b"]]), np.array([["a"], ["b"]]), TypeError, "real numbers"),
+    ],
+)
+def test_bad_inputs(f1, f2, exc, match):
+    with pytest.raises(exc, match=match):
+        sens(f1, f2)
+
+
+def test_bad_arguments():
+    f1, f2 = _twins(n=10)
+    with pytest.raises(ValueError, match="n_pairs"):
+        sens(f1, f2, n_pairs=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        sens(f1, f2, batch_size=0)
+    with pytest.raises(ValueError, match="estimator"):
+        sens(f1, f2, estimator="batch")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="feature dimension"):
+        pair_sens(f1, f2, np.zeros((10, 3)))
+
+
+def test_sens_rows_are_tidy_and_sorted():
+    pairs = {("mild_ood", "rotate"): _twins(seed=1), ("in_dist", "hue"): _twins(seed=2)}
+    rows = sens_rows(pairs, metadata={"arch": "resnet18", "seed": 0}, n_pairs=100)
+    assert [(r["eval"], r["target_transform"]) for r in rows] == [
+        ("in_dist", "hue"),
+        ("mild_ood", "rotate"),
+    ]
+    assert rows[0]["arch"] == "resnet18" and rows[0]["n"] == 200
+    assert rows[1]["sens"] == sens(*pairs[("mild_ood", "rotate")], n_pairs=100)
+    with pytest.raises(ValueError, match="eval='x', target_transform='y'"):
+        sens_rows({("x", "y"): (np.zeros((3, 2)), np.zeros((3, 2)))})
+    with pytest.raises(ValueError, match="override"):
+        sens_rows(pairs, metadata={"sens": 1})
+
+
+def test_sens_from_npy(tmp_path):
+    f1, f2 = _twins(n=50)
+    np.save(tmp_path / "a.npy", f1)
+    np.save(tmp_path / "b.npy", f2)
+    assert sens_from_npy(tmp_path / "a.npy", tmp_path / "b.npy", n_pairs=100) == sens(
+        f1, f2, n_pairs=100
+    )
+    assert sens_from_npy(
+        tmp_path / "a.npy", tmp_path / "b.npy", path_ref=tmp_path / "b.npy", n_pairs=100
+    ) == pair_sens(f1, f2, f2, n_pairs=100)
+    with pytest.raises(FileNotFoundError, match=r"missing\.npy"):
+        sens_from_npy(tmp_path / "a.npy", tmp_path / "missing.npy")
+    np.save(tmp_path / "c.npy", f1[:, :3])
+    with pytest.raises(TypeError, match=r"c\.npy"):
+        sens_from_npy(tmp_path / "a.npy", tmp_path / "c.npy")
