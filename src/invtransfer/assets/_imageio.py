@@ -22,6 +22,7 @@ __all__ = [
     "fit_within",
     "read_object_png",
     "read_photo",
+    "rgba_from_image",
     "tight_crop",
     "zero_hidden_rgb",
 ]

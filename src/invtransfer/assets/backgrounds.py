@@ -34,7 +34,7 @@ from PIL import Image
 from invtransfer.assets import siscore as _siscore
 from invtransfer.assets._config import check_section, optional_path, positive_int
 from invtransfer.assets._imageio import PHOTO_SUFFIXES, read_photo
-from invtransfer.assets.bundle import read_manifest, resources_dir
+from invtransfer.assets.bundle import check_bundle_file, read_manifest, resources_dir
 from invtransfer.errors import AssetError, ConfigError
 from invtransfer.rng import CounterRNG, derive_seed
 
@@ -113,15 +113,13 @@ def load_background_photos(cfg: Mapping[str, Any]) -> list[BackgroundPhoto]:
         positive_int(max_size, f"{SECTION}.max_size")
     path = optional_path(opts.get("path"), f"{SECTION}.path")
     if source == "bundle":
-        from invtransfer.assets.objects import _check_bundle_file  # shared SHA-256 cache
-
         root = path or resources_dir()
         entries = [e for e in read_manifest(root) if e.kind == "background"]
         if not entries:
             raise AssetError(f"{root}: the bundle manifest lists no backgrounds")
         photos = []
         for e in entries:
-            _check_bundle_file(root / e.file, e)
+            check_bundle_file(root / e.file, e)
             photos.append(_photo(e.name, root / e.file, e.licence, f"bundle:{e.file}", max_size))
     elif source == "si-score":
         if path is None:

@@ -64,6 +64,7 @@ __all__ = [
     "BundleEntry",
     "PackageTree",
     "build_bundle",
+    "check_bundle_file",
     "read_manifest",
     "rebuild_bundle",
     "resources_dir",
@@ -201,6 +202,26 @@ def verify_bundle(root: str | os.PathLike[str] | None = None) -> None:
                 f"{path}: SHA-256 {digest} does not match the manifest ({entry.sha256}); the file "
                 "was altered — restore it from git or rebuild the bundle"
             )
+
+
+def check_bundle_file(path: Path, entry: BundleEntry) -> None:
+    """Raise :class:`AssetError` unless ``path`` exists and matches ``entry``'s SHA-256 (cached)."""
+    if not path.is_file():
+        raise AssetError(
+            f"{path}: bundled {entry.kind} {entry.name!r} is missing; restore resources/"
+        )
+    st = path.stat()
+    _verify_sha(str(path), st.st_size, st.st_mtime_ns, entry.sha256)
+
+
+@functools.lru_cache(maxsize=4096)
+def _verify_sha(path: str, _size: int, _mtime: int, expected: str) -> None:
+    digest = sha256_file(path)
+    if digest != expected:
+        raise AssetError(
+            f"{path}: SHA-256 {digest} does not match the bundle manifest ({expected}); restore "
+            "the file from git or rebuild the bundle"
+        )
 
 
 # -- rebuilding ---------------------------------------------------------------------------------

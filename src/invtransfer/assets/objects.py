@@ -21,7 +21,6 @@ all sources) downscales larger objects to N px on the longest side (SI-Score cut
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,9 +38,8 @@ from invtransfer.assets._config import (
     select_names,
 )
 from invtransfer.assets._imageio import fit_within, read_object_png
-from invtransfer.assets.bundle import BundleEntry, read_manifest, resources_dir
+from invtransfer.assets.bundle import check_bundle_file, read_manifest, resources_dir
 from invtransfer.errors import AssetError, ConfigError
-from invtransfer.io import sha256_file
 
 __all__ = ["DEFAULT_OBJECT_COUNT", "ObjectImage", "available_object_names", "load_objects"]
 
@@ -94,29 +92,12 @@ def _bundle_catalogue(opts: Mapping[str, Any]) -> _Catalogue:
     def load(name: str) -> ObjectImage:
         entry = entries[name]
         path = root / entry.file
-        _check_bundle_file(path, entry)
+        check_bundle_file(path, entry)
         return ObjectImage(
             name, read_object_png(path), f"bundle:{entry.file.removeprefix('objects/')}"
         )
 
     return _Catalogue(list(entries), n_default or len(entries), load)
-
-
-def _check_bundle_file(path: Path, entry: BundleEntry) -> None:
-    if not path.is_file():
-        raise AssetError(f"{path}: bundled object {entry.name!r} is missing; restore resources/")
-    st = path.stat()
-    _verify_sha(str(path), st.st_size, st.st_mtime_ns, entry.sha256)
-
-
-@functools.lru_cache(maxsize=4096)
-def _verify_sha(path: str, _size: int, _mtime: int, expected: str) -> None:
-    digest = sha256_file(path)
-    if digest != expected:
-        raise AssetError(
-            f"{path}: SHA-256 {digest} does not match the bundle manifest ({expected}); restore "
-            "the file from git or rebuild the bundle"
-        )
 
 
 def _siscore_catalogue(opts: Mapping[str, Any]) -> _Catalogue:
@@ -199,12 +180,8 @@ def _folder_catalogue(opts: Mapping[str, Any]) -> _Catalogue:
 
 
 def _emoji_catalogue(opts: Mapping[str, Any]) -> _Catalogue:
+    # The lists fix the names, so listing them needs no font; loading does (checked per load).
     font = optional_path(opts.get("font"), f"{SECTION}.font") or Path(_emoji.DEFAULT_FONT)
-    if not font.is_file():
-        raise AssetError(
-            f"{font}: Noto Color Emoji font not found. Install the Debian package "
-            "(`apt-get install fonts-noto-color-emoji`) or set `font:` to a NotoColorEmoji.ttf"
-        )
     entries = {e.name: e for e in _emoji.emoji_entries(resources_dir() / "lists")}
 
     def load(name: str) -> ObjectImage:
