@@ -300,29 +300,33 @@ def fig5(
         )
         for name in names
     ]
+    # One image axes for all samples (a mosaic) and figure-level text: ~10x faster than an axes
+    # per cell, and the rows stay aligned with their labels.
     cell = _CELL_IN * 0.8
-    text_w = (0.95, 1.0, 2.8)
-    width = sum(text_w) + n * cell
-    height = (len(names) + 0.7) * cell
+    text_w = (0.95, 1.15, 2.8)  # inches: category, name, parameters
+    h = drawn[0].shape[1]
+    strips = [_strip(images) for images in drawn]
+    width_px = max(s.shape[1] for s in strips)
+    mosaic = np.full((len(strips) * (h + _GAP) - _GAP, width_px, 3), 255, dtype=np.uint8)
+    for r, strip in enumerate(strips):
+        mosaic[r * (h + _GAP) : r * (h + _GAP) + h, : strip.shape[1]] = strip
+    img_w = n * cell
+    img_h = img_w * mosaic.shape[0] / mosaic.shape[1]
+    head = 0.3
+    width, height = sum(text_w) + img_w, img_h + head
     fig = plt.figure(figsize=(width, height))
-    grid = fig.add_gridspec(
-        len(names) + 1,
-        4,
-        width_ratios=[*text_w, n * cell],
-        height_ratios=[0.7] + [1.0] * len(names),
-        left=0.01,
-        right=0.99,
-        top=0.99,
-        bottom=0.01,
-        wspace=0.02,
-        hspace=0.06,
-    )
-    for col, head in enumerate(("Category", "Transformation", "Parameters used", "Samples")):
-        ax = fig.add_subplot(grid[0, col])
-        ax.axis("off")
-        ax.text(0.0, 0.5, head, fontsize=8, fontweight="bold", va="center")
+    ax = fig.add_axes((sum(text_w) / width, 0.0, img_w / width, img_h / height))
+    ax.imshow(mosaic, interpolation="nearest")
+    ax.axis("off")
+    lefts = np.cumsum([0.0, *text_w]) / width
+    top = 1.0 - 0.5 * head / height
+    for left, text in zip(
+        lefts, ("Category", "Transformation", "Parameters used", "Samples"), strict=True
+    ):
+        fig.text(left + 0.005, top, text, fontsize=8, fontweight="bold", va="center")
     previous = None
-    for row, (name, images) in enumerate(zip(names, drawn, strict=True), start=1):
+    for r, name in enumerate(names):
+        y = (img_h - (r * (h + _GAP) + h / 2) / mosaic.shape[0] * img_h) / height
         category = TRANSFORMS[name].category
         texts = (
             _pretty(category) if category != previous else "",
@@ -330,11 +334,8 @@ def fig5(
             parameter_text(name),
         )
         previous = category
-        for col, text in enumerate(texts):
-            ax = fig.add_subplot(grid[row, col])
-            ax.axis("off")
-            ax.text(0.0, 0.5, text, fontsize=6.5 if col == 2 else 7.5, va="center", wrap=True)
-        _show(fig.add_subplot(grid[row, 3]), images)
+        for left, text, size in zip(lefts, texts, (7.5, 7.5, 6.5), strict=False):
+            fig.text(left + 0.005, y, text, fontsize=size, va="center")
     return save_figure(fig, path)
 
 
