@@ -120,3 +120,18 @@ def test_python_dash_m_inspect(dataset):
 def test_inspect_missing_path_is_an_error(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_inspect_evaluation_set_summarises_each_member(dataset, tmp_path, capsys):
+    import shutil
+
+    evalset = tmp_path / "evalset"
+    for member in ("a", "b"):
+        shutil.copytree(dataset, evalset / member)
+    (evalset / "manifest.json").write_text(json.dumps({"members": ["a", "b"], "wall_time_s": 1}))
+    assert main(["inspect", str(evalset)]) == 0
+    out = capsys.readouterr().out
+    assert "evaluation set evalset" in out and out.count("checksums: OK") == 2
+    (evalset / "b" / "images-00000.npy").unlink()
+    assert main(["inspect", str(evalset)]) == 1
+    assert "images-00000.npy" in capsys.readouterr().out

@@ -287,3 +287,34 @@ def dataset_report(path: Path) -> Report:
 
 
 register_inspector("dataset", _is_dataset, dataset_report, priority=10)
+
+
+def _is_evalset(path: Path) -> bool:
+    if not (path.is_dir() and (path / "manifest.json").is_file()):
+        return False
+    try:
+        members = json.loads((path / "manifest.json").read_text()).get("members")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return False
+    return isinstance(members, list) and all(isinstance(m, str) for m in members)
+
+
+def evalset_report(path: Path) -> Report:
+    """An evaluation set (``steps.build_evalset``): one dataset per member, each summarised."""
+    members = json.loads((path / "manifest.json").read_text())["members"]
+    lines, ok = [f"members: {len(members)}"], True
+    for member in members:
+        folder = path / member
+        if not _is_dataset(folder):
+            lines.append(f"  {member}: MISSING dataset folder {folder}")
+            ok = False
+            continue
+        sub = dataset_report(folder)
+        ok = ok and sub.ok
+        status = next((line for line in sub.lines if line.startswith("checksums:")), "")
+        kind = next((line for line in sub.lines if line.startswith("transforms:")), "")
+        lines.append(f"  {member}: {sub.title.removeprefix('dataset ')}; {kind}; {status}")
+    return Report("evalset", f"evaluation set {path.name}", lines, ok=ok)
+
+
+register_inspector("evalset", _is_evalset, evalset_report, priority=5)
