@@ -78,6 +78,7 @@ _PALETTE = sns.color_palette("deep")
 REL_COLORS = {"same": _PALETTE[0], "disjoint": _PALETTE[1]}  # paper: blue = same, orange = disjoint
 _STYLE = {**sns.axes_style("whitegrid"), "font.size": 9, "axes.titlesize": 10}
 _CI = ("ci", 95)
+_DOTTED = (1, 1.5)  # training curves (paper: dotted); in units of the line width
 _N_BOOT = 1000
 
 
@@ -171,7 +172,7 @@ def draw_tvo_factors(
             sns.lineplot(
                 data=sub, x="x", y="accuracy", hue="relation", hue_order=["same", "disjoint"],
                 style="metric", style_order=["transfer", "training"],
-                dashes={"transfer": "", "training": (2, 2)}, markers={"transfer": "o", "training": "s"},
+                dashes={"transfer": "", "training": _DOTTED}, markers={"transfer": "o", "training": "s"},
                 palette=REL_COLORS, errorbar=_CI, n_boot=n_boot, seed=seed, ax=ax, legend=False,
             )  # fmt: skip
             ax.set_xticks(range(len(pos)), [_value_label(v, labels) for v in pos])
@@ -181,7 +182,7 @@ def draw_tvo_factors(
             ax.set_xlabel(xlabel)
             ax.set_ylabel("Accuracy")
         handles = [
-            Line2D([], [], color=REL_COLORS[rel], ls="-" if met == "transfer" else ":",
+            Line2D([], [], color=REL_COLORS[rel], ls="-" if met == "transfer" else (0, _DOTTED),
                    marker="o" if met == "transfer" else "s", label=f"{rel}, {met}")
             for rel in ("same", "disjoint") for met in ("transfer", "training")
         ]  # fmt: skip

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io as _io
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -325,7 +326,7 @@ def to_latex(table: Table) -> str:
         r"\begin{table}[t]",
         r"\centering",
         rf"\caption{{{_tex(table.caption)}}}",
-        rf"\label{{tab:{table.name}}}",
+        rf"\label{{tab:{re.sub(r'[^A-Za-z0-9:_-]+', '-', table.name)}}}",
         rf"\begin{{tabular}}{{{'l' * n_lab}{'c' * n_col}}}",
         r"\toprule",
     ]
