@@ -29,6 +29,7 @@ __all__ = [
     "extract_features",
     "finetune_model",
     "log_to",
+    "make_example_figure",
     "make_figure",
     "make_table",
     "materialize_dataset",
@@ -263,6 +264,25 @@ def collect_table(table: str, records: Sequence[Mapping[str, Any]], out_csv: str
     with atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False)
     log.info("%s: %d rows", table, len(df))
+
+
+def make_example_figure(
+    artifact: str, panels: Mapping[str, Mapping[str, Mapping[str, Any]]], out_pdf: str | Path
+) -> None:
+    """Fig 1, 5, 6, 15: example images drawn from dataset specs (first images, built in memory)."""
+    from invtransfer import example_figures as ex
+
+    if artifact == "fig1":
+        ex.fig1(out_pdf, panels["rows"], object_label=0)
+    elif artifact == "fig5":
+        ex.fig5(out_pdf, panels["rows"], object_label=0)
+    elif artifact == "fig6":
+        rows = panels["rows"]
+        ex.fig6(out_pdf, rows["cifar"], rows["cifar_objects"], rows["objects"])
+    elif artifact == "fig15":
+        ex.fig15(out_pdf, panels["random"], panels["cifar"])
+    else:
+        raise ValueError(f"{artifact!r} is not an example figure (fig1, fig5, fig6, fig15)")
 
 
 def _read_tables(paths: Sequence[str]) -> dict[str, pd.DataFrame]:

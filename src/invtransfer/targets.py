@@ -13,7 +13,7 @@ from typing import Any
 from invtransfer.config import resolve_arch
 from invtransfer.experiments import Plan
 
-__all__ = ["ARTIFACTS", "artifact_tables", "final_targets"]
+__all__ = ["ARTIFACTS", "EXAMPLE_FIGURES", "artifact_tables", "example_specs", "final_targets"]
 
 TVO_FAMILIES = ("t2d", "cifar10", "cifar100")
 
@@ -45,7 +45,7 @@ ARTIFACTS: dict[str, str] = {
     "scorecard": "Paper numbers beside ours",
 }
 
-_IT_TABLES = {"table2": "resnet18", "table3": "vgg11", "table4": "densenet", "table5": "vit"}
+_IT_TABLES = {"table3": "vgg11", "table4": "densenet", "table5": "vit"}
 
 
 def artifact_tables(artifact: str, config: Mapping[str, Any], plan: Plan) -> list[str]:
@@ -69,12 +69,25 @@ def artifact_tables(artifact: str, config: Mapping[str, Any], plan: Plan) -> lis
     if artifact in ("fig3", "fig12", "fig13"):
         regime = {"fig3": "lp", "fig12": "ft-low", "fig13": "ft-high"}[artifact]
         return present([f"tvo_{f}_{regime}" for f in TVO_FAMILIES])
-    if artifact in ("fig4", "fig16", "fig17") or artifact in _IT_TABLES:
-        arch = _IT_TABLES.get(artifact, "resnet18")
-        kind = "it" if artifact in _IT_TABLES or artifact in ("fig16", "fig17") else "tm"
-        return present([f"{kind}_{resolve_arch(arch, config)}"])
+    it_archs = [
+        resolve_arch(a, config)
+        for a in config["experiments"].get("it", {}).get("architectures", [])
+    ]
+    tm_archs = [
+        resolve_arch(a, config)
+        for a in config["experiments"].get("tm", {}).get("architectures", [])
+    ]
+    # The paper's main-text artifacts use ResNet-18, the first architecture of the list; a preset
+    # with other architectures (e.g. the quick preset's small CNN) draws them with its first one.
+    if artifact in ("table2", "fig16", "fig17"):
+        return present([f"it_{it_archs[0]}"] if it_archs else [])
+    if artifact in _IT_TABLES:
+        return present([f"it_{resolve_arch(_IT_TABLES[artifact], config)}"])
+    if artifact == "fig4":
+        return present([f"tm_{tm_archs[0]}"] if tm_archs else [])
     if artifact == "fig18":
-        return present([f"tm_{resolve_arch(a, config)}" for a in ("vgg11", "densenet", "vit")])
+        paper = [resolve_arch(a, config) for a in ("vgg11", "densenet", "vit")]
+        return present([f"tm_{a}" for a in tm_archs[1:] if a in paper] or [])
     if artifact == "fig14":
         return present(["ife_fixed"])
     if artifact == "table1":
@@ -84,15 +97,75 @@ def artifact_tables(artifact: str, config: Mapping[str, Any], plan: Plan) -> lis
     return []
 
 
+EXAMPLE_FIGURES = ("fig1", "fig5", "fig6", "fig15")
+
+
+def _uses_cifar(config: Mapping[str, Any]) -> bool:
+    exps = config["experiments"]
+    return bool(
+        {"cifar10", "cifar100"} & set(exps.get("tvo", {}).get("families", []))
+        or exps.get("ife", {}).get("enabled", False)
+        or {"cifar10", "cifar100"} & set(exps.get("it", {}).get("evals", []))
+    )
+
+
 def _example_figures(config: Mapping[str, Any]) -> list[str]:
-    return ["fig1", "fig5"]
+    """Fig 1 and 5 need only the bundled photos; Fig 6 and 15 show CIFAR images."""
+    return ["fig1", "fig5", *(("fig6", "fig15") if _uses_cifar(config) else ())]
+
+
+def example_specs(artifact: str, config: Mapping[str, Any]) -> dict[str, dict[str, dict]]:
+    """Dataset specs of the example figures' rows (built in memory; only the first images are used).
+
+    Returns ``{panel: {row: spec}}``: Fig 1 and 5 have one panel ``rows``; Fig 15 ``random`` and
+    ``cifar``; Fig 6 ``rows`` with C, C+O and O.
+    """
+    from invtransfer.example_figures import (
+        FIG1_TRANSFORMS,
+        FIG15_CIFAR_TRANSFORMS,
+        FIG15_RANDOM_TRANSFORMS,
+    )
+    from invtransfer.experiments import (
+        _all_transforms,
+        _object_pool,
+        cifar_spec,
+        ife_spec,
+        random_spec,
+        t2d_spec,
+    )
+
+    small = {**config, "data": {**config["data"], "n_test": 64}}
+    pool = _object_pool(config)
+    if artifact in ("fig1", "fig5"):
+        names = FIG1_TRANSFORMS if artifact == "fig1" else _all_transforms()
+        return {"rows": {t: t2d_spec(small, pool[:4], [t], 0, test_only=True) for t in names}}
+    if artifact == "fig15":
+        return {
+            "random": {
+                t: random_spec(small, 4, 998, [t], 0, test_only=True)
+                for t in FIG15_RANDOM_TRANSFORMS
+            },
+            "cifar": {
+                t: cifar_spec(small, "cifar10", list(range(10)), [t], 0, test_only=True)
+                for t in FIG15_CIFAR_TRANSFORMS
+            },
+        }
+    if artifact == "fig6":
+        objs = pool[:10]
+        rows = {
+            "cifar": ife_spec(small, "C/C", objs, 0, placement="random", test_only=True),
+            "cifar_objects": ife_spec(small, "C+O/C", objs, 0, placement="random", test_only=True),
+            "objects": ife_spec(small, "O/O", objs, 0, placement="random", test_only=True),
+        }
+        return {"rows": rows}
+    raise ValueError(f"{artifact!r} is not an example figure; expected one of {EXAMPLE_FIGURES}")
 
 
 def final_targets(config: Mapping[str, Any], plan: Plan) -> list[str]:
     """Every artifact the config can build: figures/*.pdf and tables/*.md with data behind them."""
     out = [f"figures/{f}.pdf" for f in _example_figures(config)]
     for name in ARTIFACTS:
-        if name in ("fig1", "fig5", "fig6", "fig15"):
+        if name in EXAMPLE_FIGURES:
             continue
         if not artifact_tables(name, config, plan):
             continue

@@ -5,7 +5,7 @@ import json
 
 from invtransfer.config import check_config
 from invtransfer.experiments import build_plan
-from invtransfer.targets import artifact_tables
+from invtransfer.targets import artifact_tables, example_specs
 from invtransfer.targets import final_targets as _final_targets
 
 check_config(config)
@@ -19,7 +19,8 @@ wildcard_constraints:
     regime=r"ft-low|ft-high",
     sensset=r"[^/]+",
     table=r"[^/]+",
-    artifact=r"(fig|table)[0-9]+",
+    artifact=r"fig(2|3|4|7|8|9|10|11|12|13|14|16|17|18)|table[1-5]",
+    example=r"fig(1|5|6|15)",
 
 
 def final_targets():
@@ -83,6 +84,14 @@ def table_inputs(wildcards):
 
 def artifact_inputs(wildcards):
     return [f"results/tables/{t}.csv" for t in artifact_tables(wildcards.artifact, config, PLAN)]
+
+
+def scorecard_inputs(wildcards):
+    return [f"results/tables/{t}.csv" for t in artifact_tables("scorecard", config, PLAN)]
+
+
+def example_panels(wildcards):
+    return example_specs(wildcards.example, config)
 
 
 def artifact_notes(wildcards):

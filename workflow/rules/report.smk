@@ -49,3 +49,36 @@ rule table:
         "../../envs/invtransfer.yaml"
     script:
         "../scripts/table.py"
+
+
+rule scorecard:
+    input:
+        scorecard_inputs,
+    output:
+        md=report("tables/scorecard.md", caption="../report/scorecard.rst", category="Tables"),
+        csv="tables/scorecard.csv",
+    params:
+        notes=artifact_notes,
+        config=config,
+    log:
+        "logs/scorecard.log",
+    conda:
+        "../../envs/invtransfer.yaml"
+    script:
+        "../scripts/scorecard.py"
+
+
+rule example_figure:
+    input:
+        "results/assets/check.json",
+    output:
+        pdf=report("figures/{example}.pdf", caption="../report/{example}.rst", category="Data"),
+        png="figures/{example}.png",
+    params:
+        panels=example_panels,
+    log:
+        "logs/figure/{example}.log",
+    conda:
+        "../../envs/invtransfer.yaml"
+    script:
+        "../scripts/example_figure.py"
