@@ -5,12 +5,12 @@
 rule check_assets:
     output:
         "results/assets/check.json",
-    params:
-        objects=config["assets"]["objects"],
-        backgrounds=config["assets"]["backgrounds"],
     log:
         "logs/check_assets.log",
     conda:
         "../../envs/invtransfer.yaml"
+    params:
+        objects=config["assets"]["objects"],
+        backgrounds=config["assets"]["backgrounds"],
     script:
         "../scripts/check_assets.py"

@@ -83,11 +83,16 @@ def table_inputs(wildcards):
 
 
 def artifact_inputs(wildcards):
-    return [f"results/tables/{t}.csv" for t in artifact_tables(wildcards.artifact, config, PLAN)]
+    return [
+        f"results/tables/{t}.csv"
+        for t in artifact_tables(wildcards.artifact, config, PLAN)
+    ]
 
 
 def scorecard_inputs(wildcards):
-    return [f"results/tables/{t}.csv" for t in artifact_tables("scorecard", config, PLAN)]
+    return [
+        f"results/tables/{t}.csv" for t in artifact_tables("scorecard", config, PLAN)
+    ]
 
 
 def example_panels(wildcards):

@@ -6,12 +6,6 @@ rule materialize:
         "results/assets/check.json",
     output:
         directory("results/datasets/{dataset}"),
-    params:
-        spec=dataset_spec,
-    threads: 2
-    resources:
-        mem_mb=3000,
-        runtime=60,
     log:
         "logs/materialize/{dataset}.log",
     benchmark:
@@ -20,6 +14,12 @@ rule materialize:
         "data"
     conda:
         "../../envs/invtransfer.yaml"
+    threads: 2
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    params:
+        spec=dataset_spec,
     script:
         "../scripts/materialize.py"
 
@@ -29,12 +29,6 @@ rule evalset:
         "results/assets/check.json",
     output:
         directory("results/evalsets/{evalset}"),
-    params:
-        members=evalset_members,
-    threads: 2
-    resources:
-        mem_mb=3000,
-        runtime=120,
     log:
         "logs/evalset/{evalset}.log",
     benchmark:
@@ -43,5 +37,11 @@ rule evalset:
         "data"
     conda:
         "../../envs/invtransfer.yaml"
+    threads: 2
+    resources:
+        mem_mb=3000,
+        runtime=120,
+    params:
+        members=evalset_members,
     script:
         "../scripts/evalset.py"

@@ -7,13 +7,6 @@ rule features:
         dataset="results/datasets/{dataset}",
     output:
         directory("results/features/{model}/{dataset}"),
-    params:
-        runtime=runtime_settings(),
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=6000,
-        runtime=30,
     log:
         "logs/features/{model}/{dataset}.log",
     benchmark:
@@ -22,6 +15,13 @@ rule features:
         "probe"
     conda:
         "../../envs/invtransfer.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=6000,
+        runtime=30,
+    params:
+        runtime=runtime_settings(),
     script:
         "../scripts/features.py"
 
@@ -31,13 +31,6 @@ rule probe:
         features="results/features/{model}/{dataset}",
     output:
         metrics="results/probes/{model}/{dataset}/metrics.json",
-    params:
-        job=probe_job,
-        runtime=runtime_settings(),
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
     log:
         "logs/probe/{model}/{dataset}.log",
     benchmark:
@@ -46,5 +39,12 @@ rule probe:
         "probe"
     conda:
         "../../envs/invtransfer.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        job=probe_job,
+        runtime=runtime_settings(),
     script:
         "../scripts/probe.py"

@@ -6,12 +6,12 @@ rule collect:
         table_inputs,
     output:
         "results/tables/{table}.csv",
-    params:
-        records=table_records,
     log:
         "logs/collect/{table}.log",
     conda:
         "../../envs/invtransfer.yaml"
+    params:
+        records=table_records,
     script:
         "../scripts/collect.py"
 
@@ -20,15 +20,19 @@ rule figure:
     input:
         artifact_inputs,
     output:
-        pdf=report("figures/{artifact}.pdf", caption="../report/{artifact}.rst", category="Figures"),
+        pdf=report(
+            "figures/{artifact}.pdf",
+            caption="../report/{artifact}.rst",
+            category="Figures",
+        ),
         png="figures/{artifact}.png",
-    params:
-        notes=artifact_notes,
-        config=config,
     log:
         "logs/figure/{artifact}.log",
     conda:
         "../../envs/invtransfer.yaml"
+    params:
+        notes=artifact_notes,
+        config=config,
     script:
         "../scripts/figure.py"
 
@@ -37,16 +41,20 @@ rule table:
     input:
         artifact_inputs,
     output:
-        md=report("tables/{artifact}.md", caption="../report/{artifact}.rst", category="Tables"),
+        md=report(
+            "tables/{artifact}.md",
+            caption="../report/{artifact}.rst",
+            category="Tables",
+        ),
         tex="tables/{artifact}.tex",
         csv="tables/{artifact}.csv",
-    params:
-        notes=artifact_notes,
-        config=config,
     log:
         "logs/table/{artifact}.log",
     conda:
         "../../envs/invtransfer.yaml"
+    params:
+        notes=artifact_notes,
+        config=config,
     script:
         "../scripts/table.py"
 
@@ -55,15 +63,17 @@ rule scorecard:
     input:
         scorecard_inputs,
     output:
-        md=report("tables/scorecard.md", caption="../report/scorecard.rst", category="Tables"),
+        md=report(
+            "tables/scorecard.md", caption="../report/scorecard.rst", category="Tables"
+        ),
         csv="tables/scorecard.csv",
-    params:
-        notes=artifact_notes,
-        config=config,
     log:
         "logs/scorecard.log",
     conda:
         "../../envs/invtransfer.yaml"
+    params:
+        notes=artifact_notes,
+        config=config,
     script:
         "../scripts/scorecard.py"
 
@@ -72,13 +82,15 @@ rule example_figure:
     input:
         "results/assets/check.json",
     output:
-        pdf=report("figures/{example}.pdf", caption="../report/{example}.rst", category="Data"),
+        pdf=report(
+            "figures/{example}.pdf", caption="../report/{example}.rst", category="Data"
+        ),
         png="figures/{example}.png",
-    params:
-        panels=example_panels,
     log:
         "logs/figure/{example}.log",
     conda:
         "../../envs/invtransfer.yaml"
+    params:
+        panels=example_panels,
     script:
         "../scripts/example_figure.py"

@@ -7,15 +7,6 @@ rule sens:
         evalsets=sens_evalsets,
     output:
         "results/sens/{model}/{sensset}.csv",
-    params:
-        job=sens_job,
-        sens=config["sens"],
-        runtime=runtime_settings(),
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=60,
     log:
         "logs/sens/{model}/{sensset}.log",
     benchmark:
@@ -24,5 +15,14 @@ rule sens:
         "sens"
     conda:
         "../../envs/invtransfer.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=60,
+    params:
+        job=sens_job,
+        sens=config["sens"],
+        runtime=runtime_settings(),
     script:
         "../scripts/sens.py"

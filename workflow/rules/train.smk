@@ -8,20 +8,20 @@ rule pretrain:
         model="results/models/{model}/model.pt",
         metrics="results/models/{model}/metrics.json",
         history="results/models/{model}/history.csv",
-    params:
-        job=model_job,
-        runtime=runtime_settings(),
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=240,
     log:
         "logs/pretrain/{model}.log",
     benchmark:
         "benchmarks/pretrain/{model}.tsv"
     conda:
         "../../envs/invtransfer.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=240,
+    params:
+        job=model_job,
+        runtime=runtime_settings(),
     script:
         "../scripts/pretrain.py"
 
@@ -33,19 +33,19 @@ rule finetune:
         dataset="results/datasets/{dataset}",
     output:
         metrics="results/finetune/{model}/{dataset}/{regime}/metrics.json",
-    params:
-        job=finetune_job,
-        runtime=runtime_settings(),
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=120,
     log:
         "logs/finetune/{model}/{dataset}/{regime}.log",
     benchmark:
         "benchmarks/finetune/{model}/{dataset}/{regime}.tsv"
     conda:
         "../../envs/invtransfer.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    params:
+        job=finetune_job,
+        runtime=runtime_settings(),
     script:
         "../scripts/finetune.py"
