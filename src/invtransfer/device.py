@@ -22,7 +22,9 @@ def resolve_device(spec: str = "auto") -> torch.device:
     try:
         dev = torch.device(spec)
     except RuntimeError as exc:
-        raise ValueError(f"device: unknown device {spec!r} (use auto, cpu, cuda or cuda:N)") from exc
+        raise ValueError(
+            f"device: unknown device {spec!r} (use auto, cpu, cuda or cuda:N)"
+        ) from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device: {spec!r} requested but CUDA is not available on this machine")
     if dev.type not in ("cpu", "cuda"):
