@@ -151,7 +151,7 @@ def test_contract_shape_dtype_range_no_inplace(name, dtype):
     params_before = {k: v.clone() for k, v in params.items()}
     out = TRANSFORMS[name].apply(images, params, OPTS)
     assert out.shape == images.shape and out.dtype == dtype and out.device == images.device
-    assert out.data_ptr() != images.data_ptr()
+    assert out.data_ptr() != images.data_ptr() and out.is_contiguous()
     assert images._version == version and torch.equal(images, before)
     assert all(torch.equal(params[k], params_before[k]) for k in params)
     assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1

@@ -383,32 +383,40 @@ def _split(images: Tensor) -> tuple[Tensor, Tensor]:
     return images[:, :3], images[:, 3:]
 
 
-def _merge(rgb: Tensor, alpha: Tensor) -> Tensor:
-    return torch.cat([rgb, alpha], dim=1)
-
-
 def _object_only(rgb: Tensor, alpha: Tensor) -> Tensor:
-    """Keep RGB = 0 on transparent pixels (photometric ops change object pixels only)."""
-    return torch.where(alpha > 0, rgb, torch.zeros((), dtype=rgb.dtype, device=rgb.device))
+    """Keep RGB = 0 on transparent pixels (photometric ops change object pixels only).
+
+    A multiply by the 0/1 mask, not ``torch.where``: several times faster on CPU, and exact for
+    the finite values used here.
+    """
+    return rgb * (alpha > 0)
+
+
+def _with_rgb(images: Tensor, rgb: Tensor) -> Tensor:
+    """A copy of ``images`` with the colour channels replaced (alpha kept as is)."""
+    out = torch.empty_like(images)
+    out[:, :3] = rgb
+    out[:, 3:] = images[:, 3:]
+    return out
 
 
 def _premultiply(images: Tensor) -> Tensor:
-    rgb, alpha = _split(images)
-    return _merge(rgb * alpha, alpha)
+    out = images.clone()
+    out[:, :3] *= images[:, 3:]
+    return out
 
 
 def _unpremultiply(images: Tensor) -> Tensor:
     """Straight colour from premultiplied; alpha below ``_ALPHA_EMPTY`` (numerical dust from
     filter tails, far below one uint8 step) becomes exactly transparent black."""
     prem, alpha = _split(images)
-    alpha = torch.where(alpha < _ALPHA_EMPTY, 0.0, alpha.clamp(max=1.0))
-    safe = torch.where(alpha > 0, alpha, torch.ones((), dtype=alpha.dtype, device=alpha.device))
-    rgb = _object_only((prem / safe).clamp_(0.0, 1.0), alpha)
-    return _merge(rgb, alpha)
-
-
-def _where_applied(applied: Tensor, new: Tensor, old: Tensor) -> Tensor:
-    return torch.where(applied.view(-1, 1, 1, 1), new, old)
+    alpha = alpha.clamp(max=1.0) * (alpha >= _ALPHA_EMPTY)
+    inverse = (alpha > 0) / alpha.clamp(min=_ALPHA_EMPTY)  # 1/alpha, 0 where transparent
+    out = torch.empty(images.shape, dtype=images.dtype, device=images.device)  # contiguous
+    torch.mul(prem, inverse, out=out[:, :3])
+    out[:, :3].clamp_(0.0, 1.0)
+    out[:, 3:] = alpha
+    return out
 
 
 def _on_subset(images: Tensor, applied: Tensor, fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
@@ -425,9 +433,10 @@ def _alpha_box(alpha: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
 
     An empty layer gets the whole canvas, so it is neither moved nor flipped off-centre.
     """
-    visible = alpha[:, 0] > _ALPHA_VISIBLE  # N×H×W
-    _, h, w = visible.shape
-    cols, rows = visible.any(dim=1), visible.any(dim=2)  # N×W, N×H
+    alpha = alpha[:, 0]  # N×H×W
+    _, h, w = alpha.shape
+    cols = alpha.amax(dim=1) > _ALPHA_VISIBLE  # N×W
+    rows = alpha.amax(dim=2) > _ALPHA_VISIBLE  # N×H
 
     def bounds(mask: Tensor, size: int) -> tuple[Tensor, Tensor]:
         idx = torch.arange(size, device=mask.device)
@@ -447,11 +456,11 @@ def _remap(images: Tensor, src_y: Tensor, src_x: Tensor) -> Tensor:
     Out-of-canvas sources give 0 (transparent). Exact (a gather), used for translate and flips.
     """
     n, c, h, w = images.shape
-    valid = ((src_y >= 0) & (src_y < h))[:, :, None] & ((src_x >= 0) & (src_x < w))[:, None, :]
+    valid_y = ((src_y >= 0) & (src_y < h)).to(images.dtype)
+    valid_x = ((src_x >= 0) & (src_x < w)).to(images.dtype)
     flat = src_y.clamp(0, h - 1)[:, :, None] * w + src_x.clamp(0, w - 1)[:, None, :]  # N×H×W
     out = images.reshape(n, c, h * w).gather(2, flat.reshape(n, 1, h * w).expand(n, c, h * w))
-    out = out.reshape(n, c, h, w)
-    return out * valid[:, None].to(out.dtype)
+    return out.reshape(n, c, h, w) * (valid_y[:, None, :, None] * valid_x[:, None, None, :])
 
 
 def _warp(images: Tensor, inverse: Tensor, mode: str) -> Tensor:
@@ -506,16 +515,6 @@ def _box_centre(images: Tensor) -> tuple[Tensor, Tensor]:
     return (x0 + x1).double() / 2, (y0 + y1).double() / 2
 
 
-def _reflect_index(size: int, pad: int, device: torch.device) -> Tensor:
-    """Indices of ``reflect`` padding (as ``torch.nn.functional.pad``), also for pad >= size."""
-    idx = torch.arange(-pad, size + pad, device=device)
-    if size == 1:
-        return torch.zeros_like(idx)
-    period = 2 * (size - 1)
-    idx = idx.remainder(period)
-    return torch.where(idx < size, idx, period - idx)
-
-
 def _gaussian_kernels(sigma: Tensor, size: int) -> Tensor:
     """Normalised 1-D Gaussian kernels of ``size`` taps for each sigma: N×size (torchvision)."""
     x = torch.arange(size, dtype=sigma.dtype, device=sigma.device) - (size - 1) / 2
@@ -523,28 +522,50 @@ def _gaussian_kernels(sigma: Tensor, size: int) -> Tensor:
     return k / k.sum(dim=1, keepdim=True)
 
 
+@lru_cache(maxsize=64)
+def _reflect_taps_np(size: int, taps: int) -> np.ndarray:
+    """0/1 matrices (taps × size × size): tap ``t`` of output ``i`` reads reflect-padded source
+    pixel ``reflect(i + t - taps//2)`` (as ``torch.nn.functional.pad(mode="reflect")``, also for
+    ``taps//2 >= size``)."""
+    pad = taps // 2
+    idx = np.arange(-pad, size + pad)
+    if size == 1:
+        src = np.zeros_like(idx)
+    else:
+        period = 2 * (size - 1)
+        src = np.remainder(idx, period)
+        src = np.where(src < size, src, period - src)
+    mats = np.zeros((taps, size, size))
+    for t in range(taps):
+        np.add.at(mats[t], (np.arange(size), src[np.arange(size) + t]), 1.0)
+    return mats
+
+
 def _reflect_conv_matrix(kernels: Tensor, size: int) -> Tensor:
     """Per-sample ``size×size`` matrices ``B`` with ``B @ v`` = 1-D convolution of ``v`` with the
-    kernel under reflect padding. Blurring as two small matmuls (``B_y @ X @ B_xᵀ``) is exact
-    per sample, batches freely and beats a grouped convolution for long kernels (elastic, 41 taps).
+    kernel under reflect padding (``kernels``: N×taps). Blurring as two small matmuls
+    (``B_y @ X @ B_xᵀ``) is exact per sample, batches freely and beats a grouped convolution for
+    long kernels (elastic, 41 taps); ``B = Σ_t kernel_t·P_t`` is a deterministic matmul.
     """
-    n, k = kernels.shape
-    pad = k // 2
-    src = _reflect_index(size, pad, kernels.device)  # size + 2·pad source index per padded slot
-    rows = torch.arange(size, device=kernels.device)[:, None] + torch.arange(
-        k, device=kernels.device
-    )
-    cols = src[rows]  # size×k: source pixel of tap t for output i
-    mat = torch.zeros(n, size, size, dtype=kernels.dtype, device=kernels.device)
-    mat.scatter_add_(2, cols.expand(n, size, k), kernels[:, None, :].expand(n, size, k))
-    return mat
+    n, taps = kernels.shape
+    basis = torch.tensor(_reflect_taps_np(size, taps), dtype=kernels.dtype)
+    basis = basis.to(kernels.device).reshape(taps, size * size)
+    return (kernels @ basis).reshape(n, size, size)
 
 
 def _separable(images: Tensor, mat_y: Tensor, mat_x: Tensor) -> Tensor:
-    """``mat_y @ images @ mat_xᵀ`` per sample (matrices N×H×H and N×W×W, or unbatched)."""
-    if mat_y.ndim == 3:
-        mat_y, mat_x = mat_y[:, None], mat_x[:, None]
-    return mat_y @ images @ mat_x.transpose(-1, -2)
+    """``mat_y @ images @ mat_xᵀ`` per sample (matrices N×H×H and N×W×W, or shared H×H, W×W).
+
+    Per-sample matrices are applied as two ``bmm`` over (N, C·H, W) and (N, C·W, H) stacks: ~10×
+    faster on CPU than broadcasting ``matmul`` over N·C tiny 32×32 products.
+    """
+    if mat_y.ndim == 2:
+        return mat_y @ images @ mat_x.transpose(-1, -2)
+    n, c, h, w = images.shape
+    rows = torch.bmm(images.reshape(n, c * h, w), mat_x.transpose(1, 2)).reshape(n, c, h, w)
+    cols = rows.transpose(2, 3).reshape(n, c * w, h)
+    out = torch.bmm(cols, mat_y.transpose(1, 2)).reshape(n, c, w, h)
+    return out.transpose(2, 3)  # a strided view; the next pointwise op writes it contiguously
 
 
 def _field_words(seeds: Tensor, count: int) -> np.ndarray:
@@ -609,14 +630,12 @@ def _resize_matrices(factor: Tensor, centre: Tensor, size: int) -> Tensor:
     out = torch.arange(size, dtype=factor.dtype, device=factor.device)
     src = centre[:, None] + (out[None, :] - centre[:, None]) / factor[:, None]  # N×size
     taps = torch.arange(-reach, reach + 1, dtype=factor.dtype, device=factor.device)
-    cols = torch.floor(src)[:, :, None] + taps  # N×size×T candidate source pixels
-    weight = torch.clamp(1.0 - (cols - src[:, :, None]).abs() / support[:, None, None], min=0.0)
-    weight = weight / weight.sum(dim=2, keepdim=True)
-    inside = (cols >= 0) & (cols < size)
-    mat = torch.zeros(factor.shape[0], size, size, dtype=factor.dtype, device=factor.device)
-    index = cols.clamp(0, size - 1).long()
-    mat.scatter_add_(2, index, torch.where(inside, weight, torch.zeros_like(weight)))
-    return mat
+    cols = torch.floor(src)[:, :, None] + taps  # N×size×T: every source pixel the filter reaches
+    support = support[:, None, None]
+    norm = torch.clamp(1.0 - (cols - src[:, :, None]).abs() / support, min=0.0).sum(dim=2)
+    j = torch.arange(size, dtype=factor.dtype, device=factor.device)
+    weight = torch.clamp(1.0 - (j - src[:, :, None]).abs() / support, min=0.0)  # N×size×size
+    return weight / norm[:, :, None]  # sources outside the canvas are transparent: not renormalised
 
 
 @_kernel("scale")
@@ -756,24 +775,24 @@ def apply_hue(
     n = images.shape[0]
     factor = _param(params, "factor", where, n, images, low=-0.5, high=0.5)
     rgb, alpha = _split(images)
-    r, g, _ = rgb.unbind(dim=1)
-    minc, maxc = torch.aminmax(rgb, dim=1)
+    r, g, b = rgb.unbind(dim=1)
+    maxc = torch.maximum(torch.maximum(r, g), b)
+    minc = torch.minimum(torch.minimum(r, g), b)
     span = maxc - minc
-    grey = span == 0
-    one = torch.ones((), dtype=rgb.dtype, device=rgb.device)
-    sat = span / torch.where(grey, one, maxc)
-    span_safe = torch.where(grey, one, span)
-    rc, gc, bc = ((maxc[:, None] - rgb) / span_safe[:, None]).unbind(dim=1)
-    hue = torch.where(
-        maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc)
-    )  # in sextants, [-1, 5)
-    hue = torch.where(grey, torch.zeros_like(hue), hue)
-    hue6 = torch.remainder(hue / 6.0 + 1.0 + factor.view(-1, 1, 1), 1.0) * 6.0
-    offsets = torch.tensor([5.0, 3.0, 1.0], dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
-    k = torch.remainder(offsets + hue6[:, None], 6.0)
-    ramp = torch.clamp(torch.minimum(k, 4.0 - k), 0.0, 1.0)
-    out = maxc[:, None] * (1.0 - sat[:, None] * ramp)
-    return _merge(_object_only(out.clamp_(0.0, 1.0), alpha), alpha)
+    # hue in sextants [-1, 5) as torchvision (Pillow's formula); masks multiply, no torch.where
+    is_r = maxc == r
+    is_g = (maxc == g) & ~is_r
+    is_b = ~(is_r | is_g)
+    hue = is_r * (g - b) + is_g * (2.0 * span + b - r) + is_b * (4.0 * span + r - g)
+    hue = hue / (span + (span == 0))  # grey pixels: numerator 0, hue 0
+    sat = span / maxc.clamp(min=torch.finfo(rgb.dtype).tiny)
+    hue6 = torch.remainder(hue + 6.0 * factor.view(-1, 1, 1), 6.0)  # shifted hue in [0, 6)
+    # HSV → RGB: v·(1 - s·(1 - pure)), pure hue = clamp(|H-3|-1), clamp(2-|H-2|), clamp(2-|H-4|)
+    pure = torch.stack(
+        [(hue6 - 3.0).abs_() - 1.0, 2.0 - (hue6 - 2.0).abs_(), 2.0 - (hue6 - 4.0).abs_()], dim=1
+    ).clamp_(0.0, 1.0)
+    out = (pure - 1.0).mul_(sat[:, None]).add_(1.0).mul_(maxc[:, None])
+    return _with_rgb(images, _object_only(out.clamp_(0.0, 1.0), alpha))
 
 
 def sample_brightness(rng: CounterRNG, options: TransformOptions) -> Params:
@@ -787,8 +806,7 @@ def apply_brightness(
 ) -> Tensor:
     """Multiply RGB by ``factor`` and clamp (torchvision ``adjust_brightness``)."""
     factor = _param(params, "factor", where, images.shape[0], images, low=0.0)
-    rgb, alpha = _split(images)
-    return _merge((rgb * factor.view(-1, 1, 1, 1)).clamp_(0.0, 1.0), alpha)
+    return _with_rgb(images, (images[:, :3] * factor.view(-1, 1, 1, 1)).clamp_(0.0, 1.0))
 
 
 def sample_grayscale(rng: CounterRNG, options: TransformOptions) -> Params:
@@ -802,9 +820,9 @@ def apply_grayscale(
 ) -> Tensor:
     """Replace RGB by the 601-2 luma (torchvision weights) in all three channels where applied."""
     applied = _flag(params, where, images)
-    rgb, alpha = _split(images)
-    grey = _luma(rgb).expand_as(rgb)
-    return _merge(_where_applied(applied, grey, rgb).clamp(0.0, 1.0), alpha)
+    return _on_subset(
+        images, applied, lambda sub, _: _with_rgb(sub, _luma(sub[:, :3]).clamp_(0.0, 1.0))
+    )
 
 
 def sample_posterize(rng: CounterRNG, options: TransformOptions) -> Params:
@@ -818,10 +836,13 @@ def apply_posterize(
 ) -> Tensor:
     """Keep ``POSTERIZE_BITS`` bits per channel (torchvision float ``posterize``: {0, 0.5})."""
     applied = _flag(params, where, images)
-    rgb, alpha = _split(images)
     levels = 1 << POSTERIZE_BITS
-    poster = torch.floor(rgb * levels).clamp_(0, levels - 1) * (1.0 / levels)
-    return _merge(_where_applied(applied, poster, rgb), alpha)
+
+    def posterize(sub: Tensor, _: Tensor) -> Tensor:
+        poster = torch.floor(sub[:, :3] * levels).clamp_(0, levels - 1).mul_(1.0 / levels)
+        return _with_rgb(sub, poster)
+
+    return _on_subset(images, applied, posterize)
 
 
 def sample_invert(rng: CounterRNG, options: TransformOptions) -> Params:
@@ -835,8 +856,9 @@ def apply_invert(
 ) -> Tensor:
     """``1 - RGB`` on object pixels where applied; transparent pixels stay black."""
     applied = _flag(params, where, images)
-    rgb, alpha = _split(images)
-    return _merge(_where_applied(applied, _object_only(1.0 - rgb, alpha), rgb), alpha)
+    return _on_subset(
+        images, applied, lambda sub, _: _with_rgb(sub, _object_only(1.0 - sub[:, :3], sub[:, 3:]))
+    )
 
 
 def sample_sharpen(rng: CounterRNG, options: TransformOptions) -> Params:
@@ -857,14 +879,14 @@ def apply_sharpen(
 
     def sharpen(sub: Tensor, _: Tensor) -> Tensor:
         rgb, alpha = _split(sub)
-        kernel = torch.ones(3, 3, dtype=sub.dtype, device=sub.device)
-        kernel[1, 1] = 5.0
-        kernel = (kernel / kernel.sum()).view(1, 1, 3, 3)
-        smooth = F.conv2d(rgb.reshape(-1, 1, h, w), kernel).reshape(-1, 3, h - 2, w - 2)
+        # torchvision's kernel [[1,1,1],[1,5,1],[1,1,1]]/13 as a separable 3×3 box sum plus 4·centre
+        rows = rgb[:, :, :, :-2] + rgb[:, :, :, 1:-1] + rgb[:, :, :, 2:]
+        box = rows[:, :, :-2] + rows[:, :, 1:-1] + rows[:, :, 2:]
+        smooth = box.add_(rgb[:, :, 1:-1, 1:-1], alpha=4.0).mul_(1.0 / 13.0)
         out = rgb.clone()
         inner = out[:, :, 1:-1, 1:-1]
         inner.mul_(SHARPNESS_FACTOR).add_(smooth, alpha=1.0 - SHARPNESS_FACTOR)
-        return _merge(_object_only(out.clamp_(0.0, 1.0), alpha), alpha)
+        return _with_rgb(sub, _object_only(out.clamp_(0.0, 1.0), alpha))
 
     return _on_subset(images, applied, sharpen)
 
@@ -922,7 +944,7 @@ def apply_noise(
             # +1e-4 keeps k/255 inputs from flooring to k-1 through float32 rounding
             value = torch.floor((rgb + field.clamp(0.0, 1.0)) * 255.0 + 1e-4)
             out = torch.remainder(value, 256.0) * (1.0 / 255.0)
-        return _merge(_object_only(out, alpha), alpha)
+        return _with_rgb(sub, _object_only(out, alpha))
 
     return _on_subset(images, applied, noisy)
 
@@ -963,12 +985,9 @@ def apply_pixelate(
     as PIL resizes RGBA), alpha included, where applied."""
     applied = _flag(params, where, images)
     _, _, h, w = images.shape
-    mat_y = torch.as_tensor(
-        _pixelate_matrix_np(h, options.pixelate_fraction), dtype=images.dtype
-    ).to(images.device)
-    mat_x = torch.as_tensor(
-        _pixelate_matrix_np(w, options.pixelate_fraction), dtype=images.dtype
-    ).to(images.device)
+    mat_y = torch.tensor(_pixelate_matrix_np(h, options.pixelate_fraction), dtype=images.dtype)
+    mat_x = torch.tensor(_pixelate_matrix_np(w, options.pixelate_fraction), dtype=images.dtype)
+    mat_y, mat_x = mat_y.to(images.device), mat_x.to(images.device)
     return _on_subset(
         images, applied, lambda sub, _: _unpremultiply(_separable(_premultiply(sub), mat_y, mat_x))
     )
@@ -1046,15 +1065,14 @@ def apply_erasing(
     applied = _flag(params, where, images)
     u_x = _param(params, "u_x", where, n, images, low=0.0, high=1.0)
     u_y = _param(params, "u_y", where, n, images, low=0.0, high=1.0)
-    left = torch.floor(u_x * (w - ERASING_SIZE + 1)).long().clamp(max=w - ERASING_SIZE)
-    top = torch.floor(u_y * (h - ERASING_SIZE + 1)).long().clamp(max=h - ERASING_SIZE)
-    xs = torch.arange(w, device=images.device)[None, :] - left[:, None]
-    ys = torch.arange(h, device=images.device)[None, :] - top[:, None]
-    inside = ((ys >= 0) & (ys < ERASING_SIZE))[:, :, None] & ((xs >= 0) & (xs < ERASING_SIZE))[
-        :, None, :
-    ]
-    erase = (inside & applied.view(-1, 1, 1))[:, None]
-    return torch.where(erase, torch.zeros((), dtype=images.dtype, device=images.device), images)
+    left = torch.floor(u_x * (w - ERASING_SIZE + 1)).clamp_(max=w - ERASING_SIZE)
+    top = torch.floor(u_y * (h - ERASING_SIZE + 1)).clamp_(max=h - ERASING_SIZE)
+    xs = torch.arange(w, dtype=images.dtype, device=images.device)[None, :] - left[:, None]
+    ys = torch.arange(h, dtype=images.dtype, device=images.device)[None, :] - top[:, None]
+    # float 0/1 factors and an outer product: broadcasting bool ops are slow on CPU
+    in_y = ((ys >= 0) & (ys < ERASING_SIZE)).to(images.dtype) * applied[:, None]
+    in_x = ((xs >= 0) & (xs < ERASING_SIZE)).to(images.dtype)
+    return images * (1.0 - in_y[:, None, :, None] * in_x[:, None, None, :])
 
 
 def sample_contrast(rng: CounterRNG, options: TransformOptions) -> Params:
@@ -1076,8 +1094,8 @@ def apply_contrast(
         mean = (luma * alpha).sum(dim=(1, 2, 3), keepdim=True) / total.clamp_min(1e-12)
     else:
         mean = luma.mean(dim=(1, 2, 3), keepdim=True)
-    out = (factor * rgb + (1.0 - factor) * mean).clamp_(0.0, 1.0)
-    return _merge(_object_only(out, alpha), alpha)
+    out = (rgb * factor).add_(mean * (1.0 - factor)).clamp_(0.0, 1.0)
+    return _with_rgb(images, _object_only(out, alpha))
 
 
 # --- registry (paper order: Fig. 5, reference TRANSFORMS) ------------------------------------------

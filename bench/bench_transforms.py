@@ -1,0 +1,256 @@
+"""Throughput of the 18 transformations: batched torch kernels vs the reference's per-image PIL path.
+
+Goal (issue): on one core, the mean over the 18 types of (batched img/s) / (PIL img/s) is >= 3.
+Run from the repository root:
+
+    python bench/bench_transforms.py [--images 4096] [--chunk 256] [--repeats 5] [--device cpu]
+
+Both paths run in the same process with ``torch.set_num_threads(1)`` on the same 32×32 RGBA
+object layers (a soft-edged 22×22 object at (5, 5), as the reference's composer lays it out):
+
+- *batched*: ``spec.sample(CounterRNG) + spec.apply`` on float32 chunks of ``--chunk`` images
+  (per-sample parameters; sampling included);
+- *PIL*: one PIL RGBA image at a time through the reference's transforms
+  (``transforms_2d/transforms.py``; torchvision v1 classes on PIL with the reference constants,
+  see docs/../spec reference_implementation.md §2.8), PIL in and PIL out.
+
+Neither side includes decoding, compositing or ToTensor. Times are wall-clock per pass over all
+images after a warm-up; batched and PIL passes alternate, and img/s is reported as mean ± std over
+``--repeats`` passes of each. The machine may be shared: trust ratios more than absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+import PIL
+import torch
+import torchvision
+import torchvision.transforms as T1
+import torchvision.transforms.functional as F1
+from PIL import Image
+
+from invtransfer.rng import CounterRNG
+from invtransfer.transforms import TRANSFORMS, TransformOptions
+
+SIZE = 32
+OBJ = 22  # round(32 · DEFAULT_OBJ_SCALE 0.7)
+START = (SIZE - OBJ) // 2
+
+
+def make_objects(n: int, seed: int = 0) -> torch.Tensor:
+    """n distinct soft-edged objects, 22×22 box at (5, 5) on a transparent 32×32 canvas."""
+    gen = torch.Generator().manual_seed(seed)
+    ys, xs = torch.meshgrid(torch.arange(float(OBJ)), torch.arange(float(OBJ)), indexing="ij")
+    c = (OBJ - 1) / 2
+    radius = torch.sqrt(((xs - c) / (OBJ / 2)) ** 2 + ((ys - c) / (OBJ / 2.6)) ** 2)
+    alpha = torch.clamp((1.0 - radius) * 6.0, 0.0, 1.0)
+    alpha[:, int(c) - 2 : int(c) + 3] = 1.0  # a full-height bar: the box is exactly 22×22
+    ramp = torch.stack([xs / OBJ, ys / OBJ, 1 - xs / OBJ])
+    rgb = 0.5 * torch.rand(n, 3, OBJ, OBJ, generator=gen) + 0.5 * ramp
+    layer = torch.zeros(n, 4, SIZE, SIZE)
+    layer[:, :3, START : START + OBJ, START : START + OBJ] = rgb * (alpha > 0)
+    layer[:, 3, START : START + OBJ, START : START + OBJ] = alpha
+    return (layer * 255).round() / 255  # uint8-exact, like decoded images
+
+
+def to_pil(images: torch.Tensor) -> list[Image.Image]:
+    arr = (images * 255).round().byte().permute(0, 2, 3, 1).numpy()
+    return [Image.fromarray(a, "RGBA") for a in arr]
+
+
+# --- the reference's per-image path (transforms_2d/transforms.py, §2.8) -------------------------
+
+
+def _with_transparency(
+    t: Callable[[Image.Image], Image.Image],
+) -> Callable[[Image.Image], Image.Image]:
+    """RGBA → RGB (transparent black), apply, paste onto a transparent canvas with the old alpha."""
+
+    def apply(img: Image.Image) -> Image.Image:
+        out = t(img.convert("RGB"))
+        canvas = Image.new("RGBA", img.size)
+        canvas.paste(out, mask=img.getchannel("A"))
+        return canvas
+
+    return apply
+
+
+def _scale(img: Image.Image) -> Image.Image:
+    f = random.random() * 0.6 + 0.4
+    side = round(SIZE * f)
+    small = img.resize((side, side)).convert("RGBA")  # Pillow default resample (BICUBIC)
+    canvas = Image.new("RGBA", img.size)
+    canvas.paste(small, ((SIZE - side) // 2, (SIZE - side) // 2))
+    return canvas
+
+
+def _translate(img: Image.Image) -> Image.Image:
+    span = SIZE - OBJ  # the reference keeps the box in an ImageWrapper (no getbbox)
+    x, y = int(random.random() * span), int(random.random() * span)
+    canvas = Image.new("RGBA", img.size)
+    canvas.paste(img.crop((START, START, START + OBJ, START + OBJ)), (x, y))
+    return canvas
+
+
+def _noise(img: Image.Image) -> Image.Image:
+    if random.random() >= 0.5:
+        return img
+    x = F1.to_tensor(img)
+    noise = torch.clip(torch.randn_like(x) * 1.0 + 0.0, 0, 1)
+    return F1.to_pil_image(x + noise)  # (x·255).byte(): wraps modulo 256 like the reference
+
+
+def _pixelate(img: Image.Image) -> Image.Image:
+    if random.random() >= 0.5:
+        return img
+    small = int(SIZE * 0.3)
+    return img.resize((small, small), Image.BOX).resize((SIZE, SIZE), Image.NEAREST)
+
+
+def _erase(img: Image.Image) -> Image.Image:
+    if random.random() >= 0.5:
+        return img
+    x, y = int(random.random() * (SIZE - 14)), int(random.random() * (SIZE - 14))
+    out = img.copy()
+    out.paste((0, 0, 0, 0), (x, y, x + 14, y + 14))
+    return out
+
+
+REFERENCE: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "scale": _scale,
+    "translate": _translate,
+    "v_flip": T1.RandomVerticalFlip(),
+    "h_flip": T1.RandomHorizontalFlip(),
+    "rotate": T1.RandomRotation(degrees=(0, 360)),
+    "shear": T1.RandomAffine(degrees=0, shear=(-50, 50, -50, 50)),
+    "hue": _with_transparency(T1.ColorJitter(hue=0.5)),
+    "brightness": _with_transparency(T1.ColorJitter(brightness=1.0)),
+    "grayscale": _with_transparency(T1.RandomGrayscale(p=0.5)),
+    "posterize": _with_transparency(T1.RandomPosterize(bits=1)),
+    "invert": _with_transparency(T1.RandomInvert()),
+    "sharpen": T1.RandomAdjustSharpness(sharpness_factor=7),
+    "blur": T1.GaussianBlur(7, sigma=(0.1, 1.5)),
+    "noise": _with_transparency(_noise),
+    "pixelate": _pixelate,
+    "elastic": T1.RandomApply([T1.ElasticTransform(alpha=150.0)], p=0.5),
+    "erasing": _erase,
+    "contrast": _with_transparency(T1.ColorJitter(contrast=1.0)),
+}
+
+
+# --- timing ---------------------------------------------------------------------------------------
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def batched_pass(name: str, images: torch.Tensor, chunk: int, key: int) -> float:
+    """img/s of one pass of sample + apply over ``images`` in chunks (sample indices 0..n-1)."""
+    spec, options = TRANSFORMS[name], TransformOptions()
+    n = images.shape[0]
+    _sync(images.device)
+    t0 = time.perf_counter()
+    for start in range(0, n, chunk):
+        batch = images[start : start + chunk]
+        rng = CounterRNG(key, np.arange(start, start + batch.shape[0]))
+        spec.apply(batch, spec.sample(rng.child(name), options), options)
+    _sync(images.device)
+    return n / (time.perf_counter() - t0)
+
+
+def pil_pass(name: str, pils: list[Image.Image]) -> float:
+    """img/s of one pass of the reference's per-image transform over ``pils``."""
+    fn = REFERENCE[name]
+    t0 = time.perf_counter()
+    for img in pils:
+        fn(img)
+    return len(pils) / (time.perf_counter() - t0)
+
+
+def measure(
+    name: str, images: torch.Tensor, pils: list[Image.Image], chunk: int, repeats: int
+) -> tuple[list[float], list[float]]:
+    """Alternate batched and PIL passes, so load changes on a shared machine hit both alike."""
+    batched_pass(name, images[: 2 * chunk], chunk, 0)  # warm-up (allocator, caches)
+    pil_pass(name, pils[:64])
+    batched, pil = [], []
+    for r in range(repeats):
+        batched.append(batched_pass(name, images, chunk, r + 1))
+        pil.append(pil_pass(name, pils))
+    return batched, pil
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        model = next(
+            line.split(":", 1)[1].strip() for line in lscpu.splitlines() if "Model name" in line
+        )
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        pass
+    return (
+        f"{model}, {os.cpu_count()} cores (1 thread used), Python {platform.python_version()}, "
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, Pillow {PIL.__version__}"
+    )
+
+
+def fmt(rates: list[float]) -> str:
+    mean = statistics.fmean(rates)
+    std = statistics.stdev(rates) if len(rates) > 1 else 0.0
+    return f"{mean:,.0f} ± {std:,.0f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=4096, help="images per batched pass")
+    ap.add_argument("--pil-images", type=int, default=1024, help="images per PIL pass")
+    ap.add_argument("--chunk", type=int, default=256)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--device", default="cpu", help="device of the batched path (cpu, cuda)")
+    ap.add_argument("--only", nargs="*", default=None, help="a subset of transformation names")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    random.seed(0)
+    device = torch.device(args.device)
+    images = make_objects(args.images).to(device)
+    pils = to_pil(make_objects(args.pil_images, seed=1))
+    names = args.only or list(TRANSFORMS)
+    print(f"# Transformations: batched (chunks of {args.chunk}, {device}) vs per-image PIL")
+    print(f"machine: {machine()}")
+    print(
+        f"images: 32×32 RGBA, batched {args.images}/pass, PIL {args.pil_images}/pass, "
+        f"{args.repeats} passes after a warm-up; img/s mean ± std\n"
+    )
+    print("| transform | batched img/s | PIL img/s | ratio |")
+    print("|---|---:|---:|---:|")
+    ratios = []
+    for name in names:
+        batched, pil = measure(name, images, pils, args.chunk, args.repeats)
+        ratio = statistics.fmean(batched) / statistics.fmean(pil)
+        ratios.append(ratio)
+        print(f"| {name} | {fmt(batched)} | {fmt(pil)} | {ratio:.1f} |", flush=True)
+    geo = math.exp(statistics.fmean(math.log(r) for r in ratios))
+    print(
+        f"\nmean ratio: {statistics.fmean(ratios):.2f} (geometric mean {geo:.2f}, "
+        f"min {min(ratios):.2f} for {names[ratios.index(min(ratios))]}); goal >= 3 on one core"
+    )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
