@@ -190,13 +190,20 @@ def canonicalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class CifarSelection:
-    """The CIFAR images of one dataset split, in dataset order."""
+    """The CIFAR images of one dataset split, in dataset order (gathered lazily, chunk by chunk)."""
 
-    images: np.ndarray  # uint8 n×32×32×3 (a gathered copy)
+    source: cifar.CifarData  # the official file (train for train/val, test for test), shared
+    cifar_index: np.ndarray  # int64 (n,), rows of ``source`` in dataset order
     cifar_label: np.ndarray  # int64 (n,), original class ids
-    cifar_index: np.ndarray  # int64 (n,), index in the official train (train/val) or test file
     label: np.ndarray  # int64 (n,), position of cifar_label in spec["classes"]
     class_names: tuple[str, ...]  # names of spec["classes"], in order
+
+    def __len__(self) -> int:
+        return int(self.cifar_index.shape[0])
+
+    def images(self, part: slice = slice(None)) -> np.ndarray:
+        """uint8 ``n×32×32×3`` images of ``part`` (a fresh array)."""
+        return self.source.images[self.cifar_index[part]]
 
 
 def _root(spec: Mapping[str, Any]) -> Any:
@@ -206,43 +213,45 @@ def _root(spec: Mapping[str, Any]) -> Any:
     ).parent
 
 
-def select_positions(
-    spec: Mapping[str, Any], split: str, order_seed: int
-) -> tuple[cifar.CifarData, np.ndarray, np.ndarray]:
-    """``(split data, source indices, kept positions in dataset order)`` for a canonical CIFAR spec."""
-    if split not in spec["splits"]:
-        raise ValueError(f"split {split!r} is not in this dataset (has {list(spec['splits'])})")
-    data, source = cifar.load_split(
-        _root(spec), spec["dataset"], split, spec["seed"], val_fraction=spec["val_fraction"]
-    )
-    positions = cifar.select_indices(
-        data.labels,
-        source,
-        spec["classes"],
-        seed=spec["seed"],
-        order_seed=order_seed,
-        stream=f"{spec['dataset']}/{split}",
-        per_class=spec["samples_per_class"][split],
-        count=spec["splits"][split],
-    )
-    return data, source, positions
-
-
 def select_split(
     spec: Mapping[str, Any], split: str, order_seed: int | None = None
 ) -> CifarSelection:
-    """The images of ``split`` for a canonical CIFAR spec (``order_seed`` defaults to ``seed``)."""
+    """The images of ``split`` for a canonical CIFAR spec (``order_seed`` defaults to ``seed``).
+
+    Same selection as :func:`invtransfer.datasets.cifar.load_split` followed by
+    :func:`~invtransfer.datasets.cifar.select_indices`, without copying the split's images: only
+    row indices are kept and images are gathered per chunk from the (cached) official file.
+    """
+    if split not in spec["splits"]:
+        raise ValueError(f"split {split!r} is not in this dataset (has {list(spec['splits'])})")
     order_seed = spec["seed"] if order_seed is None else order_seed
-    data, source, pos = select_positions(spec, split, order_seed)
-    lut = np.full(cifar.NUM_CLASSES[spec["dataset"]], -1, dtype=np.int64)
+    dataset = spec["dataset"]
+    raw = cifar.load_raw_split(_root(spec), dataset, "test" if split == "test" else "train")
+    if split == "test":
+        candidates = np.arange(len(raw), dtype=np.int64)
+    else:
+        train_idx, val_idx = cifar.train_val_indices(len(raw), spec["seed"], spec["val_fraction"])
+        candidates = train_idx if split == "train" else val_idx
+    pos = cifar.select_indices(
+        raw.labels[candidates],
+        candidates,
+        spec["classes"],
+        seed=spec["seed"],
+        order_seed=order_seed,
+        stream=f"{dataset}/{split}",
+        per_class=spec["samples_per_class"][split],
+        count=spec["splits"][split],
+    )
+    rows = candidates[pos].astype(np.int64)
+    lut = np.full(cifar.NUM_CLASSES[dataset], -1, dtype=np.int64)
     lut[spec["classes"]] = np.arange(len(spec["classes"]))
-    labels = data.labels[pos]
+    labels = raw.labels[rows].astype(np.int64)
     return CifarSelection(
-        images=data.images[pos],
-        cifar_label=labels.astype(np.int64),
-        cifar_index=source[pos].astype(np.int64),
+        source=raw,
+        cifar_index=rows,
+        cifar_label=labels,
         label=lut[labels],
-        class_names=tuple(data.class_names[c] for c in spec["classes"]),
+        class_names=tuple(raw.class_names[c] for c in spec["classes"]),
     )
 
 
@@ -285,7 +294,7 @@ class _CifarAugPlan(BuildPlan):
         for split in spec["splits"]:
             sel = select_split(spec, split)
             self._selection[split] = sel
-            counts[split] = len(sel.label)
+            counts[split] = len(sel)
             names = sel.class_names
         super().__init__(
             class_names=list(names),
@@ -322,7 +331,7 @@ class _CifarAugPlan(BuildPlan):
         )
         key = derive_seed(spec["transform_seed"], spec["dataset"], split, "cifar-transforms")
         class_names = np.array(self.class_names, dtype=object)
-        n = len(sel.label)
+        n = len(sel)
         for start in range(0, n, chunk_size):
             s = slice(start, min(n, start + chunk_size))
             meta: dict[str, Any] = {
@@ -333,10 +342,11 @@ class _CifarAugPlan(BuildPlan):
                 "cifar_index": sel.cifar_index[s],
                 "cifar_label": sel.cifar_label[s],
             }
-            if not names and size == sel.images.shape[1]:
-                images = np.ascontiguousarray(sel.images[s])  # exact: no float round trip
+            source = sel.images(s)
+            if not names and size == source.shape[1]:
+                images = source  # exact: no float round trip
             else:
-                layer = whole_image_layer(sel.images[s], size)
+                layer = whole_image_layer(source, size)
                 if names:
                     rng = CounterRNG(key, sel.cifar_index[s])
                     layer, columns = apply_transforms(layer, names, rng, options)

@@ -262,7 +262,7 @@ class _CifarObjectsPlan(BuildPlan):
         label_is_object = self.variant.endswith("/O")
         super().__init__(
             class_names=list(self.object_names if label_is_object else cifar_names),
-            splits={s: len(sel.label) for s, sel in self._selection.items()},
+            splits={s: len(sel) for s, sel in self._selection.items()},
             info={
                 "variant": self.variant,
                 "cifar_classes": [
@@ -319,17 +319,17 @@ class _CifarObjectsPlan(BuildPlan):
         class_names = np.array(self.class_names, dtype=object)
         cifar_names = np.array(sel.class_names, dtype=object)
         object_names = np.array([*self.object_names, None], dtype=object)  # -1 → None
-        n = len(sel.label)
+        n = len(sel)
         for start in range(0, n, chunk_size):
             s = slice(start, min(n, start + chunk_size))
             idx = np.arange(s.start, s.stop, dtype=np.int64)
             draw = self._draw(split, idx, sel.label[s])
             if self.variant == "O/O":
                 base = np.zeros((idx.size, size, size, 3), dtype=np.uint8)
-            elif size == sel.images.shape[1]:
-                base = sel.images[s]
+            elif size == sel.source.images.shape[1]:
+                base = sel.images(s)
             else:
-                x = torch.from_numpy(np.ascontiguousarray(sel.images[s])).permute(0, 3, 1, 2)
+                x = torch.from_numpy(sel.images(s)).permute(0, 3, 1, 2)
                 x = resize_images(x.to(torch.float32).div_(255.0), size)
                 base = to_uint8(x.permute(0, 2, 3, 1).contiguous())
             images = paste_objects(base, self.sprites, draw["object"], draw["x"], draw["y"])
