@@ -353,6 +353,13 @@ def _flag(params: Mapping[str, Tensor], where: str, like: Tensor) -> Tensor:
     return applied
 
 
+def _seeds(params: Mapping[str, Tensor], where: str, like: Tensor) -> Tensor:
+    seeds = _param(params, "seed", where, like.shape[0], like)
+    if seeds.dtype != torch.int64:
+        raise TypeError(f"{where}: params['seed'] must be int64, got {seeds.dtype}")
+    return seeds
+
+
 def _kernel(name: str) -> Callable[[Callable[..., Tensor]], ApplyFn]:
     """Wrap an apply function: validate the images, compute half precision in float32, keep dtype."""
 
@@ -363,6 +370,10 @@ def _kernel(name: str) -> Callable[[Callable[..., Tensor]], ApplyFn]:
             where = f"apply_{name}"
             _check_images(images, where)
             options = TransformOptions() if options is None else options
+            if not isinstance(options, TransformOptions):
+                raise TypeError(
+                    f"{where}: options must be TransformOptions, got {type(options).__name__}"
+                )
             if not isinstance(params, Mapping):
                 raise TypeError(f"{where}: params must be a dict, got {type(params).__name__}")
             work = images if images.dtype in (torch.float32, torch.float64) else images.float()
@@ -656,7 +667,9 @@ def sample_translate(rng: CounterRNG, options: TransformOptions) -> Params:
     return {"u_x": rng.uniform("u_x"), "u_y": rng.uniform("u_y")}
 
 
-def _translate_shift(u: Tensor, low: Tensor, high: Tensor, size: int, options: TransformOptions):
+def _translate_shift(
+    u: Tensor, low: Tensor, high: Tensor, size: int, options: TransformOptions
+) -> Tensor:
     if options.translate == "object":
         free = size - (high - low + 1)  # positions 0..free keep the whole box inside
         pos = torch.floor(u * (free + 1)).long().clamp(max=free)
@@ -769,8 +782,10 @@ def apply_hue(
 ) -> Tensor:
     """Shift the HSV hue by ``factor`` (torchvision ``adjust_hue``), object pixels only.
 
-    The HSV→RGB step uses the closed form ``v·(1 - s·clamp(min(k, 4 - k), 0, 1))`` with
-    ``k = (n + 6h) mod 6`` (n = 5, 3, 1 for R, G, B), equal to torchvision's sector table.
+    RGB→HSV follows torchvision (Pillow's sextant formula); HSV→RGB uses the closed form
+    ``v·(1 - s·(1 - pure(H)))`` with the pure hue ``clamp(|H-3|-1)``, ``clamp(2-|H-2|)``,
+    ``clamp(2-|H-4|)`` for H = 6h ∈ [0, 6), equal to torchvision's sector table (tested to 1e-5)
+    and free of gathers.
     """
     n = images.shape[0]
     factor = _param(params, "factor", where, n, images, low=-0.5, high=0.5)
@@ -931,7 +946,7 @@ def apply_noise(
     The field of sample i is ``_field_normal(seed_i, 3·H·W)`` in C×H×W order.
     """
     applied = _flag(params, where, images)
-    seeds = _param(params, "seed", where, images.shape[0], images)
+    seeds = _seeds(params, where, images)
     _, _, h, w = images.shape
 
     def noisy(sub: Tensor, positions: Tensor) -> Tensor:
@@ -1027,7 +1042,7 @@ def apply_elastic(
     """Elastic distortion (torchvision ``elastic`` semantics, bilinear, premultiplied, alpha
     warped too, uncovered area transparent) where applied."""
     applied = _flag(params, where, images)
-    seeds = _param(params, "seed", where, images.shape[0], images)
+    seeds = _seeds(params, where, images)
     _, _, h, w = images.shape
 
     def warp(sub: Tensor, positions: Tensor) -> Tensor:
