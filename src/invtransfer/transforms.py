@@ -699,16 +699,33 @@ def apply_translate(
 
 
 def _flip(images: Tensor, params: Mapping[str, Tensor], where: str, axis: str) -> Tensor:
+    """Mirror the applied samples about their box centre along ``axis`` ("x" or "y").
+
+    A reflection about the box centre is a canvas flip followed by an integer shift of
+    ``x0 + x1 - (size - 1)``; boxes centred on the canvas (the default layout, whole images) need
+    no shift, so only the others go through the slower gather.
+    """
     applied = _flag(params, where, images)
-    n, _, h, w = images.shape
-    x0, x1, y0, y1 = _alpha_box(images[:, 3:])
-    src_x = torch.arange(w, device=images.device).expand(n, w)
-    src_y = torch.arange(h, device=images.device).expand(n, h)
-    if axis == "x":
-        src_x = torch.where(applied[:, None], (x0 + x1)[:, None] - src_x, src_x)
-    else:
-        src_y = torch.where(applied[:, None], (y0 + y1)[:, None] - src_y, src_y)
-    return _remap(images, src_y, src_x)
+    dim = -1 if axis == "x" else -2
+
+    def flip(sub: Tensor, _positions: Tensor) -> Tensor:
+        h, w = sub.shape[-2:]
+        x0, x1, y0, y1 = _alpha_box(sub[:, 3:])
+        shift = (x0 + x1 - (w - 1)) if axis == "x" else (y0 + y1 - (h - 1))
+        out = sub.flip(dim)
+        moved = shift.nonzero().flatten()
+        if moved.numel():
+            k = moved.numel()
+            src_x = torch.arange(w, device=sub.device).expand(k, w)
+            src_y = torch.arange(h, device=sub.device).expand(k, h)
+            if axis == "x":
+                src_x = src_x - shift[moved, None]
+            else:
+                src_y = src_y - shift[moved, None]
+            out[moved] = _remap(out[moved], src_y, src_x)
+        return out
+
+    return _on_subset(images, applied, flip)
 
 
 @_kernel("v_flip")
