@@ -135,7 +135,7 @@ def test_changing_one_factor_value_changes_only_its_jobs():
     a, b = build_plan(base), build_plan(changed)
     new_models = set(b.models) - set(a.models)
     assert new_models and len(new_models) == 2 * 2  # (same, disjoint) x 2 seeds for n=300
-    assert all("-n300-" in b.models[m]["dataset"] for m in new_models)
+    assert all("-300-s" in b.models[m]["dataset"] for m in new_models)
     assert set(a.models) - set(b.models) == {
-        m for m in a.models if "-n200-" in a.models[m]["dataset"]
+        m for m in a.models if "-200-s" in a.models[m]["dataset"]
     }

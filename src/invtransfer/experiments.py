@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from invtransfer.config import resolve_arch
+from invtransfer.datasets.spec import dataset_name, hashed_part
 from invtransfer.rng import derive_seed
 
 __all__ = ["Plan", "build_plan", "spec_hash"]
@@ -35,16 +36,8 @@ CIFAR_CLASSES = {"cifar10": 10, "cifar100": 100}
 
 
 def spec_hash(obj: Any, length: int = 10) -> str:
-    """Hash of the canonical JSON of ``obj``; keys starting with ``_`` are ignored."""
-
-    def strip(o: Any) -> Any:
-        if isinstance(o, Mapping):
-            return {k: strip(v) for k, v in sorted(o.items()) if not str(k).startswith("_")}
-        if isinstance(o, (list, tuple)):
-            return [strip(v) for v in o]
-        return o
-
-    text = json.dumps(strip(obj), sort_keys=True, separators=(",", ":"))
+    """Hash of the canonical JSON of a job dict; keys starting with ``_`` are ignored."""
+    text = json.dumps(hashed_part(obj), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
@@ -97,25 +90,6 @@ class Plan:
 
     def record(self, table: str, row: dict) -> None:
         self.records.setdefault(table, []).append(row)
-
-
-def dataset_name(spec: Mapping[str, Any]) -> str:
-    """``<kind>-<transforms>-n<train>-s<seed>-<hash10>``: readable and unique."""
-    kind = spec["kind"]
-    parts = [kind]
-    if kind == "cifar_objects":
-        parts.append(spec["variant"].replace("+", "p").replace("/", "-"))
-    elif kind == "cifar":
-        parts.append(spec["dataset"])
-    ts = spec.get("transforms", [])
-    parts.append(".".join(ts) if 0 < len(ts) <= 3 else (f"{len(ts)}t" if ts else "none"))
-    splits = spec.get("splits", {})
-    if splits.get("train"):
-        parts.append(f"n{splits['train']}")
-    elif "test" in splits and len(splits) == 1:
-        parts.append("test")
-    parts.append(f"s{spec['seed']}")
-    return "-".join(parts) + "-" + spec_hash(spec)
 
 
 # ---------------------------------------------------------------------------------------------
