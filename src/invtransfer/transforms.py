@@ -592,24 +592,23 @@ def _field_words(seeds: Tensor, count: int) -> np.ndarray:
 
 
 def _field_uniform(seeds: Tensor, count: int) -> Tensor:
-    """U[0, 1) float32 field (m × count): two 24-bit uniforms per 64-bit word (high, then low)."""
+    """U[0, 1) float32 field (m × count): the high 24 bits of all words, then their low 24 bits."""
     words = _field_words(seeds, (count + 1) // 2)
     hi = (words >> np.uint64(40)).astype(np.float32)
     lo = ((words >> np.uint64(8)) & np.uint64(0xFFFFFF)).astype(np.float32)
-    u = np.stack([hi, lo], axis=2).reshape(len(words), -1)[:, :count]
+    u = np.concatenate([hi, lo], axis=1)[:, :count]
     return torch.from_numpy(u) * (1.0 / (1 << 24))
 
 
 def _field_normal(seeds: Tensor, count: int) -> Tensor:
-    """N(0, 1) float32 field (m × count) by Box–Muller: one word gives u1 ∈ (0, 1] and u2 ∈ [0, 1)
-    (its high and low 24 bits) and the pair ``r·cos θ``, ``r·sin θ``."""
+    """N(0, 1) float32 field (m × count) by Box–Muller: word j gives u1 ∈ (0, 1] and u2 ∈ [0, 1)
+    (its high and low 24 bits); the field is all ``r·cos θ`` values, then all ``r·sin θ``."""
     words = _field_words(seeds, (count + 1) // 2)
     u1 = torch.from_numpy(((words >> np.uint64(40)) + np.uint64(1)).astype(np.float32))
     u2 = torch.from_numpy(((words >> np.uint64(8)) & np.uint64(0xFFFFFF)).astype(np.float32))
     radius = torch.sqrt(-2.0 * torch.log(u1 * (1.0 / (1 << 24))))
     theta = u2 * (2.0 * math.pi / (1 << 24))
-    z = torch.stack([radius * torch.cos(theta), radius * torch.sin(theta)], dim=2)
-    return z.reshape(len(words), -1)[:, :count]
+    return torch.cat([radius * torch.cos(theta), radius * torch.sin(theta)], dim=1)[:, :count]
 
 
 def _luma(rgb: Tensor) -> Tensor:
@@ -806,25 +805,28 @@ def apply_hue(
     """
     n = images.shape[0]
     factor = _param(params, "factor", where, n, images, low=-0.5, high=0.5)
-    rgb, alpha = _split(images)
-    r, g, b = rgb.unbind(dim=1)
+    r, g, b = images[:, 0], images[:, 1], images[:, 2]  # N×H×W each
     maxc = torch.maximum(torch.maximum(r, g), b)
     minc = torch.minimum(torch.minimum(r, g), b)
     span = maxc - minc
-    # hue in sextants [-1, 5) as torchvision (Pillow's formula); masks multiply, no torch.where
-    is_r = maxc == r
-    is_g = (maxc == g) & ~is_r
-    is_b = ~(is_r | is_g)
+    # hue in sextants [-1, 5) as torchvision (Pillow's formula). 0/1 float masks and per-channel
+    # writes instead of torch.where/stack: those are several times slower on CPU.
+    is_r = (maxc == r).to(images.dtype)
+    is_g = (maxc == g).to(images.dtype).mul_(1.0 - is_r)
+    is_b = 1.0 - is_r - is_g
     hue = is_r * (g - b) + is_g * (2.0 * span + b - r) + is_b * (4.0 * span + r - g)
-    hue = hue / (span + (span == 0))  # grey pixels: numerator 0, hue 0
-    sat = span / maxc.clamp(min=torch.finfo(rgb.dtype).tiny)
+    hue /= span + (span == 0).to(images.dtype)  # grey pixels: numerator 0, hue 0
+    sat = span / maxc.clamp(min=torch.finfo(images.dtype).tiny)
     hue6 = torch.remainder(hue + 6.0 * factor.view(-1, 1, 1), 6.0)  # shifted hue in [0, 6)
     # HSV → RGB: v·(1 - s·(1 - pure)), pure hue = clamp(|H-3|-1), clamp(2-|H-2|), clamp(2-|H-4|)
-    pure = torch.stack(
-        [(hue6 - 3.0).abs_() - 1.0, 2.0 - (hue6 - 2.0).abs_(), 2.0 - (hue6 - 4.0).abs_()], dim=1
-    ).clamp_(0.0, 1.0)
-    out = (pure - 1.0).mul_(sat[:, None]).add_(1.0).mul_(maxc[:, None])
-    return _with_rgb(images, _object_only(out.clamp_(0.0, 1.0), alpha))
+    value = maxc * (images[:, 3] > 0).to(images.dtype)  # object pixels only: transparent → 0
+    out = torch.empty_like(images)
+    for c, pure in enumerate(
+        ((hue6 - 3.0).abs_() - 1.0, 2.0 - (hue6 - 2.0).abs_(), 2.0 - (hue6 - 4.0).abs_())
+    ):
+        out[:, c] = pure.clamp_(0.0, 1.0).sub_(1.0).mul_(sat).add_(1.0).mul_(value).clamp_(0.0, 1.0)
+    out[:, 3] = images[:, 3]
+    return out
 
 
 def sample_brightness(rng: CounterRNG, options: TransformOptions) -> Params:
