@@ -61,6 +61,7 @@ from invtransfer.datasets.cifar_aug import (
 )
 from invtransfer.datasets.spec import (
     UNIVERSAL_KEYS,
+    canonical_objects,
     canonical_transform_options,
     check_choice,
     check_float,
@@ -119,8 +120,6 @@ def canonicalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     Transformations are not applied by this kind (``transforms`` must be empty, options at their
     defaults); ``transform_seed`` is unused and set to ``seed``. Idempotent.
     """
-    from invtransfer.datasets.spec import _canonical_objects
-
     check_mapping(spec, "", SPEC_KEYS)
     if spec.get("kind", "cifar_objects") != "cifar_objects":
         raise _fail("kind", f"cifar_objects builds kind 'cifar_objects', got {spec.get('kind')!r}")
@@ -153,7 +152,7 @@ def canonicalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     if variant != "C/C":  # C/C pastes nothing: the object keys do not change its data
         if spec.get("objects") is None:
             raise _fail("objects", f"variant {variant!r} needs objects (source and names)")
-        objects = _canonical_objects(spec["objects"], "t2d", seed)
+        objects = canonical_objects(spec["objects"], "t2d", seed)
         if objects["names"] is not None and len(objects["names"]) < 2:
             raise _fail("objects.names", "give at least 2 objects")
         availability = check_float(spec.get("availability", 1.0), "availability", low=0.0, high=1.0)
