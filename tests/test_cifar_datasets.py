@@ -220,6 +220,7 @@ def test_train_and_val_are_disjoint_and_cover_the_training_set(root):
         ({"colour": "red"}, "unknown key"),
         ({"splits": {"train": -3}}, "splits.train"),
         ({"splits": {"holdout": 3}}, "unknown key"),
+        ({"splits": {"test": 1.0}}, "ambiguous"),
         ({"samples_per_class": {"train": 0}}, "samples_per_class.train"),
         ({"transforms": ["twirl"]}, "twirl"),
         ({"val_fraction": 1.0}, "val_fraction"),

@@ -83,6 +83,8 @@ def _fail(key: str, message: str) -> ConfigError:
 def _split_size(value: Any, key: str) -> int | float | None:
     if value is None:
         return None
+    if isinstance(value, float) and value == 1.0:
+        raise _fail(key, "1.0 is ambiguous: use null for every image or the int 1 for one image")
     if isinstance(value, float) and not value.is_integer():
         return check_float(value, key, low=0.0, high=1.0, low_open=True)
     return check_int(value, key, minimum=1)
@@ -94,7 +96,7 @@ def canonical_cifar_keys(
     """Validate and fill the keys in :data:`CIFAR_KEYS` (both CIFAR kinds use them).
 
     ``splits`` values: ``null`` (every selected image), an int count, or a fraction in (0, 1)
-    (``1.0`` is the int 1). ``samples_per_class`` maps a split to images per class (``null`` = all);
+    (``1.0`` is rejected as ambiguous). ``samples_per_class`` maps a split to images per class (``null`` = all);
     every split is listed in the canonical form.
     """
     if "dataset" not in spec and default_dataset is None:
