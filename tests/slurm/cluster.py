@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -312,6 +313,16 @@ class LocalSlurmCluster:
         """Job id -> partition for every job slurmctld still remembers (MinJobAge)."""
         out = self.run_client(["squeue", "-h", "-t", "all", "-o", "%i %P"])
         return dict(line.split() for line in out.splitlines() if line.strip())
+
+    def job_details(self) -> dict[str, dict[str, str]]:
+        """Job id -> `scontrol show job` fields (NumCPUs, TresPerJob, Partition, ...)."""
+        out = self.run_client(["scontrol", "show", "job", "--oneliner"])
+        jobs: dict[str, dict[str, str]] = {}
+        for line in out.splitlines():
+            fields = dict(re.findall(r"(\w[\w/:.]*)=(\S*)", line))
+            if "JobId" in fields:
+                jobs[fields["JobId"]] = fields
+        return jobs
 
     def daemon_logs(self, tail_chars: int = 3000) -> str:
         """The end of every daemon log, for failure messages."""

@@ -332,6 +332,35 @@ def test_real_workflow_used_groups_and_gpu_jobs(runs):
     assert "gpu=1" in slurm.output  # the GPU rules' request is part of what was submitted
 
 
+def _gpus(tres: str) -> int:
+    """GPUs in a `TresPerJob` value such as `gres:gpu:1` (Slurm 22) or `gres/gpu:1`."""
+    m = re.search(r"gpu(?::[\w.]+)?:(\d+)", tres)
+    return int(m.group(1)) if m else 0
+
+
+def test_allocations_follow_the_profile(runs, slurm_cluster):
+    """What SLURM granted: GPU rules one GPU, groups at most `cores` CPUs and one GPU."""
+    details = slurm_cluster.job_details()
+    profile = yaml.safe_load((SLURM_PROFILE / "config.yaml").read_text())
+    checked = 0
+    for run in (runs.toy_slurm, runs.real_slurm):
+        for log in (run.workdir / ".snakemake" / "slurm_logs").rglob("*.log"):
+            kind = log.relative_to(run.workdir / ".snakemake" / "slurm_logs").parts[0]
+            job = details.get(log.stem)
+            assert job is not None, f"slurmctld forgot job {log.stem} ({kind}) too early"
+            cpus, gpus = int(job["NumCPUs"]), _gpus(job.get("TresPerJob", ""))
+            if kind.startswith("group_"):
+                assert cpus <= profile["cores"] and gpus <= 1, (kind, job)
+            if run is runs.real_slurm and kind.startswith(("group_probe", "group_sens")):
+                assert gpus == 1, (kind, job)  # features / sens declare gpu=1
+            if kind in ("rule_train", "rule_pretrain"):
+                assert gpus == 1, (kind, job)
+            if kind == "rule_pretrain":
+                assert cpus == 2, (kind, job)  # the rule's threads
+            checked += 1
+    assert checked >= 10, f"only {checked} SLURM jobs found"
+
+
 # ---- the cluster -----------------------------------------------------------------------------
 def test_jobs_ran_in_the_partition_from_the_environment(runs, slurm_cluster):
     partitions = slurm_cluster.job_partitions()
