@@ -18,13 +18,14 @@ import numpy as np
 import pandas as pd
 
 from invtransfer.device import setup_logging
-from invtransfer.io import atomic_dir, atomic_path, atomic_write_json, read_json
+from invtransfer.io import atomic_dir, atomic_path, atomic_write_json
 
 log = logging.getLogger("invtransfer.steps")
 
 __all__ = [
     "build_evalset",
     "check_assets",
+    "check_cifar",
     "collect_table",
     "extract_features",
     "finetune_model",
@@ -72,6 +73,16 @@ def check_assets(
     }
     log.info("assets OK: %d objects, %d background photos", len(objs), len(photos))
     atomic_write_json(out, summary)
+
+
+def check_cifar(root: str, dataset: str, *, download: bool, out: str | Path) -> None:
+    """Make sure the CIFAR release is present (fetching it only when ``download`` is set)."""
+    from invtransfer.datasets import cifar
+
+    folder = cifar.ensure_cifar(cifar.resolve_root(root), dataset, download=download)
+    files = sorted(p.name for p in Path(folder).iterdir() if p.is_file())
+    log.info("%s found in %s (%d files)", dataset, folder, len(files))
+    atomic_write_json(out, {"dataset": dataset, "folder": str(folder), "files": files})
 
 
 def materialize_dataset(
@@ -226,41 +237,34 @@ def sens_model(
 
 
 # -- aggregation and reporting --------------------------------------------------------------------
-def _metric(path: str, key: str) -> float:
-    data = read_json(path)
-    value: Any = data
-    for part in key.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            raise KeyError(f"{path}: no key {key!r} (has {sorted(data)})")
-        value = value[part]
-    return float(value)
+# Which result-file keys become which tidy columns, per table family (see aggregation.SCHEMAS).
+_TABLE_FIELDS = {
+    "tvo": {
+        "training_acc": "training_path:test_accuracy",
+        "transfer_acc": "transfer_path:test_accuracy",
+        "transfer_acc_macro": "transfer_path:test_macro_accuracy",
+    },
+    "tm": {"accuracy": "transfer_path:test_accuracy"},
+    "ife": {"accuracy": "transfer_path:test_accuracy"},
+    "it": {
+        "eval": "sens_path:eval",
+        "target_transform": "sens_path:target_transform",
+        "sens": "sens_path:sens",
+    },
+    "ife_sens": {"changed": "sens_path:target_transform", "sens": "sens_path:sens"},
+}
 
 
 def collect_table(table: str, records: Sequence[Mapping[str, Any]], out_csv: str | Path) -> None:
     """Turn the plan's records for ``table`` into one tidy CSV (one row per run / measurement)."""
-    rows: list[dict[str, Any]] = []
-    for rec in records:
-        meta = {k: v for k, v in rec.items() if not k.endswith("_path")}
-        if table.startswith("tvo_"):
-            rows.append(
-                {
-                    **meta,
-                    "training_acc": _metric(rec["training_path"], "test_acc"),
-                    "transfer_acc": _metric(rec["transfer_path"], "test_acc"),
-                    "transfer_acc_macro": _metric(rec["transfer_path"], "test_acc_macro"),
-                }
-            )
-        elif table.startswith(("tm_", "ife_")) and "transfer_path" in rec:
-            rows.append({**meta, "accuracy": _metric(rec["transfer_path"], "test_acc")})
-        elif "sens_path" in rec:
-            df = pd.read_csv(rec["sens_path"])
-            if table.startswith("ife_sens"):
-                df = df.rename(columns={"target_transform": "changed"}).drop(columns=["eval"])
-            for row in df.to_dict("records"):
-                rows.append({**meta, **row})
-        else:
-            raise ValueError(f"table {table!r}: record without a result path: {rec}")
-    df = pd.DataFrame(rows)
+    from invtransfer.aggregation import collect
+
+    kind = "ife_sens" if table.startswith("ife_sens") else table.split("_", 1)[0]
+    if kind not in _TABLE_FIELDS:
+        raise ValueError(
+            f"table {table!r}: unknown family {kind!r} (known: {sorted(_TABLE_FIELDS)})"
+        )
+    df = collect(records, _TABLE_FIELDS[kind])
     with atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False)
     log.info("%s: %d rows", table, len(df))

@@ -14,3 +14,17 @@ rule check_assets:
         backgrounds=config["assets"]["backgrounds"],
     script:
         "../scripts/check_assets.py"
+
+
+rule check_cifar:
+    output:
+        "results/assets/{cifar}.json",
+    log:
+        "logs/check_cifar/{cifar}.log",
+    conda:
+        "../../envs/invtransfer.yaml"
+    params:
+        root=config["assets"]["cifar"]["path"],
+        download=config["assets"]["cifar"].get("download", False),
+    script:
+        "../scripts/check_cifar.py"

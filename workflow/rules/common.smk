@@ -13,6 +13,7 @@ PLAN = build_plan(config)
 
 
 wildcard_constraints:
+    cifar=r"cifar10|cifar100",
     dataset=r"[^/]+",
     evalset=r"[^/]+",
     model=r"[^/]+",
@@ -39,6 +40,23 @@ def _lookup(kind, mapping, key):
 
 def dataset_spec(wildcards):
     return _lookup("dataset", PLAN.datasets, wildcards.dataset)
+
+
+def _data_checks(specs):
+    """The asset checks a set of dataset specs needs: the photo bundle, and CIFAR if used."""
+    needs = {"results/assets/check.json"}
+    for spec in specs:
+        if spec["kind"] in ("cifar", "cifar_objects"):
+            needs.add(f"results/assets/{spec.get('dataset', 'cifar10')}.json")
+    return sorted(needs)
+
+
+def dataset_checks(wildcards):
+    return _data_checks([dataset_spec(wildcards)])
+
+
+def evalset_checks(wildcards):
+    return _data_checks(evalset_members(wildcards).values())
 
 
 def evalset_members(wildcards):

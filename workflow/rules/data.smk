@@ -3,7 +3,7 @@
 
 rule materialize:
     input:
-        "results/assets/check.json",
+        dataset_checks,
     output:
         directory("results/datasets/{dataset}"),
     log:
@@ -26,7 +26,7 @@ rule materialize:
 
 rule evalset:
     input:
-        "results/assets/check.json",
+        evalset_checks,
     output:
         directory("results/evalsets/{evalset}"),
     log:
