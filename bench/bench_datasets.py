@@ -68,6 +68,7 @@ def child(config: dict) -> None:
         )
         wall = time.perf_counter() - t0
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # forked generation workers, reaped
     peak = usage.ru_maxrss * 1024  # Linux: KiB
     n = sum(manifest["counts"].values())
     print(
@@ -80,7 +81,9 @@ def child(config: dict) -> None:
                 "import_s": t_import,
                 # CPU seconds of the whole child (imports included, ~3 s): on a shared machine
                 # this is far less inflated than wall time
-                "cpu_s": usage.ru_utime + usage.ru_stime,
+                "cpu_s": usage.ru_utime + usage.ru_stime + workers.ru_utime + workers.ru_stime,
+                "worker_peak_rss_mib": workers.ru_maxrss / 1024,
+                "workers": manifest.get("workers", 1),
                 "load_avg_end": os.getloadavg()[0],
                 "name": manifest["name"],
             }
@@ -122,13 +125,14 @@ def main() -> None:
     print(f"# machine: {machine()}")
     print(f"# threads={args.threads} chunk_size={args.chunk_size} repeats={args.repeats}")
     print(
-        "# wall s: materialize() call; CPU s: user+sys of the child process (imports included); "
-        "CPU s/2: the wall time 2 uncontended cores would need if both were kept busy; "
+        "# wall s: materialize() call; CPU s: user+sys of the benchmark child and its workers (imports included); "
+        "CPU s/thr: CPU s divided by the thread budget, the wall time that many uncontended cores would need if all were kept busy; "
+        "peak RSS: main process (+ per forked worker, shared copy-on-write pages counted in both); "
         "load: 1-min load average when the run ended"
     )
     header = (
         f"{'config':<8} {'transforms':<16} {'images':>7} {'wall s':>12} {'img/s':>10} "
-        f"{'CPU s':>9} {'CPU s/2':>8} {'peak RSS MiB':>12} {'load':>5}"
+        f"{'CPU s':>9} {'CPU s/thr':>9} {'workers':>7} {'peak RSS MiB':>16} {'load':>5}"
     )
     print(header)
     print("-" * len(header))
@@ -165,11 +169,14 @@ def main() -> None:
             return f"{mean:.{digits}f}±{std:.{digits}f}"
 
         cpus = [r["cpu_s"] for r in runs]
+        rss = f"{max(r['peak_rss_mib'] for r in runs):.0f}"
+        if runs[0]["workers"] > 1:
+            rss += f" + {max(r['worker_peak_rss_mib'] for r in runs):.0f}/w"
         print(
             f"{name:<8} {'+'.join(config['transforms']) or 'none':<16} {runs[0]['images']:>7} "
             f"{fmt(walls, 1):>12} {fmt(rates, 0):>10} {fmt(cpus, 1):>9} "
-            f"{sum(cpus) / len(cpus) / args.threads:>8.1f} "
-            f"{max(r['peak_rss_mib'] for r in runs):>12.0f} {runs[-1]['load_avg_end']:>5.1f}",
+            f"{sum(cpus) / len(cpus) / args.threads:>9.1f} "
+            f"{runs[0]['workers']:>7} {rss:>16} {runs[-1]['load_avg_end']:>5.1f}",
             flush=True,
         )
 

@@ -111,6 +111,18 @@ def test_chunk_size_does_not_change_the_bytes(photo_dir, tmp_path):
     assert shard_hashes(tmp_path / "c64") == shard_hashes(tmp_path / "c256")
 
 
+def test_worker_processes_write_the_same_bytes(photo_dir, tmp_path, monkeypatch):
+    import invtransfer.datasets.builders as builders
+
+    spec = t2d_spec(photo_dir, transforms=["rotate", "noise"], splits={"train": 150, "val": 40})
+    one = materialize(spec, tmp_path / "one", chunk_size=32, threads=1, progress=False)
+    monkeypatch.setattr(builders, "POOL_MIN_CHUNKS_PER_WORKER", 0)
+    two = materialize(spec, tmp_path / "two", chunk_size=32, threads=2, progress=False)
+    assert (one["workers"], two["workers"]) == (1, 2)
+    assert shard_hashes(tmp_path / "one") == shard_hashes(tmp_path / "two")
+    assert torch.get_num_threads() == 1  # restored (the autouse fixture set 1)
+
+
 def test_transform_seed_changes_only_transformation_columns_and_pixels(base, photo_dir, tmp_path):
     twin_dir = tmp_path / "twin"
     materialize(t2d_spec(photo_dir, transform_seed=99), twin_dir, chunk_size=16, progress=False)

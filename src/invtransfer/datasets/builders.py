@@ -18,10 +18,13 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import multiprocessing
 import os
 import platform
 import time
+from collections import deque
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,9 @@ class BuildPlan:
         self.splits = dict(splits) if splits is not None else None
         self.info = dict(info) if info is not None else {}
 
+    def prepare(self) -> None:
+        """Optional: build per-split state (e.g. background banks) before workers are forked."""
+
     def chunks(
         self, split: str, chunk_size: int = 256
     ) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
@@ -80,6 +86,50 @@ def _iter_chunks(
     if "chunk_size" in params:
         return iter(plan.chunks(split, chunk_size=chunk_size))
     return iter(plan.chunks(split))
+
+
+# -- parallel generation ------------------------------------------------------------------------
+# Intra-op threads do not pay off on 256-image chunks (~1 MB tensors): on the shared 2-core
+# machine, 2 torch threads ran the transforms 3-13x *slower* than 1 (bench/RESULTS.md). So
+# generation always runs with one torch thread per process, and a thread budget > 1 becomes that
+# many forked worker processes, each generating whole chunks (samples depend only on their index,
+# so the bytes do not change). Fork, not spawn: spawn re-imports ``__main__``, which under
+# Snakemake is the rule's script and would run the build again in every worker. Workers set one
+# torch thread before any work, as torch's DataLoader workers do.
+POOL_MIN_CHUNKS_PER_WORKER = 4  # smaller builds run in-process (forking costs more than it saves)
+_POOL_PLAN: Any = None  # the plan the forked workers inherit
+
+
+def _pool_init() -> None:
+    torch.set_num_threads(1)
+
+
+def _pool_chunk(split: str, start: int, stop: int) -> tuple[np.ndarray, pd.DataFrame]:
+    (chunk,) = _POOL_PLAN.chunks(split, chunk_size=stop - start, start=start, stop=stop)
+    return chunk
+
+
+def _supports_ranges(plan: Any) -> bool:
+    params = inspect.signature(plan.chunks).parameters
+    return "chunk_size" in params and "start" in params and "stop" in params
+
+
+def _pool_chunks(
+    pool: ProcessPoolExecutor, workers: int, split: str, n: int, chunk_size: int
+) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+    """Chunks of ``split`` in order, at most ``2·workers`` in flight (bounded memory)."""
+    ranges = iter([(s, min(n, s + chunk_size)) for s in range(0, n, chunk_size)])
+    window: deque[Future[tuple[np.ndarray, pd.DataFrame]]] = deque()
+    for _ in range(2 * workers):
+        r = next(ranges, None)
+        if r is not None:
+            window.append(pool.submit(_pool_chunk, split, *r))
+    while window:
+        done = window.popleft()
+        r = next(ranges, None)
+        if r is not None:
+            window.append(pool.submit(_pool_chunk, split, *r))
+        yield done.result()
 
 
 class _Progress:
@@ -126,8 +176,12 @@ def materialize(
     Writes ``images-NNNNN.npy`` shards, ``samples.parquet``, ``manifest.json``, ``spec.json`` and
     ``preview.png`` into a temporary folder next to ``out_dir`` and renames it into place, so a
     killed build leaves nothing a rerun would trust. Streams shard by shard: memory stays at about
-    one shard plus the per-sample metadata whatever the size. ``threads`` sets
-    ``torch.set_num_threads`` for the build (restored afterwards).
+    one shard plus the per-sample metadata whatever the size.
+
+    ``threads`` is the CPU budget (default: ``torch.get_num_threads()``). Generation always uses
+    one torch thread per process; a budget > 1 runs that many forked workers on whole chunks
+    when the plan supports index ranges, fork is available and the build is big enough
+    (:data:`POOL_MIN_CHUNKS_PER_WORKER`). The bytes written do not depend on ``threads``.
     """
     from invtransfer.datasets.preview import write_preview
 
@@ -135,13 +189,15 @@ def materialize(
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    global _POOL_PLAN
     t0 = time.perf_counter()
     canonical = canonicalize_spec(spec)
     name = dataset_name(canonical)
     out_dir = Path(out_dir)
     old_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
+    budget = old_threads if threads is None else threads
+    torch.set_num_threads(1)
+    pool: ProcessPoolExecutor | None = None
     try:
         plan = build_plan(canonical)
         class_names = [str(c) for c in plan.class_names]
@@ -157,14 +213,42 @@ def materialize(
         meter = _Progress(
             name, total, canonical["shard_size"], logging.INFO if progress else logging.DEBUG
         )
-        log.log(meter.level, "%s: building %s images into %s", name, total or "?", out_dir)
+        workers = 1
+        if (
+            budget > 1
+            and expected
+            and total >= POOL_MIN_CHUNKS_PER_WORKER * chunk_size * budget
+            and _supports_ranges(plan)
+            and "fork" in multiprocessing.get_all_start_methods()
+        ):
+            workers = budget
+            if callable(getattr(plan, "prepare", None)):
+                plan.prepare()  # shared by the forked workers instead of rebuilt in each
+            _POOL_PLAN = plan
+            pool = ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("fork"), initializer=_pool_init
+            )
+            pool.submit(_pool_init).result()  # fork every worker now, before any file is open
+        log.log(
+            meter.level,
+            "%s: building %s images into %s (%d worker process%s)",
+            name,
+            total or "?",
+            out_dir,
+            workers,
+            "" if workers == 1 else "es",
+        )
         with atomic_dir(out_dir) as tmp:
             writer = DatasetWriter(tmp, shard_size=canonical["shard_size"])
             preview_rows: dict[int, list[np.ndarray]] = {
                 c: [] for c in range(min(k, PREVIEW_CLASSES))
             }
             for si, split in enumerate(split_names):
-                for images, meta in _iter_chunks(plan, split, chunk_size):
+                if pool is not None and expected:
+                    chunks = _pool_chunks(pool, workers, split, expected[split], chunk_size)
+                else:
+                    chunks = _iter_chunks(plan, split, chunk_size)
+                for images, meta in chunks:
                     labels = meta["label"].to_numpy()
                     if len(labels) and (labels.min() < 0 or labels.max() >= k):
                         raise ValueError(f"{name}: split {split!r} has labels outside [0, {k})")
@@ -231,7 +315,8 @@ def materialize(
                 },
                 "wall_time_s": round(wall, 3),
                 "images_per_s": round(n_images / wall, 1) if wall > 0 else None,
-                "threads": torch.get_num_threads(),
+                "workers": workers,
+                "torch_threads": 1,
                 "chunk_size": chunk_size,
             }
             atomic_write_json(tmp / "spec.json", canonical)
@@ -247,4 +332,7 @@ def materialize(
         )
         return manifest
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        _POOL_PLAN = None
         torch.set_num_threads(old_threads)

@@ -308,6 +308,7 @@ class _T2DPlan(BuildPlan):
                 resample=spec["prototype_resample"],
             )
         self._photos: Any = None
+        self._banks: dict[str, torch.Tensor] = {}
         bg = spec["backgrounds"]
         if bg["source"] not in ("random", "black"):
             from invtransfer.assets import load_background_photos
@@ -328,10 +329,27 @@ class _T2DPlan(BuildPlan):
             },
         )
 
+    def prepare(self) -> None:
+        """Build every split's background bank now (before ``materialize`` forks workers)."""
+        for split in self.spec["splits"]:
+            self._bank(split)
+
+    def _bank(self, split: str) -> torch.Tensor | None:
+        """The split's background bank as float ``N×H×W×3`` (built once per split and process)."""
+        if self._photos is None:
+            return None
+        if split not in self._banks:
+            self._banks[split] = _photo_bank(self.spec, split, self._photos)
+        return self._banks[split]
+
     def chunks(
-        self, split: str, chunk_size: int = 256
+        self, split: str, chunk_size: int = 256, *, start: int = 0, stop: int | None = None
     ) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
-        """Images and meta of ``split`` in index order, ``chunk_size`` samples at a time."""
+        """Images and meta of indices ``start..stop`` of ``split`` in order, ``chunk_size`` at a time.
+
+        Every sample depends only on its index, so any ``chunk_size``/``start`` gives the same
+        samples (``materialize`` hands disjoint ranges to worker processes).
+        """
         from invtransfer.transforms import TransformOptions, apply_transforms
 
         spec = self.spec
@@ -340,17 +358,20 @@ class _T2DPlan(BuildPlan):
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
         n, size, seed = spec["splits"][split], spec["image_size"], spec["seed"]
+        stop = n if stop is None else stop
+        if not 0 <= start <= stop <= n:
+            raise ValueError(f"need 0 <= start <= stop <= {n}, got start={start}, stop={stop}")
         names = spec["transforms"]
         options = TransformOptions(
             **{k: v for k, v in spec["transform_options"].items() if not k.startswith("_")}
         )
         bg_source = spec["backgrounds"]["source"]
-        bank = _photo_bank(spec, split, self._photos) if self._photos is not None else None
+        bank = self._bank(split)
         class_names = np.array(self.class_names, dtype=object)
         object_ids = np.array(self.object_ids, dtype=object)
         tkey = derive_seed(spec["transform_seed"], split, "transforms")
-        for start in range(0, n, chunk_size):
-            idx = np.arange(start, min(n, start + chunk_size), dtype=np.int64)
+        for first in range(start, stop, chunk_size):
+            idx = np.arange(first, min(stop, first + chunk_size), dtype=np.int64)
             labels = assign_classes(seed, split, idx, len(self.class_names), spec["class_balance"])
             meta: dict[str, Any] = {
                 "index": idx,
