@@ -40,8 +40,16 @@ CI_PROFILE = HERE / "ci-profile"
 #: Hard wall-clock limit of one workflow run. `timeout -s KILL`, because a plugin that cannot
 #: see its jobs finish ignores SIGTERM (trap 1).
 RUN_LIMIT_S = 600
-#: Keys whose values are measurements of the run (or hashes of files holding them), not results.
-VOLATILE_KEYS = {"wall_time_s", "train_time_s", "images_per_s", "img_per_s"}
+#: JSON/.pt keys that describe how a run executed, not what it computed: durations and rates
+#: (`wall_time_s`, `images_per_s`, ... -- anything ending in `_s`), the parallelism used, and the
+#: hashes of manifests that contain those. Data hashes (shard `sha256`) are compared.
+RUN_KEYS = {"threads", "torch_threads", "workers", "hostname", "host"}
+
+
+def _run_key(key: object) -> bool:
+    k = str(key)
+    return k in RUN_KEYS or k.endswith(("_s", "manifest_sha256"))
+
 
 pytestmark = pytest.mark.slurm
 
@@ -265,13 +273,9 @@ def test_grouped_rules_run_as_one_slurm_job_per_group(runs):
 
 # ---- the real workflow -----------------------------------------------------------------------
 def _strip_volatile(obj: object) -> object:
-    """Drop timing measurements and the hashes of files that contain them."""
+    """Drop what describes the run rather than its results (see `RUN_KEYS`)."""
     if isinstance(obj, dict):
-        return {
-            k: _strip_volatile(v)
-            for k, v in obj.items()
-            if k not in VOLATILE_KEYS and not str(k).endswith("manifest_sha256")
-        }
+        return {k: _strip_volatile(v) for k, v in obj.items() if not _run_key(k)}
     if isinstance(obj, (list, tuple)):
         return [_strip_volatile(v) for v in obj]
     return obj
