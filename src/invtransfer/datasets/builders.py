@@ -207,7 +207,10 @@ def materialize(
         splits = getattr(plan, "splits", None) or canonical.get("splits")
         if not splits:
             raise ValueError(f"{name}: neither the builder nor the spec names any split")
-        expected = {s: int(n) for s, n in splits.items()} if isinstance(splits, Mapping) else None
+        known = isinstance(splits, Mapping) and all(
+            isinstance(n, int) and not isinstance(n, bool) for n in splits.values()
+        )
+        expected = {s: int(n) for s, n in splits.items()} if known else None  # None: builder's say
         split_names = list(splits)
         total = sum(expected.values()) if expected else None
         meter = _Progress(
@@ -243,6 +246,7 @@ def materialize(
             preview_rows: dict[int, list[np.ndarray]] = {
                 c: [] for c in range(min(k, PREVIEW_CLASSES))
             }
+            preview_missing = len(preview_rows) * PREVIEW_SAMPLES
             for si, split in enumerate(split_names):
                 if pool is not None and expected:
                     chunks = _pool_chunks(pool, workers, split, expected[split], chunk_size)
@@ -260,11 +264,12 @@ def materialize(
                             f"{name}: split {split!r}: class_name != class_names[label]"
                         )
                     writer.add(split, images, meta)
-                    if si == 0:
+                    if si == 0 and preview_missing:  # stops after the first few chunks
                         for row, lab in enumerate(labels):
                             cell = preview_rows.get(int(lab))
                             if cell is not None and len(cell) < PREVIEW_SAMPLES:
                                 cell.append(images[row].copy())
+                                preview_missing -= 1
                     meter.update(
                         split,
                         len(images),
