@@ -46,13 +46,17 @@ def slurm_cluster() -> Iterator[object]:
     cluster = cluster_mod.LocalSlurmCluster(root=root)
     try:
         cluster.start()
-    except BaseException:
+    except Exception as exc:
         logs = cluster.daemon_logs()
         problems = cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
         raise cluster_mod.ClusterError(
-            f"the local SLURM cluster did not start (stop problems: {problems})\n{logs}"
-        ) from None
+            f"the local SLURM cluster did not start: {exc}\n(stop problems: {problems})\n{logs}"
+        ) from exc
+    except BaseException:  # Ctrl-C while starting: still leave no daemons behind
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+        raise
     try:
         yield cluster
     finally:
