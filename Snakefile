@@ -11,6 +11,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 # check_config first: it names the offending key and checks transformation/architecture names.
 include: "workflow/rules/common.smk"
 

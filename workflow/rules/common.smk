@@ -24,6 +24,28 @@ wildcard_constraints:
     example=r"fig(1|5|6|15)",
 
 
+# Tiny bookkeeping jobs run where Snakemake runs (on a cluster: the login node, which also has the
+# network access an optional CIFAR download needs).
+localrules:
+    all,
+    check_assets,
+    check_cifar,
+    collect,
+    figure,
+    table,
+    scorecard,
+    example_figure,
+
+
+def scaled(base):
+    """A resource that grows with each retry (``--retries``): base × attempt."""
+
+    def resource(wildcards, attempt):
+        return base * attempt
+
+    return resource
+
+
 def final_targets():
     return _final_targets(config, PLAN)
 

@@ -16,8 +16,8 @@ rule materialize:
         "../../envs/invtransfer.yaml"
     threads: 2
     resources:
-        mem_mb=3000,
-        runtime=60,
+        mem_mb=scaled(3000),
+        runtime=scaled(60),
     params:
         spec=dataset_spec,
     script:
@@ -39,8 +39,8 @@ rule evalset:
         "../../envs/invtransfer.yaml"
     threads: 2
     resources:
-        mem_mb=3000,
-        runtime=120,
+        mem_mb=scaled(3000),
+        runtime=scaled(120),
     params:
         members=evalset_members,
     script:

@@ -18,8 +18,8 @@ rule features:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=6000,
-        runtime=30,
+        mem_mb=scaled(6000),
+        runtime=scaled(30),
     params:
         runtime=runtime_settings(),
     script:
@@ -41,8 +41,8 @@ rule probe:
         "../../envs/invtransfer.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled(4000),
+        runtime=scaled(30),
     params:
         job=probe_job,
         runtime=runtime_settings(),

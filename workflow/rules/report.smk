@@ -22,7 +22,7 @@ rule figure:
     output:
         pdf=report(
             "figures/{artifact}.pdf",
-            caption="../report/{artifact}.rst",
+            caption="../report/artifact.rst",
             category="Figures",
         ),
         png="figures/{artifact}.png",
@@ -43,7 +43,7 @@ rule table:
     output:
         md=report(
             "tables/{artifact}.md",
-            caption="../report/{artifact}.rst",
+            caption="../report/artifact.rst",
             category="Tables",
         ),
         tex="tables/{artifact}.tex",
@@ -64,7 +64,7 @@ rule scorecard:
         scorecard_inputs,
     output:
         md=report(
-            "tables/scorecard.md", caption="../report/scorecard.rst", category="Tables"
+            "tables/scorecard.md", caption="../report/artifact.rst", category="Tables"
         ),
         csv="tables/scorecard.csv",
     log:
@@ -83,7 +83,7 @@ rule example_figure:
         "results/assets/check.json",
     output:
         pdf=report(
-            "figures/{example}.pdf", caption="../report/{example}.rst", category="Data"
+            "figures/{example}.pdf", caption="../report/artifact.rst", category="Data"
         ),
         png="figures/{example}.png",
     log:

@@ -18,8 +18,8 @@ rule sens:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=scaled(8000),
+        runtime=scaled(60),
     params:
         job=sens_job,
         sens=config["sens"],

@@ -17,8 +17,8 @@ rule pretrain:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=scaled(8000),
+        runtime=scaled(240),
     params:
         job=model_job,
         runtime=runtime_settings(),
@@ -42,8 +42,8 @@ rule finetune:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=scaled(8000),
+        runtime=scaled(120),
     params:
         job=finetune_job,
         runtime=runtime_settings(),
