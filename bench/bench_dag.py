@@ -54,13 +54,17 @@ def main() -> None:
         if m:
             counts[m.group(1)] = int(m.group(2))
     print(f"# snakemake -n, {'paper config' if not args.profile else args.profile}")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"python {platform.python_version()}"
+    )
     print("| rule | jobs |\n|---|---|")
     for rule, n in counts.items():
         print(f"| {rule} | {n} |")
     sd = statistics.stdev(times) if len(times) > 1 else 0.0
-    print(f"\nDAG + dry run wall time: {statistics.mean(times):.1f} ± {sd:.1f} s over {len(times)} runs")
+    print(
+        f"\nDAG + dry run wall time: {statistics.mean(times):.1f} ± {sd:.1f} s over {len(times)} runs"
+    )
 
 
 if __name__ == "__main__":

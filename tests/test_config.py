@@ -75,7 +75,11 @@ def _broken(paper: dict, path: str, value) -> dict:
         ("experiments.ife.correlations", [0.5, 1.5], "experiments.ife.correlations[1]"),
         ("training.probe.lr", 0, "training.probe.lr"),
         ("experiments.it.transforms", ["rotate", "rotat"], "experiments.it.transforms[1]"),
-        ("experiments.tm.architectures", ["resnet18", "alexnet"], "experiments.tm.architectures[1]"),
+        (
+            "experiments.tm.architectures",
+            ["resnet18", "alexnet"],
+            "experiments.tm.architectures[1]",
+        ),
         ("experiments.tvo.n_classes.t2d", 40, "experiments.tvo.n_classes.t2d"),
     ],
 )
@@ -101,7 +105,7 @@ def test_unknown_transformation_suggests(paper):
 def test_broken_yaml_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("seeds: [1, 2\n")
-    with pytest.raises(ConfigError, match="bad.yaml"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml"):
         load_config(ROOT / "config.yaml", bad)
 
 

@@ -84,7 +84,9 @@ def test_tvo_objects_disjoint_between_pretraining_and_target(paper_plan):
     recs = paper_plan.records["tvo_t2d_lp"]
     for seed in range(3):
         rec = next(
-            r for r in recs if r["seed"] == seed and r["factor"] == "class_rel" and r["value"] == "disjoint"
+            r
+            for r in recs
+            if r["seed"] == seed and r["factor"] == "class_rel" and r["value"] == "disjoint"
         )
         model = paper_plan.models[rec["model"]]
         pre = paper_plan.datasets[model["dataset"]]["objects"]["names"]
@@ -93,14 +95,18 @@ def test_tvo_objects_disjoint_between_pretraining_and_target(paper_plan):
         assert len(pre) == len(target) == 30
         assert set(pre).isdisjoint(target)
         sub = next(
-            r for r in recs if r["seed"] == seed and r["factor"] == "class_rel" and r["value"] == "subset"
+            r
+            for r in recs
+            if r["seed"] == seed and r["factor"] == "class_rel" and r["value"] == "subset"
         )
-        sub_objs = paper_plan.datasets[paper_plan.models[sub["model"]]["dataset"]]["objects"]["names"]
+        sub_objs = paper_plan.datasets[paper_plan.models[sub["model"]]["dataset"]]["objects"][
+            "names"
+        ]
         assert len(sub_objs) == 10 and set(sub_objs) <= set(target)
 
 
 def test_sens_twins_differ_only_in_transform_seed(paper_plan):
-    name, members = next(iter(paper_plan.evalsets.items()))
+    _name, members = next(iter(paper_plan.evalsets.items()))
     a, b = members["rotate.a"], members["rotate.b"]
     assert a["transform_seed"] != b["transform_seed"]
     assert {k: v for k, v in a.items() if k != "transform_seed"} == {
