@@ -1,5 +1,6 @@
 """Small CNN for the CPU quick preset: four 3×3 conv-BN-ReLU layers, widths w, 2w, 4w, 8w,
-each followed by a 2×2 max-pool except the first, then global average pooling.
+each followed by a 2×2 max-pool, then global average pooling (pooling after the first layer
+too makes it ~3x cheaper than pooling from the second on, at little cost in accuracy here).
 
 Not from a paper: a VGG-style stack (Simonyan & Zisserman 2014) cut to four layers so that a
 quick-preset pretraining takes seconds on two CPU cores while the invariance-transfer effect
@@ -32,10 +33,8 @@ class CNN4(Classifier):
 
     def features(self, x: Tensor) -> Tensor:
         check_input(x)
-        for i, (conv, bn) in enumerate(zip(self.convs, self.bns, strict=True)):
-            x = F.relu(bn(conv(x)))
-            if i > 0:
-                x = F.max_pool2d(x, 2)  # 32 -> 16 -> 8 -> 4
+        for conv, bn in zip(self.convs, self.bns, strict=True):
+            x = F.max_pool2d(F.relu(bn(conv(x))), 2)  # 32 -> 16 -> 8 -> 4 -> 2
         return F.adaptive_avg_pool2d(x, 1).flatten(1)  # N×8w
 
 
