@@ -54,6 +54,16 @@ def _threads(threads: int | None) -> None:
         torch.set_num_threads(int(threads))
 
 
+def _runtime(threads: int | None, runtime: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Apply the job's thread budget; return the device / compile / bf16 settings (config keys)."""
+    _threads(threads)
+    settings = {"device": "auto", "compile": False, "bf16": "auto", **(runtime or {})}
+    unknown = set(settings) - {"device", "compile", "bf16"}
+    if unknown:
+        raise ValueError(f"runtime settings: unknown keys {sorted(unknown)}")
+    return settings
+
+
 # -- assets and data ------------------------------------------------------------------------------
 def check_assets(
     objects: Mapping[str, Any], backgrounds: Mapping[str, Any], out: str | Path
@@ -91,7 +101,7 @@ def materialize_dataset(
     from invtransfer.datasets.builders import materialize
 
     _threads(threads)
-    materialize(dict(spec), Path(out_dir))
+    materialize(dict(spec), Path(out_dir), threads=threads)
 
 
 def build_evalset(
@@ -119,15 +129,13 @@ def pretrain_model(
     out_dir: Path,
     *,
     threads: int | None = None,
-    device: str = "auto",
-    compile: bool = False,
-    bf16: bool | str = "auto",
+    runtime: Mapping[str, Any] | None = None,
 ) -> None:
     from invtransfer.training import pretrain
 
-    _threads(threads)
+    rt = _runtime(threads, runtime)
     kwargs = {k: v for k, v in job.items() if k not in ("dataset",)}
-    pretrain(dataset_dir, out_dir, device=device, compile=compile, bf16=bf16, **kwargs)
+    pretrain(dataset_dir, out_dir, **rt, **kwargs)
 
 
 def extract_features(
@@ -136,14 +144,12 @@ def extract_features(
     out_dir: Path,
     *,
     threads: int | None = None,
-    device: str = "auto",
-    compile: bool = False,
-    bf16: bool | str = "auto",
+    runtime: Mapping[str, Any] | None = None,
 ) -> None:
     from invtransfer.features import extract_features as _extract
 
-    _threads(threads)
-    _extract(model_path, dataset_dir, out_dir, device=device)
+    rt = _runtime(threads, runtime)
+    _extract(model_path, dataset_dir, out_dir, device=rt["device"])
 
 
 def probe_features(
@@ -152,15 +158,13 @@ def probe_features(
     out_dir: Path,
     *,
     threads: int | None = None,
-    device: str = "auto",
-    compile: bool = False,
-    bf16: bool | str = "auto",
+    runtime: Mapping[str, Any] | None = None,
 ) -> None:
     from invtransfer.probing import linear_probe
 
-    _threads(threads)
+    rt = _runtime(threads, runtime)
     kwargs = {k: v for k, v in job.items() if k in ("epochs", "batch_size", "lr", "seed")}
-    linear_probe(features_dir, out_dir, device=device, **kwargs)
+    linear_probe(features_dir, out_dir, device=rt["device"], **kwargs)
 
 
 def finetune_model(
@@ -171,16 +175,19 @@ def finetune_model(
     out_dir: Path,
     *,
     threads: int | None = None,
-    device: str = "auto",
-    compile: bool = False,
-    bf16: bool | str = "auto",
+    runtime: Mapping[str, Any] | None = None,
 ) -> None:
     from invtransfer.finetune import finetune
 
-    _threads(threads)
+    rt = _runtime(threads, runtime)
     keys = ("n_samples", "epochs", "batch_size", "lr", "lr_decay_epochs", "seed")
     finetune(
-        model_path, probe_dir, dataset_dir, out_dir, device=device, **{k: job[k] for k in keys}
+        model_path,
+        probe_dir,
+        dataset_dir,
+        out_dir,
+        device=rt["device"],
+        **{k: job[k] for k in keys},
     )
 
 
@@ -192,9 +199,7 @@ def sens_model(
     *,
     sens: Mapping[str, Any],
     threads: int | None = None,
-    device: str = "auto",
-    compile: bool = False,
-    bf16: bool | str = "auto",
+    runtime: Mapping[str, Any] | None = None,
 ) -> None:
     """sens of one model on every pair of its job; features are computed once per member dataset."""
     from invtransfer.datasets.store import load_split
@@ -202,8 +207,8 @@ def sens_model(
     from invtransfer.sensitivity import sens as sens_metric
     from invtransfer.training import compute_features, load_model
 
-    _threads(threads)
-    dev = resolve_device(device)
+    rt = _runtime(threads, runtime)
+    dev = resolve_device(rt["device"])
     model = load_model(model_path, dev)
     cache: dict[tuple[str, str], np.ndarray] = {}
 

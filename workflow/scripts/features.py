@@ -10,5 +10,5 @@ extract_features(
     Path(snakemake.input.dataset),
     Path(snakemake.output[0]),
     threads=snakemake.threads,
-    **snakemake.params.runtime,
+    runtime=snakemake.params.runtime,
 )

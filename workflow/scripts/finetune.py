@@ -12,5 +12,5 @@ finetune_model(
     Path(snakemake.input.dataset),
     Path(snakemake.output.metrics).parent,
     threads=snakemake.threads,
-    **snakemake.params.runtime,
+    runtime=snakemake.params.runtime,
 )

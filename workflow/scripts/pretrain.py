@@ -10,5 +10,5 @@ pretrain_model(
     Path(snakemake.input.dataset),
     Path(snakemake.output.model).parent,
     threads=snakemake.threads,
-    **snakemake.params.runtime,
+    runtime=snakemake.params.runtime,
 )

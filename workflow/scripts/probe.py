@@ -10,5 +10,5 @@ probe_features(
     Path(snakemake.input.features),
     Path(snakemake.output.metrics).parent,
     threads=snakemake.threads,
-    **snakemake.params.runtime,
+    runtime=snakemake.params.runtime,
 )

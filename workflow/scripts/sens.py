@@ -11,5 +11,5 @@ sens_model(
     Path(snakemake.output[0]),
     sens=snakemake.params.sens,
     threads=snakemake.threads,
-    **snakemake.params.runtime,
+    runtime=snakemake.params.runtime,
 )
