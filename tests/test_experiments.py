@@ -42,9 +42,20 @@ def test_it_has_38_pretrainings_per_seed_per_architecture(paper_plan, paper_conf
 
 def test_it_sens_pairs_cover_every_eval_and_transform(paper_plan):
     rec = paper_plan.records["it_resnet18"][0]
-    job = paper_plan.sens[rec["sens_path"].removeprefix("results/sens/").removesuffix(".csv")]
-    cells = {(p["eval"], p["target_transform"]) for p in job["pairs"]}
+    group = paper_plan.requires(rec["sens_path"]).removeprefix("results/sens/")
+    assert rec["sens_path"] == f"results/sens/{group}/{rec['model']}.csv"
+    pairs = paper_plan.sens[group]["models"][rec["model"]]
+    cells = {(p["eval"], p["target_transform"]) for p in pairs}
     assert len(cells) == 5 * 18
+
+
+def test_sens_jobs_group_the_models_of_a_seed_and_architecture(paper_plan):
+    # IT: one sens job per (architecture, seed) with its 38 models; IFE: one per (variant, seed)
+    assert len(paper_plan.sens) == 4 * 10 + 2 * 10
+    it = paper_plan.sens["it-resnet18-s3"]["models"]
+    assert len(it) == 38
+    assert set(it) == {r["model"] for r in paper_plan.records["it_resnet18"] if r["seed"] == 3}
+    assert len(paper_plan.sens["ife-fixed-s0"]["models"]) == 4
 
 
 def test_tm_grid(paper_plan):
@@ -56,6 +67,72 @@ def test_tm_grid(paper_plan):
         assert len(ts) == 1
         drawn = next(iter(ts)).split(",")
         assert len(drawn) == len(set(drawn)) == 8
+
+
+def test_probe_jobs_are_one_per_model_over_all_its_targets(paper_plan):
+    # TM: each model is probed on the 8 nested datasets of its seed by ONE features and ONE
+    # probe job (the paper-scale DAG would otherwise hold 2 x 2,560 TM jobs).
+    recs = paper_plan.records["tm_resnet18"]
+    model = recs[0]["model"]
+    targets = [r["transfer_path"].split("/")[3] for r in recs if r["model"] == model]
+    assert len(targets) == 8
+    assert paper_plan.probes[model]["datasets"] == targets
+    assert paper_plan.features[model]["datasets"] == targets
+    assert paper_plan.probes[model]["epochs"] == 200
+    # every probe result lives inside its model's probe folder, which is what a rule writes
+    for rec in recs[:8]:
+        assert paper_plan.requires(rec["transfer_path"]) == f"results/probes/{model}"
+        assert (
+            rec["transfer_path"]
+            == f"results/probes/{model}/{rec['transfer_path'].split('/')[3]}/metrics.json"
+        )
+    assert paper_plan.requires("results/models/m/metrics.json") == "results/models/m/metrics.json"
+    # every (model, dataset) pair of every table is covered by exactly one probe job
+    probed = {
+        (r["transfer_path"].split("/")[2], r["transfer_path"].split("/")[3])
+        for recs in paper_plan.records.values()
+        for r in recs
+        if r.get("transfer_path", "").startswith("results/probes/")
+    }
+    jobs = {(m, d) for m, job in paper_plan.probes.items() for d in job["datasets"]}
+    assert probed == jobs
+    assert len(paper_plan.probes) == len(paper_plan.features) < len(jobs) / 2
+
+
+def test_finetuning_is_one_job_per_model_and_target_running_both_regimes(paper_plan):
+    recs = paper_plan.records["tvo_t2d_ft-low"] + paper_plan.records["tvo_t2d_ft-high"]
+    rec = recs[0]
+    model, dataset, regime = rec["transfer_path"].split("/")[2:5]
+    job = paper_plan.finetunes[f"{model}/{dataset}"]
+    assert list(job["runs"]) == ["ft-low", "ft-high"] and regime in job["runs"]
+    assert job["runs"]["ft-low"]["n_samples"] == 200
+    assert job["runs"]["ft-high"]["n_samples"] == 2000
+    # every fine-tuning result of every table is a declared output of exactly one job
+    wanted = {
+        r["transfer_path"]
+        for key, rs in paper_plan.records.items()
+        if key.startswith("tvo_")
+        for r in rs
+        if r["transfer_path"].startswith("results/finetune/")
+    }
+    declared = {
+        f"results/finetune/{key}/{regime}/metrics.json"
+        for key, job in paper_plan.finetunes.items()
+        for regime in job["runs"]
+    }
+    assert wanted == declared
+    assert len(paper_plan.finetunes) == len(declared) / 2
+
+
+def test_one_model_cannot_get_two_probe_configurations():
+    from invtransfer.experiments import Plan
+
+    plan = Plan()
+    plan.add_probe("m", "d1", {"epochs": 200, "seed": 0})
+    assert plan.add_probe("m", "d1", {"epochs": 200, "seed": 0}) == "m/d1"
+    assert plan.probes["m"]["datasets"] == ["d1"]
+    with pytest.raises(ValueError, match="different settings"):
+        plan.add_probe("m", "d2", {"epochs": 100, "seed": 0})
 
 
 def test_tvo_grid_and_pairs(paper_plan):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,3 +194,70 @@ def test_sens_from_npy(tmp_path):
     np.save(tmp_path / "c.npy", f1[:, :3])
     with pytest.raises(TypeError, match=r"c\.npy"):
         sens_from_npy(tmp_path / "a.npy", tmp_path / "c.npy")
+
+
+def test_grouped_sens_job_equals_per_model_computation(tmp_path, monkeypatch):
+    """invtransfer.steps.sens_models: several models, shared evaluation members; each value is
+    sens of that model's features, whatever the grouping, and each model gets its own CSV."""
+    import pandas as pd
+
+    from invtransfer import steps
+    from invtransfer.checkpoint import save_model
+    from invtransfer.datasets import store
+    from invtransfer.features import compute_features
+    from invtransfer.models import build_model
+
+    gen = torch.Generator().manual_seed(0)
+    members = {
+        name: torch.randint(0, 256, (40, 32, 32, 3), dtype=torch.uint8, generator=gen)
+        for name in ("x.a", "x.b", "y.a", "y.b")
+    }
+    evalset = tmp_path / "evalsets" / "ev"
+    for name in members:
+        (evalset / name).mkdir(parents=True)
+
+    class _Split:
+        def __init__(self, images):
+            self.images = images
+
+    reads = []
+
+    def fake_split(folder, split):
+        reads.append(Path(folder).name)
+        return _Split(members[Path(folder).name])
+
+    monkeypatch.setattr(store, "load_split", fake_split)
+    nets, paths = {}, []
+    for i, name in enumerate(("m1", "m2")):
+        torch.manual_seed(i)
+        nets[name] = build_model("cnn4", num_classes=3, width=4)
+        paths.append(tmp_path / "models" / name / "model.pt")
+        save_model(paths[-1], nets[name])
+
+    def pair(t):
+        return {
+            "eval": "in_dist",
+            "target_transform": t,
+            "evalset": "ev",
+            "a": f"{t}.a",
+            "b": f"{t}.b",
+        }
+
+    job = {"models": {"m1": [pair("y"), pair("x")], "m2": [pair("x")]}}
+    out = tmp_path / "sens" / "group"
+    cfg = {"pairs": 500, "estimator": "global"}
+    steps.sens_models(job, paths, [evalset], out, sens=cfg, threads=1, runtime={"device": "cpu"})
+    assert sorted(p.name for p in out.iterdir()) == ["m1.csv", "m2.csv"]
+    assert sorted(reads) == ["x.a", "x.b", "y.a", "y.b"]  # every member read once for both models
+    m1 = pd.read_csv(out / "m1.csv")
+    assert list(m1["target_transform"]) == ["y", "x"]  # the job's pair order
+    for model, t, value in [("m1", "y", m1["sens"][0]), ("m1", "x", m1["sens"][1]),
+                            ("m2", "x", pd.read_csv(out / "m2.csv")["sens"][0])]:  # fmt: skip
+        net = nets[model].eval()
+        fa = compute_features(net, members[f"{t}.a"], device="cpu")
+        fb = compute_features(net, members[f"{t}.b"], device="cpu")
+        assert value == pytest.approx(sens(fa, fb, n_pairs=500, seed=0), rel=1e-6)
+    with pytest.raises(ValueError, match="no checkpoint"):
+        steps.sens_models(job, paths[:1], [evalset], tmp_path / "s2", sens=cfg)
+    with pytest.raises(ValueError, match="evaluation sets"):
+        steps.sens_models(job, paths, [], tmp_path / "s3", sens=cfg)

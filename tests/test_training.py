@@ -447,3 +447,50 @@ def test_stratified_subset():
     for bad, error in ((0, ValueError), (101, ValueError), (1.5, ValueError), (True, TypeError)):
         with pytest.raises(error, match="n_samples"):
             stratified_subset(labels, bad, seed=0)
+
+
+def test_grouped_steps_match_the_single_dataset_calls(dataset_dirs, tmp_path, pretrained):
+    """The workflow's features / probe / fine-tuning jobs cover several datasets or regimes at
+    once (invtransfer.steps); each per-dataset result equals what the single call gives."""
+    from invtransfer import steps
+
+    _src, target = dataset_dirs
+    other = target.parent / "other-ds"
+    model_path = tmp_path / "models" / "m" / "model.pt"
+    save_model(model_path, pretrained)
+    runtime = {"device": "cpu"}
+
+    feats = tmp_path / "features" / "m"
+    steps.extract_features(model_path, [target, other], feats, threads=1, runtime=runtime)
+    assert sorted(p.name for p in feats.iterdir()) == ["other-ds", "target-ds"]
+    single = tmp_path / "single-features"
+    extract_features(model_path, other, single, device="cpu")
+    for name in ("train.npy", "labels-test.npy", "manifest.json"):
+        assert (feats / "other-ds" / name).read_bytes() == (single / name).read_bytes()
+    with pytest.raises(ValueError, match="same name"):
+        steps.extract_features(model_path, [target, target], tmp_path / "f2", runtime=runtime)
+
+    probe_job = {"datasets": ["target-ds", "other-ds"], "epochs": 5, "batch_size": 32,
+                 "lr": 1e-2, "seed": 3, "model": "m"}  # fmt: skip
+    probes = tmp_path / "probes" / "m"
+    steps.probe_features(probe_job, feats, probes, threads=1, runtime=runtime)
+    direct = linear_probe(
+        single, tmp_path / "single-probe", epochs=5, batch_size=32, lr=1e-2, seed=3, device="cpu"
+    )
+    grouped = read_json(probes / "other-ds" / "metrics.json")
+    for key in ("train_accuracy", "val_accuracy", "test_accuracy", "best_epoch"):
+        assert grouped[key] == direct[key]
+    bad = {**probe_job, "datasets": ["target-ds", "missing-ds"]}
+    with pytest.raises(FileNotFoundError, match="missing-ds"):
+        steps.probe_features(bad, feats, tmp_path / "p2", runtime=runtime)
+    assert not (tmp_path / "p2").exists()  # nothing half-written
+
+    run = {"n_samples": 0.25, "epochs": 1, "batch_size": 16, "lr": 1e-3,
+           "lr_decay_epochs": None, "seed": 0}  # fmt: skip
+    ft_job = {"model": "m", "dataset": "target-ds",
+              "runs": {"ft-low": run, "ft-high": {**run, "n_samples": 0.5}}}  # fmt: skip
+    outs = [tmp_path / "ft" / r / "metrics.json" for r in ("ft-low", "ft-high")]
+    steps.finetune_model(ft_job, model_path, probes, target, outs, threads=1, runtime=runtime)
+    assert [read_json(p)["n_samples"] for p in outs] == [40, 80]
+    with pytest.raises(ValueError, match="regimes"):
+        steps.finetune_model(ft_job, model_path, probes, target, outs[:1], runtime=runtime)

@@ -30,7 +30,7 @@ from invtransfer.config import resolve_arch
 from invtransfer.datasets.spec import dataset_name, hashed_part
 from invtransfer.rng import derive_seed
 
-__all__ = ["Plan", "build_plan", "spec_hash"]
+__all__ = ["Plan", "build_plan", "finetune_regimes", "spec_hash"]
 
 CIFAR_CLASSES = {"cifar10": 10, "cifar100": 100}
 
@@ -48,10 +48,16 @@ class Plan:
     datasets: dict[str, dict] = field(default_factory=dict)
     evalsets: dict[str, dict[str, dict]] = field(default_factory=dict)  # name -> {member: spec}
     models: dict[str, dict] = field(default_factory=dict)
-    features: dict[str, dict] = field(default_factory=dict)  # "model/dataset" -> job
-    probes: dict[str, dict] = field(default_factory=dict)  # "model/dataset" -> job
-    finetunes: dict[str, dict] = field(default_factory=dict)  # "model/dataset/regime" -> job
-    sens: dict[str, dict] = field(default_factory=dict)  # "model/sensset" -> job
+    # One features job and one probe job per model, over all of that model's target datasets
+    # (the invariance-mismatch grid probes each model on 8 datasets: 8x fewer jobs this way).
+    features: dict[str, dict] = field(default_factory=dict)  # model -> {model, datasets}
+    probes: dict[str, dict] = field(default_factory=dict)  # model -> {model, datasets, hparams}
+    # "model/dataset" -> {model, dataset, runs: {regime: hparams}}: both regimes in one job
+    finetunes: dict[str, dict] = field(default_factory=dict)
+    # One sens job per group of models that share their evaluation sets (IT: a seed and an
+    # architecture, 38 models; IFE: a seed and a variant, 4 models): the evaluation data are
+    # read once per group, and the paper-scale DAG has 60 sens jobs instead of 1,600.
+    sens: dict[str, dict] = field(default_factory=dict)  # group -> {models: {model: pairs}}
     records: dict[str, list[dict]] = field(default_factory=dict)  # table key -> records
     notes: dict[str, str] = field(default_factory=dict)  # table key -> why it is absent
 
@@ -72,21 +78,47 @@ class Plan:
         return name
 
     def add_probe(self, model: str, dataset: str, probe: dict) -> str:
-        key = f"{model}/{dataset}"
-        self.features.setdefault(key, {"model": model, "dataset": dataset})
-        self.probes.setdefault(key, {"model": model, "dataset": dataset, **probe})
-        return key
+        """Probe ``model`` on ``dataset``; returns ``"model/dataset"``, the folder of its result
+        under ``results/probes/`` (inside the model's probe folder, see :meth:`requires`)."""
+        job = self.probes.setdefault(model, {"model": model, "datasets": [], **probe})
+        clash = {k: (job[k], v) for k, v in probe.items() if job.get(k) != v}
+        if clash:
+            raise ValueError(
+                f"model {model} is probed with different settings {clash}; one model has one "
+                "probe configuration"
+            )
+        if dataset not in job["datasets"]:
+            job["datasets"].append(dataset)
+            self.features.setdefault(model, {"model": model, "datasets": []})
+            self.features[model]["datasets"].append(dataset)
+        return f"{model}/{dataset}"
+
+    @staticmethod
+    def requires(path: str) -> str:
+        """The workflow artifact that produces the result file ``path``: a probe result
+        ``results/probes/<model>/<dataset>/metrics.json`` is inside the folder the model's probe
+        job writes (``results/probes/<model>``), a sens result ``results/sens/<group>/<model>.csv``
+        inside its group's folder; every other result file is its own artifact."""
+        parts = path.split("/")
+        if len(parts) > 3 and parts[0] == "results" and parts[1] in ("probes", "sens"):
+            return "/".join(parts[:3])
+        return path
 
     def add_finetune(self, model: str, dataset: str, regime: str, job: dict) -> str:
-        key = f"{model}/{dataset}/{regime}"
-        self.finetunes.setdefault(key, {"model": model, "dataset": dataset, **job})
-        return key
+        """Fine-tune ``model`` on ``dataset`` in ``regime``; one job per (model, dataset) runs
+        every regime. Returns ``"model/dataset/regime"``, its folder under results/finetune/."""
+        entry = self.finetunes.setdefault(
+            f"{model}/{dataset}", {"model": model, "dataset": dataset, "runs": {}}
+        )
+        entry["runs"].setdefault(regime, job)
+        return f"{model}/{dataset}/{regime}"
 
-    def add_sens(self, model: str, sensset: str, pairs: list[dict]) -> str:
-        key = f"{model}/{sensset}"
-        job = self.sens.setdefault(key, {"model": model, "pairs": []})
-        job["pairs"].extend(pairs)
-        return key
+    def add_sens(self, model: str, group: str, pairs: list[dict]) -> str:
+        """sens of ``model`` on ``pairs`` within sens job ``group``; returns the path of the
+        model's result file (inside the group's folder, see :meth:`requires`)."""
+        job = self.sens.setdefault(group, {"models": {}})
+        job["models"].setdefault(model, []).extend(pairs)
+        return f"results/sens/{group}/{model}.csv"
 
     def record(self, table: str, row: dict) -> None:
         self.records.setdefault(table, []).append(row)
@@ -506,7 +538,7 @@ def _it(plan: Plan, config: Mapping[str, Any], seeds: list[int]) -> None:
                                     "b": f"{t}.b",
                                 }
                             )
-                    key = plan.add_sens(model, "it", pairs)
+                    sens_path = plan.add_sens(model, f"it-{arch_r}-s{seed}", pairs)
                     plan.record(
                         f"it_{arch_r}",
                         {
@@ -515,7 +547,7 @@ def _it(plan: Plan, config: Mapping[str, Any], seeds: list[int]) -> None:
                             "model_type": model_type,
                             "train_transform": train_t,
                             "model": model,
-                            "sens_path": f"results/sens/{key}.csv",
+                            "sens_path": sens_path,
                         },
                     )
 
@@ -662,14 +694,14 @@ def _ife(plan: Plan, config: Mapping[str, Any], seeds: list[int]) -> None:
                     }
                     for changed in ("cifar", "objects")
                 ]
-                key = plan.add_sens(models[pre], f"ife-{variant}", pairs)
+                sens_path = plan.add_sens(models[pre], f"ife-{variant}-s{seed}", pairs)
                 plan.record(
                     f"ife_sens_{variant}",
                     {
                         "seed": seed,
                         "variant": variant,
                         "pretrain": pre,
-                        "sens_path": f"results/sens/{key}.csv",
+                        "sens_path": sens_path,
                     },
                 )
             if variant != "fixed":
@@ -697,6 +729,12 @@ def _ife(plan: Plan, config: Mapping[str, Any], seeds: list[int]) -> None:
                             "transfer_path": f"results/probes/{probe}/metrics.json",
                         },
                     )
+
+
+def finetune_regimes(config: Mapping[str, Any]) -> list[str]:
+    """The full fine-tuning regimes the config asks for (every fine-tuning job runs each)."""
+    regimes = config["experiments"].get("tvo", {}).get("regimes", ["lp"])
+    return [r for r in regimes if r != "lp"]
 
 
 def seed_list(config: Mapping[str, Any]) -> list[int]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -31,7 +32,13 @@ from invtransfer.training import (
     resolve_bf16,
 )
 
-__all__ = ["FEATURES_FORMAT", "compute_features", "extract_features", "load_model"]
+__all__ = [
+    "FEATURES_FORMAT",
+    "compute_features",
+    "extract_features",
+    "extract_features_many",
+    "load_model",
+]
 
 log = logging.getLogger("invtransfer.features")
 
@@ -85,6 +92,66 @@ def compute_features(
     return torch.cat(chunks).numpy().astype(np.float32, copy=False)
 
 
+def _model_info(model_path: str | os.PathLike[str], model: Classifier) -> dict[str, Any]:
+    return {
+        "path": str(model_path),
+        "sha256": sha256_file(model_path),
+        "arch": model.arch,
+        "arch_kwargs": dict(model.arch_kwargs),
+        "num_classes": model.num_classes,
+    }
+
+
+def _check_splits(splits: Sequence[str]) -> None:
+    if isinstance(splits, str) or not splits:
+        raise ValueError(f"splits must be a non-empty list of split names, got {splits!r}")
+
+
+def _write_features(
+    model: Classifier,
+    model_info: Mapping[str, Any],
+    dataset_dir: str | os.PathLike[str],
+    folder: Path,
+    *,
+    splits: Sequence[str],
+    batch_size: int,
+    dev: torch.device,
+    representation: Representation,
+) -> dict[str, Any]:
+    """Features of ``model`` on every split of ``dataset_dir`` into the (new) ``folder``."""
+    manifest: dict[str, Any] = {
+        "format": FEATURES_FORMAT,
+        "model": dict(model_info),
+        "dataset": dataset_info(dataset_dir),
+        "representation": representation,
+        "splits": {},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in splits:
+        data = load_dataset_split(dataset_dir, split)
+        feats = compute_features(model, data.images, batch_size, dev, representation=representation)
+        labels = data.labels.cpu().numpy().astype(np.int64)
+        if feats.shape[0] == 0:
+            raise ValueError(f"dataset {dataset_dir}: split {split!r} has 0 samples")
+        save_npy(folder / f"{split}.npy", feats)
+        save_npy(folder / f"labels-{split}.npy", labels)
+        manifest["splits"][split] = {
+            "count": int(feats.shape[0]),
+            "file": f"{split}.npy",
+            "sha256": sha256_file(folder / f"{split}.npy"),
+            "labels_file": f"labels-{split}.npy",
+            "labels_sha256": sha256_file(folder / f"labels-{split}.npy"),
+        }
+        manifest["feature_dim"] = int(feats.shape[1])
+        manifest["num_classes"] = int(data.num_classes)
+        manifest["class_names"] = [str(c) for c in getattr(data, "class_names", [])]
+        log.info("%s: %d × %d features", split, feats.shape[0], feats.shape[1])
+    # no timings in the manifest: equal inputs give a byte-identical folder on the CPU
+    manifest.update(device=describe_device(dev), package_version=__version__)
+    atomic_write_json(folder / "manifest.json", manifest)
+    return manifest
+
+
 def extract_features(
     model_path: str | os.PathLike[str],
     dataset_dir: str | os.PathLike[str],
@@ -102,51 +169,62 @@ def extract_features(
     built under a temporary name and renamed into place as a whole.
     """
     t0 = time.perf_counter()
-    if isinstance(splits, str) or not splits:
-        raise ValueError(f"splits must be a non-empty list of split names, got {splits!r}")
+    _check_splits(splits)
     dev = resolve_device(device)
     model = load_model(model_path, dev)
     log.info(
         "features of %s (%s) on %s, splits %s, device %s",
         model_path, model.arch, dataset_dir, list(splits), describe_device(dev),
     )  # fmt: skip
-    manifest: dict[str, Any] = {
-        "format": FEATURES_FORMAT,
-        "model": {
-            "path": str(model_path),
-            "sha256": sha256_file(model_path),
-            "arch": model.arch,
-            "arch_kwargs": dict(model.arch_kwargs),
-            "num_classes": model.num_classes,
-        },
-        "dataset": dataset_info(dataset_dir),
-        "representation": representation,
-        "splits": {},
-    }
+    info = _model_info(model_path, model)
     with atomic_dir(out_dir) as tmp:
-        for split in splits:
-            data = load_dataset_split(dataset_dir, split)
-            feats = compute_features(
-                model, data.images, batch_size, dev, representation=representation
-            )
-            labels = data.labels.cpu().numpy().astype(np.int64)
-            if feats.shape[0] == 0:
-                raise ValueError(f"dataset {dataset_dir}: split {split!r} has 0 samples")
-            save_npy(tmp / f"{split}.npy", feats)
-            save_npy(tmp / f"labels-{split}.npy", labels)
-            manifest["splits"][split] = {
-                "count": int(feats.shape[0]),
-                "file": f"{split}.npy",
-                "sha256": sha256_file(tmp / f"{split}.npy"),
-                "labels_file": f"labels-{split}.npy",
-                "labels_sha256": sha256_file(tmp / f"labels-{split}.npy"),
-            }
-            manifest["feature_dim"] = int(feats.shape[1])
-            manifest["num_classes"] = int(data.num_classes)
-            manifest["class_names"] = [str(c) for c in getattr(data, "class_names", [])]
-            log.info("%s: %d × %d features", split, feats.shape[0], feats.shape[1])
-        # no timings in the manifest: equal inputs give a byte-identical folder on the CPU
-        manifest.update(device=describe_device(dev), package_version=__version__)
-        atomic_write_json(tmp / "manifest.json", manifest)
+        manifest = _write_features(
+            model, info, dataset_dir, tmp, splits=splits, batch_size=batch_size, dev=dev,
+            representation=representation,
+        )  # fmt: skip
     log.info("features written to %s in %.1f s", out_dir, time.perf_counter() - t0)
     return manifest
+
+
+def extract_features_many(
+    model_path: str | os.PathLike[str],
+    dataset_dirs: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    splits: Sequence[str] = ("train", "val", "test"),
+    batch_size: int = 1024,
+    device: str = "auto",
+    representation: Representation = "penultimate",
+) -> dict[str, dict[str, Any]]:
+    """Features of one model on several datasets: ``out_dir/<dataset folder name>/`` each, in
+    the layout of :func:`extract_features`. The model is loaded once; the whole ``out_dir`` is
+    renamed into place at the end, so a killed job leaves no partial cache."""
+    t0 = time.perf_counter()
+    _check_splits(splits)
+    dirs = [Path(d) for d in dataset_dirs]
+    if not dirs:
+        raise ValueError("dataset_dirs is empty: nothing to extract features of")
+    names = [d.name for d in dirs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(
+            f"dataset folders with the same name {dupes}: their features would collide"
+        )
+    dev = resolve_device(device)
+    model = load_model(model_path, dev)
+    info = _model_info(model_path, model)
+    log.info(
+        "features of %s (%s) on %d datasets, splits %s, device %s",
+        model_path, model.arch, len(dirs), list(splits), describe_device(dev),
+    )  # fmt: skip
+    manifests = {}
+    with atomic_dir(out_dir) as tmp:
+        for i, d in enumerate(dirs, start=1):
+            log.info("dataset %d/%d: %s (%.1f s so far)", i, len(dirs), d, time.perf_counter() - t0)
+            manifests[d.name] = _write_features(
+                model, info, d, tmp / d.name, splits=splits, batch_size=batch_size, dev=dev,
+                representation=representation,
+            )  # fmt: skip
+    log.info("features of %d datasets written to %s in %.1f s", len(dirs), out_dir,
+             time.perf_counter() - t0)  # fmt: skip
+    return manifests

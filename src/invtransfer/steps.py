@@ -36,7 +36,7 @@ __all__ = [
     "materialize_dataset",
     "pretrain_model",
     "probe_features",
-    "sens_model",
+    "sens_models",
 ]
 
 
@@ -140,16 +140,17 @@ def pretrain_model(
 
 def extract_features(
     model_path: Path,
-    dataset_dir: Path,
+    dataset_dirs: Sequence[Path],
     out_dir: Path,
     *,
     threads: int | None = None,
     runtime: Mapping[str, Any] | None = None,
 ) -> None:
-    from invtransfer.features import extract_features as _extract
+    """Features of one model on each of its target datasets: ``out_dir/<dataset>/``."""
+    from invtransfer.features import extract_features_many
 
     rt = _runtime(threads, runtime)
-    _extract(model_path, dataset_dir, out_dir, device=rt["device"])
+    extract_features_many(model_path, dataset_dirs, out_dir, device=rt["device"])
 
 
 def probe_features(
@@ -160,48 +161,85 @@ def probe_features(
     threads: int | None = None,
     runtime: Mapping[str, Any] | None = None,
 ) -> None:
+    """A linear probe per target dataset of the job: ``features_dir/<dataset>/`` →
+    ``out_dir/<dataset>/{metrics.json, head.pt, history.csv}``; ``out_dir`` appears whole."""
     from invtransfer.probing import linear_probe
 
     rt = _runtime(threads, runtime)
     kwargs = {k: v for k, v in job.items() if k in ("epochs", "batch_size", "lr", "seed")}
-    linear_probe(features_dir, out_dir, device=rt["device"], **kwargs)
+    datasets = list(job["datasets"])
+    missing = [d for d in datasets if not (Path(features_dir) / d).is_dir()]
+    if missing:
+        raise FileNotFoundError(
+            f"feature cache {features_dir} lacks {missing}; rerun its features job "
+            f"(snakemake --forcerun features {features_dir})"
+        )
+    t0 = time.perf_counter()
+    with atomic_dir(out_dir) as tmp:
+        for i, dataset in enumerate(datasets, start=1):
+            log.info("probe %d/%d: %s (%.1f s so far)", i, len(datasets), dataset,
+                     time.perf_counter() - t0)  # fmt: skip
+            linear_probe(Path(features_dir) / dataset, tmp / dataset, device=rt["device"], **kwargs)
 
 
 def finetune_model(
     job: Mapping[str, Any],
     model_path: Path,
-    probe_dir: Path,
+    probes_dir: Path,
     dataset_dir: Path,
-    out_dir: Path,
+    out_metrics: Sequence[Path],
     *,
     threads: int | None = None,
     runtime: Mapping[str, Any] | None = None,
 ) -> None:
+    """LP-FT of one model on one target dataset, once per regime of the job: each starts from
+    the probe head of that dataset (``probes_dir/<dataset>/``) and writes
+    ``<regime>/metrics.json`` (the folders of ``out_metrics``; each resumes on its own)."""
     from invtransfer.finetune import finetune
 
     rt = _runtime(threads, runtime)
+    out_dirs = {Path(p).parent.name: Path(p).parent for p in out_metrics}
+    runs = dict(job["runs"])
+    if set(out_dirs) != set(runs):
+        raise ValueError(
+            f"fine-tuning job {job['model']}/{job['dataset']}: regimes {sorted(runs)} but "
+            f"outputs for {sorted(out_dirs)}"
+        )
     keys = ("n_samples", "epochs", "batch_size", "lr", "lr_decay_epochs", "seed")
-    finetune(
-        model_path,
-        probe_dir,
-        dataset_dir,
-        out_dir,
-        device=rt["device"],
-        **{k: job[k] for k in keys},
-    )
+    for i, (regime, params) in enumerate(runs.items(), start=1):
+        log.info("fine-tuning %d/%d: %s (%s samples)", i, len(runs), regime, params["n_samples"])
+        finetune(
+            model_path,
+            Path(probes_dir) / job["dataset"],
+            dataset_dir,
+            out_dirs[regime],
+            device=rt["device"],
+            **{k: params[k] for k in keys},
+        )
 
 
 # -- sens ----------------------------------------------------------------------------------------
-def sens_model(
+def sens_models(
     job: Mapping[str, Any],
-    model_path: Path,
-    out_csv: Path,
+    model_paths: Sequence[Path],
+    evalset_dirs: Sequence[Path],
+    out_dir: Path,
     *,
     sens: Mapping[str, Any],
     threads: int | None = None,
     runtime: Mapping[str, Any] | None = None,
 ) -> None:
-    """sens of one model on every pair of its job; features are computed once per member dataset."""
+    """sens (paper Eq. 1) of every model of a sens group on each of its pairs.
+
+    ``job["models"]`` maps model names (the folder of ``results/models/<model>/model.pt``) to
+    pairs ``{eval, target_transform, evalset, a, b}``; ``evalset_dirs`` are the evaluation sets
+    by folder name. Each evaluation member is read once and each model's features of it
+    computed once, for all models of the group; features are dropped after their last use.
+    Writes ``out_dir/<model>.csv`` (eval, target_transform, sens; in the job's pair order),
+    and ``out_dir`` appears as a whole.
+    """
+    from collections import Counter
+
     from invtransfer.datasets.store import load_split
     from invtransfer.device import resolve_device
     from invtransfer.sensitivity import sens as sens_metric
@@ -209,36 +247,83 @@ def sens_model(
 
     rt = _runtime(threads, runtime)
     dev = resolve_device(rt["device"])
-    model = load_model(model_path, dev)
-    cache: dict[tuple[str, str], np.ndarray] = {}
+    wanted: dict[str, list[Mapping[str, Any]]] = dict(job["models"])
+    paths = {Path(p).parent.name: Path(p) for p in model_paths}
+    evalsets = {Path(d).name: Path(d) for d in evalset_dirs}
+    lacking = sorted(set(wanted) - set(paths))
+    if lacking:
+        raise ValueError(f"sens job: no checkpoint given for models {lacking}")
+    unknown = sorted({p["evalset"] for ps in wanted.values() for p in ps} - set(evalsets))
+    if unknown:
+        raise ValueError(
+            f"sens job: evaluation sets {unknown} were not given (have {sorted(evalsets)})"
+        )
 
-    def feats(evalset: str, member: str) -> np.ndarray:
-        key = (evalset, member)
-        if key not in cache:
-            split = load_split(Path("results/evalsets") / evalset / member, "test")
-            cache[key] = compute_features(model, split.images, batch_size=1024, device=dev)
-        return cache[key]
+    # the work, pair by pair, with every model that needs the pair; members and features are
+    # cached until their last use (counted up front)
+    work: dict[tuple[str, str, str], list[tuple[str, int]]] = {}
+    for model, pairs in wanted.items():
+        for i, pair in enumerate(pairs):
+            work.setdefault((pair["evalset"], pair["a"], pair["b"]), []).append((model, i))
+    data_uses: Counter[tuple[str, str]] = Counter()
+    feat_uses: Counter[tuple[str, str, str]] = Counter()
+    for (ev, a, b), users in work.items():
+        for member in (a, b):
+            data_uses[(ev, member)] += 1
+            for model, _ in users:
+                feat_uses[(model, ev, member)] += 1
+    data: dict[tuple[str, str], Any] = {}
+    feats: dict[tuple[str, str, str], np.ndarray] = {}
+    nets: dict[str, Any] = {}
 
-    rows = []
+    def images(ev: str, member: str) -> Any:
+        if (ev, member) not in data:
+            data[(ev, member)] = load_split(evalsets[ev] / member, "test").images
+        return data[(ev, member)]
+
+    def features(model: str, ev: str, member: str) -> np.ndarray:
+        key = (model, ev, member)
+        if key not in feats:
+            if model not in nets:
+                nets[model] = load_model(paths[model], dev)
+            feats[key] = compute_features(
+                nets[model], images(ev, member), batch_size=1024, device=dev
+            )
+        value = feats[key]
+        feat_uses[key] -= 1
+        if feat_uses[key] == 0:
+            del feats[key]
+        return value
+
+    rows: dict[str, list[dict[str, Any] | None]] = {m: [None] * len(ps) for m, ps in wanted.items()}
     t0 = time.perf_counter()
-    pairs = job["pairs"]
-    for i, pair in enumerate(pairs, start=1):
-        fa = feats(pair["evalset"], pair["a"])
-        fb = feats(pair["evalset"], pair["b"])
-        value = sens_metric(
-            fa,
-            fb,
-            n_pairs=int(sens.get("pairs", 10000)),
-            seed=0,
-            estimator=sens.get("estimator", "global"),
-        )
-        rows.append(
-            {"eval": pair["eval"], "target_transform": pair["target_transform"], "sens": value}
-        )
-        if i % 10 == 0 or i == len(pairs):
-            log.info("sens %d/%d pairs (%.1f s)", i, len(pairs), time.perf_counter() - t0)
-    with atomic_path(out_csv) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
+    n_pairs = sum(len(ps) for ps in wanted.values())
+    done = 0
+    for (ev, a, b), users in sorted(work.items()):
+        for model, i in users:
+            pair = wanted[model][i]
+            value = sens_metric(
+                features(model, ev, a),
+                features(model, ev, b),
+                n_pairs=int(sens.get("pairs", 10000)),
+                seed=0,
+                estimator=sens.get("estimator", "global"),
+            )
+            rows[model][i] = {
+                "eval": pair["eval"],
+                "target_transform": pair["target_transform"],
+                "sens": value,
+            }
+        for member in (a, b):
+            data_uses[(ev, member)] -= 1
+            if data_uses[(ev, member)] == 0:
+                data.pop((ev, member), None)
+        done += len(users)
+        log.info("sens %d/%d (model, pair) values, %d models (%.1f s)", done, n_pairs,
+                 len(wanted), time.perf_counter() - t0)  # fmt: skip
+    with atomic_dir(out_dir) as tmp:
+        for model, model_rows in rows.items():
+            pd.DataFrame(model_rows).to_csv(tmp / f"{model}.csv", index=False)
 
 
 # -- aggregation and reporting --------------------------------------------------------------------

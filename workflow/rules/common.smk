@@ -4,12 +4,13 @@
 import json
 
 from invtransfer.config import check_config
-from invtransfer.experiments import build_plan
+from invtransfer.experiments import build_plan, finetune_regimes
 from invtransfer.targets import artifact_tables, example_specs
 from invtransfer.targets import final_targets as _final_targets
 
 check_config(config)
 PLAN = build_plan(config)
+FT_REGIMES = finetune_regimes(config)
 
 
 wildcard_constraints:
@@ -17,7 +18,6 @@ wildcard_constraints:
     dataset=r"[^/]+",
     evalset=r"[^/]+",
     model=r"[^/]+",
-    regime=r"ft-low|ft-high",
     sensset=r"[^/]+",
     table=r"[^/]+",
     artifact=r"fig(2|3|4|7|8|9|10|11|12|13|14|16|17|18)|table[1-5]",
@@ -37,11 +37,12 @@ localrules:
     example_figure,
 
 
-def scaled(base):
-    """A resource that grows with each retry (``--retries``): base × attempt."""
+def scaled(base, per=None):
+    """A resource that grows with each retry (``--retries``): base × attempt, and × ``per``
+    (a function of the wildcards: how many items the job covers) when given."""
 
     def resource(wildcards, attempt):
-        return base * attempt
+        return base * attempt * (per(wildcards) if per else 1)
 
     return resource
 
@@ -94,21 +95,37 @@ def model_dataset(wildcards):
 
 
 def probe_job(wildcards):
-    return _lookup("probe", PLAN.probes, f"{wildcards.model}/{wildcards.dataset}")
+    return _lookup("probe job of model", PLAN.probes, wildcards.model)
+
+
+def features_datasets(wildcards):
+    return [f"results/datasets/{d}" for d in probe_job(wildcards)["datasets"]]
+
+
+def n_targets(wildcards):
+    return len(probe_job(wildcards)["datasets"])
 
 
 def finetune_job(wildcards):
-    key = f"{wildcards.model}/{wildcards.dataset}/{wildcards.regime}"
+    key = f"{wildcards.model}/{wildcards.dataset}"
     return _lookup("fine-tuning", PLAN.finetunes, key)
 
 
 def sens_job(wildcards):
-    return _lookup("sens job", PLAN.sens, f"{wildcards.model}/{wildcards.sensset}")
+    return _lookup("sens group", PLAN.sens, wildcards.sensset)
+
+
+def sens_models(wildcards):
+    return [f"results/models/{m}/model.pt" for m in sens_job(wildcards)["models"]]
+
+
+def n_sens_models(wildcards):
+    return len(sens_job(wildcards)["models"])
 
 
 def sens_evalsets(wildcards):
-    names = sorted({p["evalset"] for p in sens_job(wildcards)["pairs"]})
-    return [f"results/evalsets/{n}" for n in names]
+    names = {p["evalset"] for ps in sens_job(wildcards)["models"].values() for p in ps}
+    return [f"results/evalsets/{n}" for n in sorted(names)]
 
 
 def table_records(wildcards):
@@ -118,7 +135,7 @@ def table_records(wildcards):
 def table_inputs(wildcards):
     files = set()
     for rec in table_records(wildcards):
-        files.update(v for k, v in rec.items() if k.endswith("_path"))
+        files.update(PLAN.requires(v) for k, v in rec.items() if k.endswith("_path"))
     return sorted(files)
 
 

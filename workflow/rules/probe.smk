@@ -1,16 +1,19 @@
 # Stage: penultimate features of a frozen model (cached once), then a linear probe on them.
+# One job of each per model, over every target dataset the plan probes that model on: the
+# features land in results/features/<model>/<dataset>/, the probes in
+# results/probes/<model>/<dataset>/{metrics.json,head.pt,history.csv}.
 
 
 rule features:
     input:
         model="results/models/{model}/model.pt",
-        dataset="results/datasets/{dataset}",
+        datasets=features_datasets,
     output:
-        directory("results/features/{model}/{dataset}"),
+        directory("results/features/{model}"),
     log:
-        "logs/features/{model}/{dataset}.log",
+        "logs/features/{model}.log",
     benchmark:
-        "benchmarks/features/{model}/{dataset}.tsv"
+        "benchmarks/features/{model}.tsv"
     group:
         "probe"
     conda:
@@ -19,7 +22,7 @@ rule features:
     resources:
         gpu=1,
         mem_mb=scaled(6000),
-        runtime=scaled(30),
+        runtime=scaled(15, per=n_targets),
     params:
         runtime=runtime_settings(),
     script:
@@ -28,13 +31,13 @@ rule features:
 
 rule probe:
     input:
-        features="results/features/{model}/{dataset}",
+        features="results/features/{model}",
     output:
-        metrics="results/probes/{model}/{dataset}/metrics.json",
+        directory("results/probes/{model}"),
     log:
-        "logs/probe/{model}/{dataset}.log",
+        "logs/probe/{model}.log",
     benchmark:
-        "benchmarks/probe/{model}/{dataset}.tsv"
+        "benchmarks/probe/{model}.tsv"
     group:
         "probe"
     conda:
@@ -42,7 +45,7 @@ rule probe:
     threads: 1
     resources:
         mem_mb=scaled(4000),
-        runtime=scaled(30),
+        runtime=scaled(15, per=n_targets),
     params:
         job=probe_job,
         runtime=runtime_settings(),

@@ -1,16 +1,18 @@
-# Stage: the sens metric (paper Eq. 1) of one model on its evaluation sets.
+# Stage: the sens metric (paper Eq. 1). One job per group of models that share evaluation sets
+# (invariance transfer: a seed and an architecture; irrelevant features: a seed and a variant):
+# results/sens/<group>/<model>.csv.
 
 
 rule sens:
     input:
-        model="results/models/{model}/model.pt",
+        models=sens_models,
         evalsets=sens_evalsets,
     output:
-        "results/sens/{model}/{sensset}.csv",
+        directory("results/sens/{sensset}"),
     log:
-        "logs/sens/{model}/{sensset}.log",
+        "logs/sens/{sensset}.log",
     benchmark:
-        "benchmarks/sens/{model}/{sensset}.tsv"
+        "benchmarks/sens/{sensset}.tsv"
     group:
         "sens"
     conda:
@@ -19,7 +21,7 @@ rule sens:
     resources:
         gpu=1,
         mem_mb=scaled(8000),
-        runtime=scaled(60),
+        runtime=scaled(5, per=n_sens_models),
     params:
         job=sens_job,
         sens=config["sens"],

@@ -26,26 +26,33 @@ rule pretrain:
         "../scripts/pretrain.py"
 
 
-rule finetune:
-    input:
-        model="results/models/{model}/model.pt",
-        probe="results/probes/{model}/{dataset}/metrics.json",
-        dataset="results/datasets/{dataset}",
-    output:
-        metrics="results/finetune/{model}/{dataset}/{regime}/metrics.json",
-    log:
-        "logs/finetune/{model}/{dataset}/{regime}.log",
-    benchmark:
-        "benchmarks/finetune/{model}/{dataset}/{regime}.tsv"
-    conda:
-        "../../envs/invtransfer.yaml"
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=scaled(8000),
-        runtime=scaled(120),
-    params:
-        job=finetune_job,
-        runtime=runtime_settings(),
-    script:
-        "../scripts/finetune.py"
+# One job per (model, target dataset) runs every fine-tuning regime of the config (ft-low,
+# ft-high), each into its own folder with its own resume checkpoint.
+if FT_REGIMES:
+
+    rule finetune:
+        input:
+            model="results/models/{model}/model.pt",
+            probes="results/probes/{model}",
+            dataset="results/datasets/{dataset}",
+        output:
+            metrics=expand(
+                "results/finetune/{{model}}/{{dataset}}/{regime}/metrics.json",
+                regime=FT_REGIMES,
+            ),
+        log:
+            "logs/finetune/{model}/{dataset}.log",
+        benchmark:
+            "benchmarks/finetune/{model}/{dataset}.tsv"
+        conda:
+            "../../envs/invtransfer.yaml"
+        threads: 2
+        resources:
+            gpu=1,
+            mem_mb=scaled(8000),
+            runtime=scaled(120 * len(FT_REGIMES)),
+        params:
+            job=finetune_job,
+            runtime=runtime_settings(),
+        script:
+            "../scripts/finetune.py"

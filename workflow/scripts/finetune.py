@@ -1,4 +1,4 @@
-"""Shim: fully fine-tune one probed model on the target data (invtransfer.steps.finetune_model)."""
+"""Shim: fully fine-tune one probed model on its target data (invtransfer.steps.finetune_model)."""
 
 from pathlib import Path
 
@@ -8,9 +8,9 @@ log_to(snakemake.log[0])
 finetune_model(
     snakemake.params.job,
     Path(snakemake.input.model),
-    Path(snakemake.input.probe).parent,
+    Path(snakemake.input.probes),
     Path(snakemake.input.dataset),
-    Path(snakemake.output.metrics).parent,
+    [Path(p) for p in snakemake.output.metrics],
     threads=snakemake.threads,
     runtime=snakemake.params.runtime,
 )

@@ -1,4 +1,4 @@
-"""Shim: train a linear probe on cached features (invtransfer.steps.probe_features)."""
+"""Shim: train linear probes on a model's cached features (invtransfer.steps.probe_features)."""
 
 from pathlib import Path
 
@@ -8,7 +8,7 @@ log_to(snakemake.log[0])
 probe_features(
     snakemake.params.job,
     Path(snakemake.input.features),
-    Path(snakemake.output.metrics).parent,
+    Path(snakemake.output[0]),
     threads=snakemake.threads,
     runtime=snakemake.params.runtime,
 )

@@ -1,13 +1,14 @@
-"""Shim: sens (paper Eq. 1) of one model on its evaluation pairs (invtransfer.steps.sens_model)."""
+"""Shim: sens (paper Eq. 1) of a group of models on their evaluation pairs (invtransfer.steps)."""
 
 from pathlib import Path
 
-from invtransfer.steps import log_to, sens_model
+from invtransfer.steps import log_to, sens_models
 
 log_to(snakemake.log[0])
-sens_model(
+sens_models(
     snakemake.params.job,
-    Path(snakemake.input.model),
+    [Path(p) for p in snakemake.input.models],
+    [Path(p) for p in snakemake.input.evalsets],
     Path(snakemake.output[0]),
     sens=snakemake.params.sens,
     threads=snakemake.threads,
