@@ -132,7 +132,7 @@ def real_targets(workdir: Path, configfiles: list[Path]) -> list[str]:
 
     plan = build_plan(load_config(workdir / "config.yaml", *configfiles))
     probe, sens = sorted(plan.probes)[0], sorted(plan.sens)[0]
-    return [f"results/probes/{probe}", f"results/sens/{sens}.csv"]
+    return [f"results/probes/{probe}", f"results/sens/{sens}"]
 
 
 @dataclass
