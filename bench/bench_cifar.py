@@ -158,6 +158,8 @@ def main() -> None:
     print(
         f"# threads={args.threads} chunk_size={args.chunk_size} repeats={args.repeats} scale={args.scale}"
     )
+    if args.tmp:
+        Path(args.tmp).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.tmp) as root:
         from invtransfer.datasets.cifar import write_fake_cifar
 
