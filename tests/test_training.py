@@ -18,7 +18,6 @@ import pytest
 import torch
 
 from invtransfer import features as features_mod
-from invtransfer import finetune as finetune_mod
 from invtransfer import training
 from invtransfer.checkpoint import load_model, read_model_file, save_model
 from invtransfer.errors import CheckpointError, DatasetIntegrityError
@@ -102,7 +101,7 @@ def dataset_dirs(tmp_path, monkeypatch, data):
     def fake_load(dataset_dir, split):
         return folders[Path(dataset_dir).name][split]
 
-    for module in (training, features_mod, finetune_mod):
+    for module in (training, features_mod):  # finetune reads through training
         monkeypatch.setattr(module, "load_dataset_split", fake_load)
     return tmp_path / "pretrain-ds", tmp_path / "target-ds"
 

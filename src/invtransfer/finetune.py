@@ -22,10 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from invtransfer import __version__
-from invtransfer.checkpoint import load_model, save_model
+from invtransfer.checkpoint import load_model
 from invtransfer.device import describe_device, resolve_device
-from invtransfer.io import atomic_write_json
 from invtransfer.models import Classifier
 from invtransfer.probing import load_head
 from invtransfer.rng import derive_seed
@@ -35,14 +33,15 @@ from invtransfer.training import (
     SplitLike,
     TrainHParams,
     as_image_split,
+    close_run,
     configure_cuda,
     dataset_info,
     evaluate,
     fit,
-    load_dataset_split,
+    load_run_splits,
+    open_run,
     place_model,
     resolve_bf16,
-    write_history,
 )
 
 __all__ = ["finetune", "finetune_model", "resolve_n_samples", "stratified_subset"]
@@ -188,14 +187,8 @@ def finetune(
         decay_epochs=lr_decay_epochs, seed=seed,
     )  # fmt: skip
     dev = resolve_device(device)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = out / "checkpoint.pt"
-    if not resume and ckpt.exists():
-        ckpt.unlink()
-    train = load_dataset_split(dataset_dir, "train")
-    val = load_dataset_split(dataset_dir, "val")
-    test = load_dataset_split(dataset_dir, "test")
+    out, ckpt = open_run(out_dir, resume=resume)
+    train, val, test = load_run_splits(dataset_dir)
     num_classes = int(train.num_classes)
     model = load_model(model_path, "cpu")
     head, head_info = load_head(
@@ -208,19 +201,12 @@ def finetune(
         compile=compile, checkpoint_path=ckpt,
     )  # fmt: skip
     class_names = [str(c) for c in getattr(train, "class_names", [])]
-    save_model(out / "model.pt", model, class_names=class_names, seed=seed)
-    write_history(out / "history.csv", history)
     metrics.update(
-        pretrained_model=str(model_path),
-        probe=str(probe_dir),
-        dataset=dataset_info(dataset_dir),
-        wall_time_s=time.perf_counter() - t0,
-        package_version=__version__,
-        torch_version=torch.__version__,
+        pretrained_model=str(model_path), probe=str(probe_dir), dataset=dataset_info(dataset_dir)
     )
-    atomic_write_json(out / "metrics.json", metrics)
-    ckpt.unlink(missing_ok=True)
-    return metrics
+    return close_run(
+        out, ckpt, model, history, metrics, class_names=class_names, seed=seed, started=t0
+    )
 
 
 def _check_same_dataset(head_info: Mapping[str, Any], dataset_dir: Any, probe_dir: Any) -> None:

@@ -723,34 +723,62 @@ def pretrain(
         min_lr=min_lr,
         seed=seed,
     )
+    out, ckpt = open_run(out_dir, resume=resume)
+    train, val, test = load_run_splits(dataset_dir)
+    result = train_model(
+        arch, train, val, test,
+        num_classes=int(train.num_classes), arch_kwargs=arch_kwargs, hparams=hp, device=device,
+        bf16=bf16, compile=compile, checkpoint_path=ckpt,
+    )  # fmt: skip
+    class_names = [str(c) for c in getattr(train, "class_names", [])]
+    metrics = {**result.metrics, "dataset": dataset_info(dataset_dir), "class_names": class_names}
+    return close_run(
+        out, ckpt, result.model, result.fit.history, metrics, class_names=class_names, seed=seed,
+        started=wall0,
+    )  # fmt: skip
+
+
+def open_run(out_dir: str | os.PathLike[str], *, resume: bool) -> tuple[Path, Path]:
+    """The output folder of a training run and its resume checkpoint path
+    (``out_dir/checkpoint.pt``; deleted first unless ``resume``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint.pt"
     if not resume and ckpt.exists():
         ckpt.unlink()
-    train = load_dataset_split(dataset_dir, "train")
-    val = load_dataset_split(dataset_dir, "val")
-    test = load_dataset_split(dataset_dir, "test")
-    num_classes = int(train.num_classes)
-    result = train_model(
-        arch, train, val, test,
-        num_classes=num_classes, arch_kwargs=arch_kwargs, hparams=hp, device=device,
-        bf16=bf16, compile=compile, checkpoint_path=ckpt,
-    )  # fmt: skip
-    class_names = [str(c) for c in getattr(train, "class_names", [])]
-    save_model(out / "model.pt", result.model, class_names=class_names, seed=seed)
-    write_history(out / "history.csv", result.fit.history)
-    metrics = {
-        **result.metrics,
-        "dataset": dataset_info(dataset_dir),
-        "class_names": class_names,
-        "wall_time_s": time.perf_counter() - wall0,
+    return out, ckpt
+
+
+def load_run_splits(dataset_dir: str | os.PathLike[str]) -> tuple[Any, Any, Any]:
+    """The train, val and test splits of a dataset folder."""
+    train, val, test = (load_dataset_split(dataset_dir, s) for s in ("train", "val", "test"))
+    return train, val, test
+
+
+def close_run(
+    out: Path,
+    ckpt: Path,
+    model: Classifier,
+    history: Sequence[Mapping[str, Any]],
+    metrics: Mapping[str, Any],
+    *,
+    class_names: Sequence[str],
+    seed: int,
+    started: float,
+) -> dict[str, Any]:
+    """Write ``model.pt``, ``history.csv`` and ``metrics.json`` (last, with wall time and
+    versions) of a finished run into ``out``, then drop its resume checkpoint."""
+    save_model(out / "model.pt", model, class_names=list(class_names), seed=seed)
+    write_history(out / "history.csv", history)
+    final = {
+        **metrics,
+        "wall_time_s": time.perf_counter() - started,
         "package_version": __version__,
         "torch_version": torch.__version__,
     }
-    atomic_write_json(out / "metrics.json", metrics)
+    atomic_write_json(out / "metrics.json", final)
     ckpt.unlink(missing_ok=True)
-    return metrics
+    return final
 
 
 def __getattr__(name: str) -> Any:
