@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import fmt, machine, run_children
 
 CONFIGS = {
     # one transformation per category, as in the TvO experiments (same as bench_datasets typical)
@@ -115,31 +113,6 @@ def child(config: dict) -> None:
     )
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
-
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs visible, Python {platform.python_version()}, "
-        f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} at start"
-    )
-
-
-def fmt(values: list[float], digits: int) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    mean = sum(values) / len(values)
-    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-    return f"{mean:.{digits}f}±{std:.{digits}f}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--configs", default=DEFAULT, help=f"comma list of {list(CONFIGS)}")
@@ -181,17 +154,7 @@ def main() -> None:
                 "chunk_size": args.chunk_size,
                 "tmp": args.tmp,
             }
-            runs = []
-            for _ in range(args.repeats):
-                proc = subprocess.run(
-                    [sys.executable, __file__, "--child", json.dumps(config)],
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                if proc.returncode != 0:
-                    sys.exit(f"{name}: child failed\n{proc.stderr}")
-                runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            runs = run_children(__file__, config, args.repeats, name)
             walls = [r["wall_s"] for r in runs]
             rates = [r["images_per_s"] for r in runs]
             print(

@@ -14,7 +14,6 @@ import argparse
 import os
 import platform
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import copy_workflow, cpu_name
 
 
 def main() -> None:
@@ -32,11 +31,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         wf = Path(tmp)
-        for name in ("Snakefile", "config.yaml"):
-            shutil.copy2(ROOT / name, wf / name)
-        for name in ("workflow", "profiles", "envs"):
-            if (ROOT / name).exists():
-                shutil.copytree(ROOT / name, wf / name)
+        copy_workflow(wf)
         cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "8"]
         if args.profile:
             cmd += ["--profile", args.profile]
@@ -54,10 +49,7 @@ def main() -> None:
         if m:
             counts[m.group(1)] = int(m.group(2))
     print(f"# snakemake -n, {'paper config' if not args.profile else args.profile}")
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"python {platform.python_version()}"
-    )
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, python {platform.python_version()}")
     print("| rule | jobs |\n|---|---|")
     for rule, n in counts.items():
         print(f"| {rule} | {n} |")

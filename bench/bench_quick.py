@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,17 +23,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from _common import copy_workflow, cpu_name
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TARGETS = ["figures/fig2.pdf", "tables/table2.md", "figures/fig4.pdf", "figures/fig16.pdf"]
-
-
-def copy_workflow(dest: Path) -> None:
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy2(ROOT / name, dest / name)
-    for name in ("workflow", "profiles", "envs"):
-        if (ROOT / name).exists():
-            shutil.copytree(ROOT / name, dest / name)
 
 
 def main() -> None:
@@ -54,7 +44,7 @@ def main() -> None:
     copy_workflow(wf)
     print(f"# quick preset from scratch ({args.profile}) in {wf}")
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"machine: {cpu_name()}, {os.cpu_count()} cores, "
         f"load average before start {os.getloadavg()[0]:.2f}"
     )
     rows = []

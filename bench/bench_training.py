@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _common import cpu_name
 
 from invtransfer.device import describe_device, resolve_device
 from invtransfer.features import compute_features
@@ -79,15 +80,7 @@ def header(device: torch.device) -> str:
             f"cuda {torch.version.cuda}"
         )
     else:
-        cpu = platform.processor() or "cpu"
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
-        lines.append(f"# cpu {cpu}")
+        lines.append(f"# cpu {cpu_name()}")
     return "\n".join(lines)
 
 

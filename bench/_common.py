@@ -1,0 +1,75 @@
+"""Helpers shared by the benchmark scripts (imported as ``_common``: each script is run as
+``python bench/<script>.py``, which puts this folder first on ``sys.path``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ("Snakefile", "config.yaml")
+WORKFLOW_DIRS = ("workflow", "profiles", "envs")
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo, else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    """One line about the host: CPU, visible CPUs, Python, torch, load average now."""
+    import torch
+
+    return (
+        f"{cpu_name()}, {os.cpu_count()} CPUs visible, Python {platform.python_version()}, "
+        f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} at start"
+    )
+
+
+def fmt(values: list[float], digits: int) -> str:
+    """``mean±std`` (sample std) of repeated measurements; the value itself for one."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{mean:.{digits}f}±{std:.{digits}f}"
+
+
+def run_children(script: str, config: dict[str, Any], repeats: int, name: str) -> list[dict]:
+    """Run ``script --child <config json>`` ``repeats`` times, each in a fresh interpreter; each
+    child prints its measurement as JSON on its last stdout line."""
+    runs = []
+    for _ in range(repeats):
+        proc = subprocess.run(
+            [sys.executable, script, "--child", json.dumps(config)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            sys.exit(f"{name}: child failed\n{proc.stderr}")
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return runs
+
+
+def copy_workflow(dest: Path) -> None:
+    """Copy the workflow (Snakefile, config, rules, profiles, envs) into ``dest``, so a benchmark
+    run writes nothing into the repository."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        shutil.copy2(ROOT / name, dest / name)
+    for name in WORKFLOW_DIRS:
+        if (ROOT / name).exists():
+            shutil.copytree(ROOT / name, dest / name)
