@@ -197,10 +197,26 @@ def test_rules_point_at_the_environment_file():
         assert (RULES / path).resolve() == ENV_FILE, path
 
 
+def _env_file_requirement(name: str) -> str:
+    """The conda dependency line for ``name`` in envs/invtransfer.yaml (e.g. "setuptools>=70.1")."""
+    deps = yaml.safe_load(ENV_FILE.read_text())["dependencies"]
+    found = [d for d in deps if isinstance(d, str) and re.match(rf"{name}\b", d)]
+    assert len(found) == 1, f"envs/invtransfer.yaml should name {name} once, found {found}"
+    return found[0].replace(" ", "")
+
+
 def _venv(path: Path) -> Path:
-    """A venv that sees the host's packages (setuptools, pip) but has its own site-packages."""
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(path)
-    return path / "bin" / "python"
+    """An isolated venv holding what the conda environment file gives the post-deploy script:
+    pip and the build backend it names (setuptools), nothing borrowed from the host."""
+    venv.EnvBuilder(system_site_packages=False, with_pip=True).create(path)
+    python = path / "bin" / "python"
+    req = _env_file_requirement("setuptools")
+    proc = subprocess.run(
+        [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", req],
+        env=_clean_env(), capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, f"installing {req} into the test environment:\n{proc.stderr[-3000:]}"
+    return python
 
 
 def test_post_deploy_script_installs_the_package_like_snakemake_does(tmp_path):
@@ -211,7 +227,6 @@ def test_post_deploy_script_installs_the_package_like_snakemake_does(tmp_path):
     copied.parent.mkdir(parents=True)
     shutil.copy2(POST_DEPLOY, copied)
     env = {**_clean_env(), "PATH": f"{python.parent}:{_clean_env()['PATH']}"}
-    env["PIP_IGNORE_INSTALLED"] = "1"  # never touch the host's own editable install
     proc = subprocess.run(
         ["bash", str(copied)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
