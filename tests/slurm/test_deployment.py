@@ -213,9 +213,14 @@ def _venv(path: Path) -> Path:
     req = _env_file_requirement("setuptools")
     proc = subprocess.run(
         [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", req],
-        env=_clean_env(), capture_output=True, text=True, timeout=300,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    assert proc.returncode == 0, f"installing {req} into the test environment:\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (
+        f"installing {req} into the test environment:\n{proc.stderr[-3000:]}"
+    )
     return python
 
 
