@@ -18,23 +18,17 @@ import pytest
 import torch
 
 from invtransfer import features as features_mod
-from invtransfer import training
+from invtransfer import labeled_data
 from invtransfer.checkpoint import load_model, read_model_file, save_model
+from invtransfer.engine import HISTORY_COLUMNS, TrainHParams, evaluate, fit
 from invtransfer.errors import CheckpointError, DatasetIntegrityError
-from invtransfer.features import compute_features, extract_features
+from invtransfer.features import compute_features, extract_features, load_features
 from invtransfer.finetune import finetune, finetune_model, stratified_subset
 from invtransfer.io import read_json, sha256_file
+from invtransfer.labeled_data import LabeledData
 from invtransfer.models import build_model
-from invtransfer.probing import linear_probe, load_features, probe_through_backbone, train_probe
-from invtransfer.training import (
-    HISTORY_COLUMNS,
-    LabeledData,
-    TrainHParams,
-    evaluate,
-    fit,
-    pretrain,
-    train_model,
-)
+from invtransfer.pretraining import pretrain, train_model
+from invtransfer.probing import linear_probe, probe_through_backbone, train_probe
 
 CPU = torch.device("cpu")
 PALETTE = torch.tensor(
@@ -101,7 +95,7 @@ def dataset_dirs(tmp_path, monkeypatch, data):
     def fake_load(dataset_dir, split):
         return folders[Path(dataset_dir).name][split]
 
-    for module in (training, features_mod):  # finetune reads through training
+    for module in (labeled_data, features_mod):  # pretrain and finetune read via labeled_data
         monkeypatch.setattr(module, "load_dataset_split", fake_load)
     return tmp_path / "pretrain-ds", tmp_path / "target-ds"
 

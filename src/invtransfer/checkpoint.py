@@ -1,4 +1,5 @@
-"""Saving and loading model files and resume checkpoints.
+"""Saving and loading model files, probe heads and resume checkpoints (every weights file the
+package writes, and their formats).
 
 Everything is written with :func:`torch.save` into an open handle of a temporary file that is
 then renamed (so the bytes do not depend on the temporary name and a kill never leaves a half
@@ -17,21 +18,30 @@ from typing import Any
 import torch
 from torch import nn
 
+from invtransfer.device import resolve_device
 from invtransfer.errors import CheckpointError
 from invtransfer.io import atomic_path
 from invtransfer.models import MODELS, Classifier, build_model
 
 __all__ = [
+    "CHECKPOINT_FORMAT",
+    "HEAD_FORMAT",
     "MODEL_FORMAT",
+    "load_head",
     "load_model",
+    "load_resume_checkpoint",
+    "load_state_checked",
     "load_torch_file",
     "read_model_file",
+    "save_head",
     "save_model",
     "save_torch_file",
     "state_to_cpu",
 ]
 
-MODEL_FORMAT = "invtransfer.model/1"
+MODEL_FORMAT = "invtransfer.model/1"  # model.pt: a whole network (pretrained or fine-tuned)
+HEAD_FORMAT = "invtransfer.head/1"  # head.pt: a linear probe on cached features
+CHECKPOINT_FORMAT = "invtransfer.checkpoint/1"  # checkpoint.pt: the resume state of a run
 
 
 def state_to_cpu(obj: Any) -> Any:
@@ -131,8 +141,6 @@ def load_model(
     ``arch`` / ``num_classes``, when given, must match the file (a CheckpointError otherwise):
     a rule that expects a ResNet-18 never silently gets a VGG.
     """
-    from invtransfer.device import resolve_device
-
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     payload = read_model_file(model_path)
     if arch is not None and payload["arch"] != arch:
@@ -149,3 +157,58 @@ def load_model(
         raise CheckpointError(f"model file {model_path}: cannot rebuild the model ({exc})") from exc
     load_state_checked(model, payload["state_dict"], model_path)
     return model.to(dev).eval()
+
+
+def save_head(path: str | os.PathLike[str], head: nn.Linear, **extra: Any) -> None:
+    """Write a linear probe ``head`` as a ``head.pt``: ``{"format", "feature_dim",
+    "num_classes", "state_dict"}`` plus ``extra`` (plain values, e.g. the model and dataset)."""
+    payload = {
+        "format": HEAD_FORMAT,
+        "feature_dim": int(head.in_features),
+        "num_classes": int(head.out_features),
+        "state_dict": {k: v.detach().cpu() for k, v in head.state_dict().items()},
+        **extra,
+    }
+    save_torch_file(path, payload)
+
+
+def load_head(
+    path: str | os.PathLike[str], *, feature_dim: int | None = None, num_classes: int | None = None
+) -> tuple[nn.Linear, dict[str, Any]]:
+    """The probe head in ``head.pt`` (and the file's other entries); the dimensions must
+    match when given."""
+    payload = load_torch_file(path, "probe head")
+    if not isinstance(payload, dict) or payload.get("format") != HEAD_FORMAT:
+        raise CheckpointError(f"probe head {path}: not written by invtransfer.checkpoint.save_head")
+    d, c = int(payload["feature_dim"]), int(payload["num_classes"])
+    if feature_dim is not None and d != feature_dim:
+        raise CheckpointError(
+            f"probe head {path}: takes {d}-d features, the model gives {feature_dim}"
+        )
+    if num_classes is not None and c != num_classes:
+        raise CheckpointError(f"probe head {path}: has {c} classes, the dataset has {num_classes}")
+    head = nn.Linear(d, c)
+    load_state_checked(head, payload["state_dict"], path)
+    return head, payload
+
+
+def load_resume_checkpoint(
+    path: str | os.PathLike[str], fingerprint: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The resume state in ``checkpoint.pt``; it must have been written for the run described
+    by ``fingerprint`` (architecture, hyper-parameters, data hashes), else a CheckpointError
+    naming the differing keys."""
+    state = load_torch_file(path, "resume checkpoint")
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"resume checkpoint {path}: not an invtransfer checkpoint; delete it to start over"
+        )
+    saved = state.get("fingerprint", {})
+    diff = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k))
+    if diff:
+        details = "; ".join(f"{k}: {saved.get(k)!r} != {fingerprint.get(k)!r}" for k in diff[:4])
+        raise CheckpointError(
+            f"resume checkpoint {path} belongs to a different run ({details}); delete it to "
+            "start over, or rerun with the settings it was made with"
+        )
+    return state

@@ -1,4 +1,5 @@
-"""Penultimate-layer features of a frozen model, computed once and cached as NPY.
+"""Penultimate-layer features of a frozen model, computed once and cached as NPY; this module
+owns the cache format (writer and reader).
 
 The reference's linear probe pushes every image through the frozen backbone in each of its 200
 epochs (11.1 PFLOP per probe, more than pretraining; ``performance.md``). A frozen backbone in
@@ -20,24 +21,20 @@ import torch
 from torch import Tensor
 
 from invtransfer import __version__
-from invtransfer.checkpoint import load_model as load_model
-from invtransfer.device import describe_device, resolve_device
-from invtransfer.io import atomic_dir, atomic_write_json, save_npy, sha256_file
+from invtransfer.checkpoint import load_model
+from invtransfer.device import autocast, describe_device, place_model, resolve_bf16, resolve_device
+from invtransfer.errors import DatasetIntegrityError
+from invtransfer.io import atomic_dir, atomic_write_json, read_json, save_npy, sha256_file
+from invtransfer.labeled_data import dataset_info, load_dataset_split, prepare_images
 from invtransfer.models import Classifier
-from invtransfer.training import (
-    dataset_info,
-    load_dataset_split,
-    place_model,
-    prepare_images,
-    resolve_bf16,
-)
 
 __all__ = [
     "FEATURES_FORMAT",
     "compute_features",
     "extract_features",
     "extract_features_many",
-    "load_model",
+    "load_features",
+    "read_features_manifest",
 ]
 
 log = logging.getLogger("invtransfer.features")
@@ -79,10 +76,7 @@ def compute_features(
     model = place_model(model, dev).eval()
     fn = model.features if representation == "penultimate" else model.reference_features
     chunks = []
-    with (
-        torch.inference_mode(),
-        torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_bf16),
-    ):
+    with torch.inference_mode(), autocast(dev, use_bf16):
         for start in range(0, images_uint8.shape[0], batch_size):
             batch = images_uint8[start : start + batch_size].to(dev, non_blocking=True)
             chunks.append(fn(prepare_images(batch)).float().cpu())
@@ -228,3 +222,49 @@ def extract_features_many(
     log.info("features of %d datasets written to %s in %.1f s", len(dirs), out_dir,
              time.perf_counter() - t0)  # fmt: skip
     return manifests
+
+
+def read_features_manifest(features_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``manifest.json`` of a feature cache (format checked)."""
+    path = Path(features_dir) / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"feature cache {features_dir}: manifest.json is missing; run extract_features first"
+        )
+    manifest = read_json(path)
+    if not isinstance(manifest, dict) or manifest.get("format") != FEATURES_FORMAT:
+        raise DatasetIntegrityError(f"{path}: not an invtransfer feature manifest")
+    return manifest
+
+
+def load_features(
+    features_dir: str | os.PathLike[str], split: str, *, verify: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(features float32 N×D, labels int64 N)`` of ``split`` from a feature cache; with
+    ``verify`` the SHA-256 of both files is checked against the manifest."""
+    manifest = read_features_manifest(features_dir)
+    if split not in manifest["splits"]:
+        raise ValueError(
+            f"feature cache {features_dir}: no split {split!r}; has {sorted(manifest['splits'])}"
+        )
+    entry = manifest["splits"][split]
+    arrays = []
+    for key in ("file", "labels_file"):
+        path = Path(features_dir) / entry[key]
+        if not path.is_file():
+            raise FileNotFoundError(f"feature cache {features_dir}: {path.name} is missing")
+        if verify:
+            expected = entry["sha256" if key == "file" else "labels_sha256"]
+            if sha256_file(path) != expected:
+                raise DatasetIntegrityError(
+                    f"{path}: SHA-256 differs from manifest.json; the cache was altered or "
+                    "truncated — delete the folder and extract the features again"
+                )
+        arrays.append(np.load(path, allow_pickle=False))
+    feats, labels = arrays
+    if feats.shape[0] != labels.shape[0] or feats.shape[0] != entry["count"]:
+        raise DatasetIntegrityError(
+            f"feature cache {features_dir}: {split} has {feats.shape[0]} rows and "
+            f"{labels.shape[0]} labels, manifest says {entry['count']}"
+        )
+    return feats, labels

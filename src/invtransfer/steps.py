@@ -131,7 +131,7 @@ def pretrain_model(
     threads: int | None = None,
     runtime: Mapping[str, Any] | None = None,
 ) -> None:
-    from invtransfer.training import pretrain
+    from invtransfer.pretraining import pretrain
 
     rt = _runtime(threads, runtime)
     kwargs = {k: v for k, v in job.items() if k not in ("dataset",)}
@@ -240,10 +240,11 @@ def sens_models(
     """
     from collections import Counter
 
+    from invtransfer.checkpoint import load_model
     from invtransfer.datasets.store import load_split
     from invtransfer.device import resolve_device
+    from invtransfer.features import compute_features
     from invtransfer.sensitivity import sens as sens_metric
-    from invtransfer.training import compute_features, load_model
 
     rt = _runtime(threads, runtime)
     dev = resolve_device(rt["device"])
