@@ -35,6 +35,7 @@ from invtransfer.checkpoint import (
     CHECKPOINT_FORMAT,
     load_resume_checkpoint,
     load_state_checked,
+    remove_torch_file,
     save_model,
     save_torch_file,
     state_to_cpu,
@@ -435,8 +436,8 @@ def open_run(out_dir: str | os.PathLike[str], *, resume: bool) -> tuple[Path, Pa
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint.pt"
-    if not resume and ckpt.exists():
-        ckpt.unlink()
+    if not resume:
+        remove_torch_file(ckpt)
     return out, ckpt
 
 
@@ -462,5 +463,5 @@ def close_run(
         "torch_version": torch.__version__,
     }
     atomic_write_json(out / "metrics.json", final)
-    ckpt.unlink(missing_ok=True)
+    remove_torch_file(ckpt)
     return final
