@@ -26,7 +26,7 @@ from invtransfer.datasets import store
 from invtransfer.device import resolve_device
 from invtransfer.features import compute_features
 from invtransfer.io import atomic_dir
-from invtransfer.models import Classifier
+from invtransfer.models import Classifier, check_layer
 from invtransfer.sensitivity import DEFAULT_ESTIMATOR, DEFAULT_PAIRS, sens
 
 __all__ = ["sens_group"]
@@ -44,6 +44,7 @@ def sens_group(
     *,
     n_pairs: int = DEFAULT_PAIRS,
     estimator: str = DEFAULT_ESTIMATOR,
+    layer: str = "penultimate",
     device: str | torch.device = "auto",
     batch_size: int = 1024,
 ) -> dict[str, pd.DataFrame]:
@@ -54,7 +55,12 @@ def sens_group(
     members (sub-folders, test split) of the evaluation set named ``evalset`` in
     ``evalset_dirs`` (by folder name). Writes ``out_dir/<model>.csv`` (eval, target_transform,
     sens; in the given pair order); ``out_dir`` appears as a whole. Returns the same tables.
+
+    ``layer``: the representation compared (:data:`invtransfer.models.LAYERS`): the pooled
+    ``"penultimate"`` layer (the paper's, default) or the ``"reference"`` code's hooked layer
+    (DenseNet: the 6144-d pre-pool BN output behind the paper's Table 4).
     """
+    check_layer(layer)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     wanted = {str(m): list(ps) for m, ps in models.items()}
     paths = {Path(p).parent.name: Path(p) for p in model_paths}
@@ -95,7 +101,7 @@ def sens_group(
             if model not in nets:
                 nets[model] = load_model(paths[model], dev)
             feats[key] = compute_features(
-                nets[model], images(ev, member), batch_size=batch_size, device=dev
+                nets[model], images(ev, member), batch_size=batch_size, device=dev, layer=layer
             )
         value = feats[key]
         feat_uses[key] -= 1

@@ -241,7 +241,7 @@ def sens_models(
 
 
 # config key of the sens section -> keyword of sens_group
-_SENS_OPTIONS = {"pairs": "n_pairs", "estimator": "estimator"}
+_SENS_OPTIONS = {"pairs": "n_pairs", "estimator": "estimator", "layer": "layer"}
 
 
 # -- aggregation and reporting --------------------------------------------------------------------
