@@ -19,6 +19,7 @@ import torch
 
 from invtransfer import checkpoint, labeled_data
 from invtransfer import features as features_mod
+from invtransfer.augment import augment_batch, crop_flip
 from invtransfer.checkpoint import (
     load_head,
     load_model,
@@ -203,6 +204,67 @@ def test_resume_after_interrupt_gives_identical_weights(data, tmp_path):
     save_model(tmp_path / "a" / "model.pt", full.model)
     save_model(tmp_path / "b" / "model.pt", resumed.model)
     assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+
+
+def test_crop_flip_is_torchvisions_padded_random_crop_and_flip():
+    import torchvision.transforms.v2.functional as TF
+
+    images = squares(6, 4, 7).images
+    dy, dx = torch.tensor([0, 8, 3, 4, 8, 0]), torch.tensor([0, 8, 5, 4, 0, 8])
+    flip = torch.tensor([False, False, True, False, True, True])
+    out = crop_flip(images, dy, dx, flip)
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    for i in range(6):  # torchvision on one C×H×W image: pad 4 with zeros, crop, flip
+        chw = TF.crop(TF.pad(images[i].permute(2, 0, 1), [4]), int(dy[i]), int(dx[i]), 32, 32)
+        chw = TF.horizontal_flip(chw) if flip[i] else chw
+        assert torch.equal(out[i], chw.permute(1, 2, 0))
+    assert torch.equal(out[3], images[3])  # offset 4 without a flip is the identity
+    with pytest.raises(ValueError, match=r"dx must hold 6 offsets in \[0, 8\]"):
+        crop_flip(images, dy, dx + 1, flip)
+
+
+def test_augmentation_is_a_pure_function_of_seed_epoch_and_example():
+    images = squares(64, 4, 8).images
+    idx = torch.arange(64)
+    a = augment_batch(images, "crop-flip", seed=3, epoch=2, indices=idx)
+    assert a.shape == images.shape and a.dtype == torch.uint8
+    assert torch.equal(a, augment_batch(images, "crop-flip", seed=3, epoch=2, indices=idx))
+    perm = torch.randperm(64, generator=torch.Generator().manual_seed(0))[:20]
+    part = augment_batch(images[perm], "crop-flip", seed=3, epoch=2, indices=perm)
+    assert torch.equal(part, a[perm])  # per example, whatever the batch it is in
+    changed = (a != images).flatten(1).any(1)
+    assert changed.sum() >= 50  # offsets (4, 4) without a flip are the only identity: p = 1/162
+    for other in ({"seed": 4, "epoch": 2}, {"seed": 3, "epoch": 3}):
+        assert not torch.equal(a, augment_batch(images, "crop-flip", indices=idx, **other))
+    assert augment_batch(images, "none", seed=3, epoch=2, indices=idx) is images
+    with pytest.raises(ValueError, match="unknown augmentation 'flip'; valid: none, crop-flip"):
+        augment_batch(images, "flip", seed=3, epoch=2, indices=idx)
+    with pytest.raises(ValueError, match="unknown augmentation 'crop'"):
+        TrainHParams(augment="crop")
+
+
+def test_resume_with_augmentation_gives_identical_weights(data, tmp_path):
+    aug = hp(augment="crop-flip")
+    full = run_tiny(data, hparams=aug, checkpoint_path=tmp_path / "a" / "checkpoint.pt")
+
+    def kill_after_epoch_1(epoch, record):
+        if epoch == 1:
+            raise KeyboardInterrupt("simulated kill")
+
+    ckpt = tmp_path / "b" / "checkpoint.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run_tiny(data, hparams=aug, checkpoint_path=ckpt, on_epoch_end=kill_after_epoch_1)
+    resumed = run_tiny(data, hparams=aug, checkpoint_path=ckpt)
+    assert resumed.fit.resumed_from_epoch == 1 and resumed.fit.history == full.fit.history
+    assert states_equal(resumed.model.state_dict(), full.model.state_dict())
+    plain = run_tiny(data)  # the augmentation changed what was trained on
+    assert plain.fit.history[0]["train_loss"] != full.fit.history[0]["train_loss"]
+    assert full.metrics["hparams"]["augment"] == "crop-flip"
+    with pytest.raises(CheckpointError, match=r"different run.*augment"):
+        run_tiny(data, checkpoint_path=ckpt, on_epoch_end=kill_after_epoch_1)
+    feats = LabeledData(torch.zeros(8, 3), torch.arange(8) % 2, "features", 2)
+    with pytest.raises(ValueError, match="needs image inputs"):
+        fit(torch.nn.Linear(3, 2), feats, feats, aug, device=CPU)
 
 
 def test_resume_refuses_a_checkpoint_of_another_run(data, tmp_path):

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from invtransfer import __version__
+from invtransfer.augment import augment_batch, check_augment
 from invtransfer.checkpoint import (
     CHECKPOINT_FORMAT,
     load_resume_checkpoint,
@@ -91,6 +93,7 @@ class TrainHParams:
     decay_epochs: int | None = None  # "linear" only: epochs until lr = 0 (None: all epochs)
     seed: int = 0  # shuffling stream (weights are seeded by whoever builds the model)
     eval_batch_size: int = 1024  # examples per forward pass in evaluation
+    augment: str = "none"  # training batches only: "none" | "crop-flip" (see invtransfer.augment)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -111,6 +114,7 @@ class TrainHParams:
             )
         if not (isinstance(self.min_lr, (int, float)) and 0 <= self.min_lr <= self.lr):
             raise ValueError(f"min_lr must be in [0, lr={self.lr}], got {self.min_lr!r}")
+        check_augment(self.augment)
         if self.decay_epochs is not None and (
             not isinstance(self.decay_epochs, int) or self.decay_epochs < 1
         ):
@@ -248,6 +252,8 @@ def fit(
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"{label}: the model has no trainable parameters")
+    if hparams.augment != "none" and train.kind != "images":
+        raise ValueError(f"{label}: augment={hparams.augment!r} needs image inputs, not features")
     fused = device.type == "cuda"
     optimizer = torch.optim.Adam(
         params, lr=hparams.lr, weight_decay=hparams.weight_decay, fused=fused or None
@@ -359,7 +365,8 @@ def _train_epoch(
 ) -> dict[str, float]:
     device = train.y.device
     model.train()
-    perm = torch.randperm(len(train), generator=shuffle).to(device)
+    order = torch.randperm(len(train), generator=shuffle)  # CPU: also the augmentation's keys
+    perm = order.to(device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     first_step = epoch * len(bounds)
@@ -367,7 +374,13 @@ def _train_epoch(
         lr = hparams.lr_at(first_step + i, len(bounds))
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x, y = train.batch(perm[start:stop])
+        augment = None
+        if hparams.augment != "none":
+            augment = partial(
+                augment_batch, name=hparams.augment, seed=hparams.seed, epoch=epoch,
+                indices=order[start:stop],
+            )  # fmt: skip
+        x, y = train.batch(perm[start:stop], augment)
         with autocast(device, bf16):
             logits = runner(x)
         loss = F.cross_entropy(logits.float(), y)

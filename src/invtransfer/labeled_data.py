@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -63,8 +64,16 @@ class LabeledData:
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
-    def batch(self, index: Tensor | slice) -> tuple[Tensor, Tensor]:
+    def batch(
+        self, index: Tensor | slice, augment: Callable[[Tensor], Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Inputs and labels of ``index``; ``augment`` (images only) maps the uint8 batch before
+        it is normalised."""
         x = self.x[index]
+        if augment is not None:
+            if self.kind != "images":
+                raise ValueError("augmentation applies to image inputs, not to features")
+            x = augment(x)
         return (prepare_images(x) if self.kind == "images" else x), self.y[index]
 
     def fingerprint(self) -> str:

@@ -86,9 +86,9 @@ def train_model(
         configure_cuda()
     model = place_model(model, dev)
     log.info(
-        "pretraining %s (%d classes, %d params) on %d images, %d epochs, device %s, bf16 %s, "
-        "compile %s",
-        arch, num_classes, model.num_parameters(), len(data["train"]), hp.epochs,
+        "pretraining %s (%d classes, %d params) on %d images, %d epochs, augment %s, device %s, "
+        "bf16 %s, compile %s",
+        arch, num_classes, model.num_parameters(), len(data["train"]), hp.epochs, hp.augment,
         describe_device(dev), use_bf16, compile,
     )  # fmt: skip
     fingerprint = {"arch": arch, "arch_kwargs": model.arch_kwargs, "num_classes": num_classes}
@@ -152,6 +152,7 @@ def pretrain(
     warmup_epochs: int = 5,
     min_lr: float = 1e-5,
     seed: int = 0,
+    augment: str = "none",
     device: str = "auto",
     compile: bool = False,
     bf16: bool | str = "auto",
@@ -159,7 +160,9 @@ def pretrain(
 ) -> dict[str, Any]:
     """Pretrain ``arch`` on the dataset in ``dataset_dir`` and write ``out_dir/model.pt``,
     ``history.csv`` and ``metrics.json`` (written last). ``out_dir/checkpoint.pt`` holds the
-    resume state while training runs and is removed at the end.
+    resume state while training runs and is removed at the end. ``augment``: training-time
+    augmentation of the batches (:data:`invtransfer.augment.AUGMENTATIONS`; ``"crop-flip"`` is
+    CIFAR's random crop + horizontal flip, which the reference used for the IFE C/C model).
 
     Declare the three files, not the folder, as the rule's outputs: Snakemake deletes a
     ``directory()`` output before a rerun, which would throw the checkpoint away.
@@ -176,6 +179,7 @@ def pretrain(
         warmup_epochs=warmup_epochs,
         min_lr=min_lr,
         seed=seed,
+        augment=augment,
     )
     out, ckpt = open_run(out_dir, resume=resume)
     train, val, test = load_train_val_test(dataset_dir)
