@@ -33,20 +33,25 @@ import torch
 import torch.nn.functional as F
 from _common import cpu_name
 
-from invtransfer.device import describe_device, resolve_device
+from invtransfer.device import configure_cuda, describe_device, place_model, resolve_device
+from invtransfer.engine import TrainHParams
 from invtransfer.features import compute_features
+from invtransfer.labeled_data import prepare_images
 from invtransfer.models import MODELS, build_model
+from invtransfer.pretraining import train_model
 from invtransfer.probing import probe_through_backbone, train_probe
-from invtransfer.training import (
-    TrainHParams,
-    configure_cuda,
-    place_model,
-    prepare_images,
-    train_model,
-)
 
 ROOT = Path(__file__).resolve().parents[1]
-ENGINE_FILES = ["training.py", "features.py", "probing.py", "checkpoint.py", "models"]
+ENGINE_FILES = [
+    "engine.py",
+    "labeled_data.py",
+    "device.py",
+    "pretraining.py",
+    "features.py",
+    "probing.py",
+    "checkpoint.py",
+    "models",
+]
 ARCH_KWARGS = {"resnet18_w": {"width": 16}, "cnn4": {"width": 16}}
 QUICK_ARCHS = ["resnet18", "vit", "densenet_cifar", "resnet18_w", "cnn4"]
 

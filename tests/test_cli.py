@@ -80,11 +80,12 @@ def test_inspect_reports_a_corrupted_shard(dataset, tmp_path, capsys):
 
 
 def test_inspect_generic_fallback_lists_files_and_metrics(tmp_path):
-    (tmp_path / "model.pt").write_bytes(b"\0" * 2048)
+    # (a file named model.pt / head.pt is a weights file: the weights inspector checks it)
+    (tmp_path / "weights.bin").write_bytes(b"\0" * 2048)
     (tmp_path / "metrics.json").write_text(json.dumps({"test_accuracy": 0.875, "epochs": 3}))
     report = inspect_path(tmp_path)
     text = "\n".join(report.lines)
-    assert report.ok and "model.pt" in text and "2.0 KiB" in text
+    assert report.ok and "weights.bin" in text and "2.0 KiB" in text
     assert '"test_accuracy": 0.875' in text
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from invtransfer.models import MODELS, Classifier, build_model
+from invtransfer.models import LAYERS, MODELS, Classifier, build_model
 
 NAMES = (
     "resnet18",
@@ -97,6 +98,34 @@ def test_densenet_reference_features_are_the_prepool_bn_output():
     with torch.no_grad():
         ref = model.reference_features(torch.randn(2, 3, 32, 32))
     assert ref.shape == (2, 384 * 4 * 4)
+
+
+# Width of the layer the reference hooked for sens at 32 px (reference_implementation.md §3):
+# DenseNet: the pre-ReLU, pre-pool BN output flattened (planes·4·4); every other family hooked
+# its pooled penultimate layer (ResNet avgpool, VGG final AvgPool, ViT LayerNorm of CLS).
+REFERENCE_DIMS = {**FEATURE_DIMS, "densenet_cifar": 384 * 4 * 4, "densenet121": 1024 * 4 * 4}
+
+
+@pytest.mark.parametrize("arch", NAMES)
+def test_representation_layers_per_architecture(arch):
+    model = build_model(arch, 5, seed=0).eval()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        pen = model.representation(x, "penultimate")
+        ref = model.representation(x, "reference")
+        assert torch.equal(pen, model.features(x)) and pen.shape == (2, FEATURE_DIMS[arch])
+        assert ref.shape == (2, REFERENCE_DIMS[arch])
+        if arch.startswith("densenet"):  # pooling ReLU(reference) gives the penultimate layer
+            planes = FEATURE_DIMS[arch]
+            pooled = F.adaptive_avg_pool2d(F.relu(ref.view(2, planes, 4, 4)), 1).flatten(1)
+            torch.testing.assert_close(pooled, pen)
+            assert not torch.equal(ref[:, :planes], pen)
+        else:
+            assert torch.equal(ref, pen)
+    assert LAYERS == ("penultimate", "reference")
+    with pytest.raises(ValueError, match="unknown representation layer 'penultimate2'") as err:
+        model.representation(x, "penultimate2")
+    assert "penultimate, reference" in str(err.value)
 
 
 def test_small_models_scale_with_width():

@@ -6,6 +6,7 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -261,3 +262,52 @@ def test_grouped_sens_job_equals_per_model_computation(tmp_path, monkeypatch):
         steps.sens_models(job, paths[:1], [evalset], tmp_path / "s2", sens=cfg)
     with pytest.raises(ValueError, match="evaluation sets"):
         steps.sens_models(job, paths, [], tmp_path / "s3", sens=cfg)
+
+
+def test_grouped_sens_on_the_reference_layer(tmp_path, monkeypatch):
+    """sens.layer = reference: a DenseNet's sens is computed on its 6144-d pre-pool output and
+    differs from the penultimate value; an unknown layer fails before any work."""
+    from invtransfer import steps
+    from invtransfer.checkpoint import save_model
+    from invtransfer.datasets import store
+    from invtransfer.features import compute_features
+    from invtransfer.models import build_model
+
+    gen = torch.Generator().manual_seed(3)
+    members = {n: torch.randint(0, 256, (24, 32, 32, 3), dtype=torch.uint8, generator=gen)
+               for n in ("x.a", "x.b")}  # fmt: skip
+    evalset = tmp_path / "ev"
+    for name in members:
+        (evalset / name).mkdir(parents=True)
+
+    class _Split:
+        def __init__(self, images):
+            self.images = images
+
+    monkeypatch.setattr(
+        store, "load_split", lambda folder, split: _Split(members[Path(folder).name])
+    )
+    net = build_model("densenet_cifar", 3, seed=0)
+    path = tmp_path / "models" / "dn" / "model.pt"
+    save_model(path, net)
+    pair = {"eval": "in_dist", "target_transform": "x", "evalset": "ev", "a": "x.a", "b": "x.b"}
+    job = {"models": {"dn": [pair]}}
+    values = {}
+    for layer in ("penultimate", "reference"):
+        out = tmp_path / "sens" / layer
+        cfg = {"pairs": 200, "estimator": "global", "layer": layer}
+        steps.sens_models(job, [path], [evalset], out, sens=cfg, runtime={"device": "cpu"})
+        values[layer] = float(pd.read_csv(out / "dn.csv")["sens"][0])
+        fa, fb = (compute_features(net.eval(), members[m], device="cpu", layer=layer)
+                  for m in ("x.a", "x.b"))  # fmt: skip
+        assert fa.shape == (24, 6144 if layer == "reference" else 384)
+        assert values[layer] == pytest.approx(sens(fa, fb, n_pairs=200, seed=0), rel=1e-6)
+    assert values["reference"] != pytest.approx(values["penultimate"], rel=1e-3)
+    empty = compute_features(net, members["x.a"][:0], device="cpu", layer="reference")
+    assert empty.shape == (0, 6144) and empty.dtype == np.float32
+    with pytest.raises(ValueError, match="unknown representation layer 'pooled'"):
+        steps.sens_models(job, [path], [evalset], tmp_path / "s-bad",
+                          sens={"layer": "pooled"}, runtime={"device": "cpu"})  # fmt: skip
+    assert not (tmp_path / "s-bad").exists()
+    with pytest.raises(ValueError, match=r"unknown keys \['pair'\]"):
+        steps.sens_models(job, [path], [evalset], tmp_path / "s-bad", sens={"pair": 10})

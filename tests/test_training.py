@@ -17,24 +17,27 @@ import numpy as np
 import pytest
 import torch
 
+from invtransfer import checkpoint, labeled_data
 from invtransfer import features as features_mod
-from invtransfer import training
-from invtransfer.checkpoint import load_model, read_model_file, save_model
+from invtransfer.augment import augment_batch, crop_flip
+from invtransfer.checkpoint import (
+    load_head,
+    load_model,
+    read_model_file,
+    rebuild_advice,
+    save_model,
+    save_torch_file,
+)
+from invtransfer.cli import main as cli_main
+from invtransfer.engine import HISTORY_COLUMNS, TrainHParams, evaluate, fit
 from invtransfer.errors import CheckpointError, DatasetIntegrityError
-from invtransfer.features import compute_features, extract_features
+from invtransfer.features import compute_features, extract_features, load_features
 from invtransfer.finetune import finetune, finetune_model, stratified_subset
 from invtransfer.io import read_json, sha256_file
+from invtransfer.labeled_data import LabeledData
 from invtransfer.models import build_model
-from invtransfer.probing import linear_probe, load_features, probe_through_backbone, train_probe
-from invtransfer.training import (
-    HISTORY_COLUMNS,
-    LabeledData,
-    TrainHParams,
-    evaluate,
-    fit,
-    pretrain,
-    train_model,
-)
+from invtransfer.pretraining import pretrain, train_model
+from invtransfer.probing import linear_probe, probe_through_backbone, train_probe
 
 CPU = torch.device("cpu")
 PALETTE = torch.tensor(
@@ -101,7 +104,7 @@ def dataset_dirs(tmp_path, monkeypatch, data):
     def fake_load(dataset_dir, split):
         return folders[Path(dataset_dir).name][split]
 
-    for module in (training, features_mod):  # finetune reads through training
+    for module in (labeled_data, features_mod):  # pretrain and finetune read via labeled_data
         monkeypatch.setattr(module, "load_dataset_split", fake_load)
     return tmp_path / "pretrain-ds", tmp_path / "target-ds"
 
@@ -201,6 +204,67 @@ def test_resume_after_interrupt_gives_identical_weights(data, tmp_path):
     save_model(tmp_path / "a" / "model.pt", full.model)
     save_model(tmp_path / "b" / "model.pt", resumed.model)
     assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+
+
+def test_crop_flip_is_torchvisions_padded_random_crop_and_flip():
+    import torchvision.transforms.v2.functional as TF
+
+    images = squares(6, 4, 7).images
+    dy, dx = torch.tensor([0, 8, 3, 4, 8, 0]), torch.tensor([0, 8, 5, 4, 0, 8])
+    flip = torch.tensor([False, False, True, False, True, True])
+    out = crop_flip(images, dy, dx, flip)
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    for i in range(6):  # torchvision on one C×H×W image: pad 4 with zeros, crop, flip
+        chw = TF.crop(TF.pad(images[i].permute(2, 0, 1), [4]), int(dy[i]), int(dx[i]), 32, 32)
+        chw = TF.horizontal_flip(chw) if flip[i] else chw
+        assert torch.equal(out[i], chw.permute(1, 2, 0))
+    assert torch.equal(out[3], images[3])  # offset 4 without a flip is the identity
+    with pytest.raises(ValueError, match=r"dx must hold 6 offsets in \[0, 8\]"):
+        crop_flip(images, dy, dx + 1, flip)
+
+
+def test_augmentation_is_a_pure_function_of_seed_epoch_and_example():
+    images = squares(64, 4, 8).images
+    idx = torch.arange(64)
+    a = augment_batch(images, "crop-flip", seed=3, epoch=2, indices=idx)
+    assert a.shape == images.shape and a.dtype == torch.uint8
+    assert torch.equal(a, augment_batch(images, "crop-flip", seed=3, epoch=2, indices=idx))
+    perm = torch.randperm(64, generator=torch.Generator().manual_seed(0))[:20]
+    part = augment_batch(images[perm], "crop-flip", seed=3, epoch=2, indices=perm)
+    assert torch.equal(part, a[perm])  # per example, whatever the batch it is in
+    changed = (a != images).flatten(1).any(1)
+    assert changed.sum() >= 50  # offsets (4, 4) without a flip are the only identity: p = 1/162
+    for other in ({"seed": 4, "epoch": 2}, {"seed": 3, "epoch": 3}):
+        assert not torch.equal(a, augment_batch(images, "crop-flip", indices=idx, **other))
+    assert augment_batch(images, "none", seed=3, epoch=2, indices=idx) is images
+    with pytest.raises(ValueError, match="unknown augmentation 'flip'; valid: none, crop-flip"):
+        augment_batch(images, "flip", seed=3, epoch=2, indices=idx)
+    with pytest.raises(ValueError, match="unknown augmentation 'crop'"):
+        TrainHParams(augment="crop")
+
+
+def test_resume_with_augmentation_gives_identical_weights(data, tmp_path):
+    aug = hp(augment="crop-flip")
+    full = run_tiny(data, hparams=aug, checkpoint_path=tmp_path / "a" / "checkpoint.pt")
+
+    def kill_after_epoch_1(epoch, record):
+        if epoch == 1:
+            raise KeyboardInterrupt("simulated kill")
+
+    ckpt = tmp_path / "b" / "checkpoint.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run_tiny(data, hparams=aug, checkpoint_path=ckpt, on_epoch_end=kill_after_epoch_1)
+    resumed = run_tiny(data, hparams=aug, checkpoint_path=ckpt)
+    assert resumed.fit.resumed_from_epoch == 1 and resumed.fit.history == full.fit.history
+    assert states_equal(resumed.model.state_dict(), full.model.state_dict())
+    plain = run_tiny(data)  # the augmentation changed what was trained on
+    assert plain.fit.history[0]["train_loss"] != full.fit.history[0]["train_loss"]
+    assert full.metrics["hparams"]["augment"] == "crop-flip"
+    with pytest.raises(CheckpointError, match=r"different run.*augment"):
+        run_tiny(data, checkpoint_path=ckpt, on_epoch_end=kill_after_epoch_1)
+    feats = LabeledData(torch.zeros(8, 3), torch.arange(8) % 2, "features", 2)
+    with pytest.raises(ValueError, match="needs image inputs"):
+        fit(torch.nn.Linear(3, 2), feats, feats, aug, device=CPU)
 
 
 def test_resume_refuses_a_checkpoint_of_another_run(data, tmp_path):
@@ -328,11 +392,122 @@ def test_model_file_round_trip_and_bad_files(tmp_path):
     wrong = tmp_path / "wrong.pt"  # claims width 8 but holds width-4 weights
     payload = read_model_file(path)
     payload["arch_kwargs"] = {"width": 8}
-    torch.save(payload, wrong)
+    save_torch_file(wrong, payload)
     with pytest.raises(CheckpointError, match="do not match the architecture"):
         load_model(wrong)
     with pytest.raises(FileNotFoundError, match=r"missing\.pt"):
         load_model(tmp_path / "missing.pt")
+
+
+def flip_bit(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def zero_page(path: Path, page: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[page * 4096 : (page + 1) * 4096] = bytes(4096)
+    path.write_bytes(bytes(data))
+
+
+def tensor_offset(path: Path, tensor: torch.Tensor) -> int:
+    """Byte offset of ``tensor``'s data inside a torch zip file (a bit there changes a weight
+    but leaves the file loadable: the fault that used to go unnoticed)."""
+    raw = tensor.detach().contiguous().numpy().tobytes()
+    offset = path.read_bytes().find(raw)
+    assert offset > 0
+    return offset + len(raw) // 2
+
+
+def test_corrupted_model_file_is_detected_on_load_and_by_inspect(tmp_path, capsys):
+    model = build_model("cnn4", 4, seed=1, width=4)
+    folder = tmp_path / "results" / "models" / "cnn4--ds--abc123"
+    path = folder / "model.pt"
+    save_model(path, model)
+    (folder / "metrics.json").write_text('{"arch": "cnn4", "test_accuracy": 0.75}')
+    assert (folder / "model.pt.sha256").read_text() == f"{sha256_file(path)}  model.pt\n"
+    assert cli_main(["inspect", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "checksums: OK (1 weights file(s))" in out and "test_accuracy 0.75" in out
+
+    good = path.read_bytes()
+    flip_bit(path, tensor_offset(path, model.head.weight))
+    silently = torch.load(path, weights_only=True)  # torch alone loads the damaged file
+    assert not torch.equal(silently["state_dict"]["head.weight"], model.head.weight)
+    command = "snakemake --force results/models/cnn4--ds--abc123/model.pt"
+    for damage in ("bit", "page"):
+        if damage == "page":
+            path.write_bytes(good)
+            zero_page(path, 1)
+        with pytest.raises(CheckpointError, match=r"model\.pt is corrupt: its SHA-256") as err:
+            load_model(path)
+        assert command in str(err.value)
+        with pytest.raises(CheckpointError, match=r"model\.pt is corrupt"):
+            read_model_file(path)
+        assert cli_main(["inspect", str(folder)]) == 1
+        out = capsys.readouterr().out
+        assert "checksums: FAILED for 1 of 1: model.pt" in out and command in out
+        assert cli_main(["inspect", str(path)]) == 1  # the file itself, too
+        capsys.readouterr()
+
+    path.write_bytes(good)
+    assert states_equal(load_model(path).state_dict(), model.state_dict())
+    (folder / "model.pt.sha256").unlink()
+    with pytest.raises(CheckpointError, match=r"model\.pt\.sha256 is missing") as err:
+        load_model(path)
+    assert command in str(err.value)
+
+
+def test_rebuild_advice_names_the_rule_output_that_rebuilds_the_file(tmp_path):
+    root = tmp_path / "work"
+    assert "snakemake --force results/models/m/model.pt " in rebuild_advice(
+        root / "results" / "models" / "m" / "model.pt"
+    )
+    assert "snakemake --force results/probes/m " in rebuild_advice(
+        Path("results/probes/m/t2d-x/head.pt")
+    )
+    assert "snakemake --force results/finetune/m/t2d-x/ft-low/metrics.json " in rebuild_advice(
+        root / "results" / "finetune" / "m" / "t2d-x" / "ft-low" / "model.pt"
+    )
+    ckpt = root / "results" / "models" / "m" / "checkpoint.pt"
+    assert rebuild_advice(ckpt).startswith(f"delete it (rm {ckpt} {ckpt}.sha256)")
+    assert rebuild_advice(tmp_path / "model.pt") == "rebuild it by rerunning the step that wrote it"
+
+
+def test_a_kill_between_file_and_record_leaves_a_file_that_verifies(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    save_torch_file(path, {"step": torch.tensor([1])})
+    real_replace = checkpoint_os_replace = __import__("os").replace
+
+    def kill_at_rename(src, dst):
+        if Path(dst) == path:
+            raise KeyboardInterrupt("simulated kill before the file is renamed")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr("os.replace", kill_at_rename)
+    with pytest.raises(KeyboardInterrupt):
+        save_torch_file(path, {"step": torch.tensor([2])})
+    monkeypatch.setattr("os.replace", checkpoint_os_replace)
+    assert len((tmp_path / "checkpoint.pt.sha256").read_text().splitlines()) == 2
+    assert checkpoint.load_torch_file(path)["step"].item() == 1  # the old file, still verified
+
+    calls = []
+    real_write = checkpoint._write_record
+
+    def kill_at_final_record(p, digests):
+        calls.append(digests)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("simulated kill after the rename")
+        real_write(p, digests)
+
+    monkeypatch.setattr(checkpoint, "_write_record", kill_at_final_record)
+    with pytest.raises(KeyboardInterrupt):
+        save_torch_file(path, {"step": torch.tensor([3])})
+    assert checkpoint.load_torch_file(path)["step"].item() == 3  # the new file, verified
+    monkeypatch.setattr(checkpoint, "_write_record", real_write)
+    save_torch_file(path, {"step": torch.tensor([4])})
+    assert len((tmp_path / "checkpoint.pt.sha256").read_text().splitlines()) == 1
 
 
 # -- features and probing ----------------------------------------------------------------------
@@ -382,7 +557,9 @@ def test_extract_probe_finetune_paths(dataset_dirs, tmp_path, pretrained):
 
     probe_dir = tmp_path / "probes" / "m" / "target-ds"
     metrics = linear_probe(feats_dir, probe_dir, epochs=40, batch_size=32, lr=1e-2, device="cpu")
-    assert {p.name for p in probe_dir.iterdir()} == {"metrics.json", "history.csv", "head.pt"}
+    assert {p.name for p in probe_dir.iterdir()} == {
+        "metrics.json", "history.csv", "head.pt", "head.pt.sha256"
+    }  # fmt: skip
     for split in ("train", "val", "test"):
         assert 0.0 <= metrics[f"{split}_accuracy"] <= 1.0 and f"{split}_macro_accuracy" in metrics
     assert metrics["test_accuracy"] > 0.6, metrics  # the colours transfer; chance is 1/3
@@ -411,6 +588,35 @@ def test_extract_probe_finetune_paths(dataset_dirs, tmp_path, pretrained):
     (feats_dir / "val.npy").write_bytes((feats_dir / "val.npy").read_bytes()[:-8])
     with pytest.raises(DatasetIntegrityError, match=r"val\.npy"):
         load_features(feats_dir, "val")
+
+
+def test_corrupted_head_file_is_detected_on_load_and_by_inspect(tmp_path, pretrained, capsys):
+    feats = {s: (np.random.default_rng(i).normal(size=(40, 8)).astype(np.float32),
+                 torch.arange(40) % 3) for i, s in enumerate(("train", "val", "test"))}  # fmt: skip
+    result = train_probe(feats, num_classes=3, hparams=TrainHParams(epochs=2), device="cpu")
+    probes = tmp_path / "results" / "probes" / "m"
+    for name in ("ds-a", "ds-b"):
+        checkpoint.save_head(probes / name / "head.pt", result.head, dataset={"name": name})
+        (probes / name / "metrics.json").write_text('{"test_accuracy": 0.5}')
+    head, info = load_head(probes / "ds-a" / "head.pt", feature_dim=8, num_classes=3)
+    assert torch.equal(head.weight, result.head.weight) and info["dataset"] == {"name": "ds-a"}
+    assert cli_main(["inspect", str(probes)]) == 0
+    assert "checksums: OK (2 weights file(s))" in capsys.readouterr().out
+
+    command = "snakemake --force results/probes/m "
+    for name, damage in (("ds-a", "bit"), ("ds-b", "page")):
+        path = probes / name / "head.pt"
+        if damage == "bit":
+            flip_bit(path, tensor_offset(path, result.head.weight))
+        else:
+            zero_page(path, 0)
+        with pytest.raises(CheckpointError, match=rf"{name}/head\.pt is corrupt") as err:
+            load_head(path)
+        assert command in str(err.value)
+    assert cli_main(["inspect", str(probes)]) == 1
+    out = capsys.readouterr().out  # every bad file is named, not only the first
+    assert "checksums: FAILED for 2 of 2: ds-a/head.pt, ds-b/head.pt" in out
+    assert out.count(command) == 2
 
 
 def test_finetune_lr_reaches_zero_at_the_decay_epoch(pretrained):

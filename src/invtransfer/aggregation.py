@@ -30,6 +30,7 @@ __all__ = [
     "IT_MODEL_TYPES",
     "IT_RELATIONS",
     "SCHEMAS",
+    "TABLE_FIELDS",
     "TRANSFORM_ORDER",
     "TVO_FACTORS",
     "TVO_FAMILIES",
@@ -43,6 +44,7 @@ __all__ = [
     "mean_std",
     "read_results",
     "table1_summary",
+    "table_fields",
     "tm_matrix",
     "tvo_curves",
     "tvo_diff",
@@ -74,6 +76,35 @@ SCHEMAS: dict[str, tuple[str, ...]] = {
     "it": ("arch", "seed", "model_type", "train_transform", "eval", "target_transform", "sens"),
     "tm": ("arch", "seed", "n_train_transforms", "n_target_transforms", "accuracy"),
 }  # fmt: skip
+
+# Per table family: tidy column -> "<file key>:<dotted key>" of the plan's records (for collect).
+TABLE_FIELDS: dict[str, dict[str, str]] = {
+    "tvo": {
+        "training_acc": "training_path:test_accuracy",
+        "transfer_acc": "transfer_path:test_accuracy",
+        "transfer_acc_macro": "transfer_path:test_macro_accuracy",
+    },
+    "tm": {"accuracy": "transfer_path:test_accuracy"},
+    "ife": {"accuracy": "transfer_path:test_accuracy"},
+    "it": {
+        "eval": "sens_path:eval",
+        "target_transform": "sens_path:target_transform",
+        "sens": "sens_path:sens",
+    },
+    "ife_sens": {"changed": "sens_path:target_transform", "sens": "sens_path:sens"},
+}
+
+
+def table_fields(table: str) -> dict[str, str]:
+    """The ``collect`` fields of a tidy table (``tvo_t2d_lp``, ``it_resnet18``, ``ife_sens_fixed``
+    ...): those of its family, the name's first part (``ife_sens`` for the IFE sens tables)."""
+    kind = "ife_sens" if table.startswith("ife_sens") else table.split("_", 1)[0]
+    if kind not in TABLE_FIELDS:
+        raise ValueError(
+            f"table {table!r}: unknown family {kind!r} (known: {sorted(TABLE_FIELDS)})"
+        )
+    return TABLE_FIELDS[kind]
+
 
 # Architecture names as they appear in configs, tidy tables and the reference -> one canonical
 # name per paper architecture. Both DenseNets map to "densenet": the paper's "DenseNet-121" is the

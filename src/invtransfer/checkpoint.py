@@ -1,15 +1,21 @@
-"""Saving and loading model files and resume checkpoints.
+"""Saving and loading model files, probe heads and resume checkpoints (every weights file the
+package writes, and their formats).
 
 Everything is written with :func:`torch.save` into an open handle of a temporary file that is
 then renamed (so the bytes do not depend on the temporary name and a kill never leaves a half
 file under the real name) and read back with ``torch.load(..., weights_only=True)``, which
-unpickles only tensors and plain containers. Any failure to read is a
-:class:`~invtransfer.errors.CheckpointError` that names the file and says what to do.
+unpickles only tensors and plain containers.
+
+Each file's SHA-256 is recorded when it is written, in a sidecar ``<name>.sha256`` (the
+``sha256sum`` format), and checked on every load: a flipped bit or a zeroed page is never used
+silently. Any failure to read or verify is a :class:`~invtransfer.errors.CheckpointError` that
+names the file and gives the command that rebuilds it (:func:`rebuild_advice`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,21 +23,37 @@ from typing import Any
 import torch
 from torch import nn
 
+from invtransfer.device import resolve_device
 from invtransfer.errors import CheckpointError
-from invtransfer.io import atomic_path
+from invtransfer.io import atomic_path, atomic_write_text, sha256_file
 from invtransfer.models import MODELS, Classifier, build_model
 
 __all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKSUM_SUFFIX",
+    "HEAD_FORMAT",
     "MODEL_FORMAT",
+    "checksum_path",
+    "load_head",
     "load_model",
+    "load_resume_checkpoint",
+    "load_state_checked",
     "load_torch_file",
     "read_model_file",
+    "rebuild_advice",
+    "remove_torch_file",
+    "save_head",
     "save_model",
     "save_torch_file",
     "state_to_cpu",
+    "verify_torch_file",
 ]
 
-MODEL_FORMAT = "invtransfer.model/1"
+MODEL_FORMAT = "invtransfer.model/1"  # model.pt: a whole network (pretrained or fine-tuned)
+HEAD_FORMAT = "invtransfer.head/1"  # head.pt: a linear probe on cached features
+CHECKPOINT_FORMAT = "invtransfer.checkpoint/1"  # checkpoint.pt: the resume state of a run
+CHECKSUM_SUFFIX = ".sha256"  # model.pt -> model.pt.sha256: "<hex>  model.pt" per line
+_RECORD_LINE = re.compile(r"^([0-9a-f]{64})  (.+)$")
 
 
 def state_to_cpu(obj: Any) -> Any:
@@ -48,24 +70,124 @@ def state_to_cpu(obj: Any) -> Any:
     return obj
 
 
+def checksum_path(path: str | os.PathLike[str]) -> Path:
+    """Where the SHA-256 record of the weights file ``path`` lives (``<name>.sha256``)."""
+    path = Path(path)
+    return path.with_name(path.name + CHECKSUM_SUFFIX)
+
+
+def rebuild_advice(path: str | os.PathLike[str]) -> str:
+    """How to rebuild the weights file at ``path``: for the workflow's files the Snakemake
+    command that reruns the job writing it (its declared output), for a resume checkpoint how
+    to start the run over, otherwise the step to rerun."""
+    path = Path(path)
+    if path.name == "checkpoint.pt":
+        return (
+            f"delete it (rm {path} {checksum_path(path)}) and rerun the job: training then "
+            "starts over from its first epoch"
+        )
+    parts = path.parts
+    starts = [i for i, part in enumerate(parts) if part == "results"]
+    rel = parts[starts[-1] :] if starts else ()
+    target = None
+    if len(rel) == 4 and rel[1] == "models" and rel[3] == "model.pt":
+        target = "/".join(rel)  # rule pretrain declares model.pt
+    elif len(rel) == 5 and rel[1] == "probes" and rel[4] == "head.pt":
+        target = "/".join(rel[:3])  # rule probe declares the folder results/probes/<model>
+    elif len(rel) == 6 and rel[1] == "finetune" and rel[5] == "model.pt":
+        target = "/".join((*rel[:5], "metrics.json"))  # rule finetune declares metrics.json
+    if target is not None:
+        return (
+            f"rebuild it with: snakemake --force {target} (add the --profile/--configfile "
+            "options of your run), then rerun your usual command to refresh what depends on it"
+        )
+    return "rebuild it by rerunning the step that wrote it"
+
+
+def _read_record(path: Path) -> list[str] | None:
+    """The digests recorded for ``path`` (newest first); None if there is no record."""
+    record = checksum_path(path)
+    try:
+        text = record.read_text()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError):
+        return []
+    digests = []
+    for line in text.splitlines():
+        match = _RECORD_LINE.match(line)
+        if match is None or match.group(2) != path.name:
+            return []
+        digests.append(match.group(1))
+    return digests
+
+
+def _write_record(path: Path, digests: list[str]) -> None:
+    atomic_write_text(checksum_path(path), "".join(f"{d}  {path.name}\n" for d in digests))
+
+
 def save_torch_file(path: str | os.PathLike[str], obj: Any) -> None:
-    """``torch.save`` atomically; the same object always gives the same bytes."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        torch.save(obj, fh)
+    """``torch.save`` atomically and record the file's SHA-256 beside it; the same object
+    always gives the same bytes."""
+    path = Path(path)
+    previous = [d for d in (_read_record(path) or []) if path.exists()]
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+        digest = sha256_file(tmp)
+        # Until the rename at the end of this block `path` still holds the previous file, so the
+        # record lists both digests: a kill between the two writes leaves a file that verifies.
+        _write_record(path, list(dict.fromkeys([digest, *previous[:3]])))
+    _write_record(path, [digest])
+
+
+def verify_torch_file(path: str | os.PathLike[str], what: str = "weights file") -> str:
+    """Check ``path`` against the SHA-256 recorded when it was written; returns the digest.
+
+    A missing file is a FileNotFoundError; a missing or unreadable record, or a different
+    digest, a CheckpointError naming the file and the command that rebuilds it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist; {rebuild_advice(path)}")
+    recorded = _read_record(path)
+    record = checksum_path(path).name
+    if recorded is None:
+        raise CheckpointError(
+            f"{what} {path}: its SHA-256 record {record} is missing, so the file cannot be "
+            "verified (written by hand or by an older version, or the record was deleted; it "
+            f"may be corrupt); {rebuild_advice(path)}"
+        )
+    if not recorded:
+        raise CheckpointError(
+            f"{what} {path}: its SHA-256 record {record} is unreadable; {rebuild_advice(path)}"
+        )
+    digest = sha256_file(path)
+    if digest not in recorded:
+        raise CheckpointError(
+            f"{what} {path} is corrupt: its SHA-256 ({digest[:16]}…) differs from the one "
+            f"recorded when it was written ({record}: {recorded[0][:16]}…); "
+            f"{rebuild_advice(path)}"
+        )
+    return digest
+
+
+def remove_torch_file(path: str | os.PathLike[str]) -> None:
+    """Delete a weights file and its SHA-256 record (either may be absent)."""
+    Path(path).unlink(missing_ok=True)
+    checksum_path(path).unlink(missing_ok=True)
 
 
 def load_torch_file(path: str | os.PathLike[str], what: str = "checkpoint") -> Any:
-    """``torch.load(weights_only=True)`` on the CPU, with errors that name the file."""
+    """``torch.load(weights_only=True)`` on the CPU after :func:`verify_torch_file`, with
+    errors that name the file."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist")
+    verify_torch_file(path, what)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # zip, pickle and weights_only errors all mean "unusable"
         raise CheckpointError(
             f"{what} {path} cannot be read ({type(exc).__name__}: {str(exc)[:200]}); it is "
-            "corrupt, truncated or not an invtransfer file: delete it and rerun the step that "
-            "writes it"
+            f"corrupt, truncated or not an invtransfer file; {rebuild_advice(path)}"
         ) from exc
 
 
@@ -131,8 +253,6 @@ def load_model(
     ``arch`` / ``num_classes``, when given, must match the file (a CheckpointError otherwise):
     a rule that expects a ResNet-18 never silently gets a VGG.
     """
-    from invtransfer.device import resolve_device
-
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     payload = read_model_file(model_path)
     if arch is not None and payload["arch"] != arch:
@@ -149,3 +269,58 @@ def load_model(
         raise CheckpointError(f"model file {model_path}: cannot rebuild the model ({exc})") from exc
     load_state_checked(model, payload["state_dict"], model_path)
     return model.to(dev).eval()
+
+
+def save_head(path: str | os.PathLike[str], head: nn.Linear, **extra: Any) -> None:
+    """Write a linear probe ``head`` as a ``head.pt``: ``{"format", "feature_dim",
+    "num_classes", "state_dict"}`` plus ``extra`` (plain values, e.g. the model and dataset)."""
+    payload = {
+        "format": HEAD_FORMAT,
+        "feature_dim": int(head.in_features),
+        "num_classes": int(head.out_features),
+        "state_dict": {k: v.detach().cpu() for k, v in head.state_dict().items()},
+        **extra,
+    }
+    save_torch_file(path, payload)
+
+
+def load_head(
+    path: str | os.PathLike[str], *, feature_dim: int | None = None, num_classes: int | None = None
+) -> tuple[nn.Linear, dict[str, Any]]:
+    """The probe head in ``head.pt`` (and the file's other entries); the dimensions must
+    match when given."""
+    payload = load_torch_file(path, "probe head")
+    if not isinstance(payload, dict) or payload.get("format") != HEAD_FORMAT:
+        raise CheckpointError(f"probe head {path}: not written by invtransfer.checkpoint.save_head")
+    d, c = int(payload["feature_dim"]), int(payload["num_classes"])
+    if feature_dim is not None and d != feature_dim:
+        raise CheckpointError(
+            f"probe head {path}: takes {d}-d features, the model gives {feature_dim}"
+        )
+    if num_classes is not None and c != num_classes:
+        raise CheckpointError(f"probe head {path}: has {c} classes, the dataset has {num_classes}")
+    head = nn.Linear(d, c)
+    load_state_checked(head, payload["state_dict"], path)
+    return head, payload
+
+
+def load_resume_checkpoint(
+    path: str | os.PathLike[str], fingerprint: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The resume state in ``checkpoint.pt``; it must have been written for the run described
+    by ``fingerprint`` (architecture, hyper-parameters, data hashes), else a CheckpointError
+    naming the differing keys."""
+    state = load_torch_file(path, "resume checkpoint")
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"resume checkpoint {path}: not an invtransfer checkpoint; delete it to start over"
+        )
+    saved = state.get("fingerprint", {})
+    diff = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k))
+    if diff:
+        details = "; ".join(f"{k}: {saved.get(k)!r} != {fingerprint.get(k)!r}" for k in diff[:4])
+        raise CheckpointError(
+            f"resume checkpoint {path} belongs to a different run ({details}); delete it to "
+            "start over, or rerun with the settings it was made with"
+        )
+    return state

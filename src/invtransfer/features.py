@@ -1,4 +1,5 @@
-"""Penultimate-layer features of a frozen model, computed once and cached as NPY.
+"""Penultimate-layer features of a frozen model, computed once and cached as NPY; this module
+owns the cache format (writer and reader).
 
 The reference's linear probe pushes every image through the frozen backbone in each of its 200
 epochs (11.1 PFLOP per probe, more than pretraining; ``performance.md``). A frozen backbone in
@@ -13,37 +14,32 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from invtransfer import __version__
-from invtransfer.checkpoint import load_model as load_model
-from invtransfer.device import describe_device, resolve_device
-from invtransfer.io import atomic_dir, atomic_write_json, save_npy, sha256_file
-from invtransfer.models import Classifier
-from invtransfer.training import (
-    dataset_info,
-    load_dataset_split,
-    place_model,
-    prepare_images,
-    resolve_bf16,
-)
+from invtransfer.checkpoint import load_model
+from invtransfer.device import autocast, describe_device, place_model, resolve_bf16, resolve_device
+from invtransfer.errors import DatasetIntegrityError
+from invtransfer.io import atomic_dir, atomic_write_json, read_json, save_npy, sha256_file
+from invtransfer.labeled_data import dataset_info, load_dataset_split, prepare_images
+from invtransfer.models import Classifier, check_layer
 
 __all__ = [
     "FEATURES_FORMAT",
     "compute_features",
     "extract_features",
     "extract_features_many",
-    "load_model",
+    "load_features",
+    "read_features_manifest",
 ]
 
 log = logging.getLogger("invtransfer.features")
 
 FEATURES_FORMAT = "invtransfer.features/1"
-Representation = Literal["penultimate", "reference"]
 
 
 def compute_features(
@@ -52,14 +48,15 @@ def compute_features(
     batch_size: int = 1024,
     device: str | torch.device = "auto",
     *,
-    representation: Representation = "penultimate",
+    layer: str = "penultimate",
     bf16: bool | str = "auto",
 ) -> np.ndarray:
     """Features of ``images_uint8`` (uint8 N×H×W×3) as float32 N×D, in eval mode, batched.
 
-    ``representation="penultimate"`` is ``model.features`` (pooled, flat); ``"reference"`` is
-    the layer the reference code reads (differs only for DenseNet: the 6144-d pre-pool BN
-    output). bf16 autocast on CUDA by default; fp32 (exact) on the CPU.
+    ``layer="penultimate"`` is ``model.features`` (pooled, flat); ``"reference"`` is the layer
+    the reference code hooked for sens (differs only for DenseNet: the 6144-d pre-pool BN
+    output); see :data:`invtransfer.models.LAYERS`. bf16 autocast on CUDA by default; fp32
+    (exact) on the CPU.
     """
     if not isinstance(images_uint8, Tensor) or images_uint8.dtype != torch.uint8:
         raise TypeError(
@@ -69,27 +66,31 @@ def compute_features(
         raise TypeError(f"images must have shape N×H×W×3, got {tuple(images_uint8.shape)}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if representation not in ("penultimate", "reference"):
-        raise ValueError(
-            f"representation must be 'penultimate' or 'reference', got {representation!r}"
-        )
+    check_layer(layer)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     use_bf16 = resolve_bf16(bf16, dev)
     was_training = model.training
     model = place_model(model, dev).eval()
-    fn = model.features if representation == "penultimate" else model.reference_features
     chunks = []
-    with (
-        torch.inference_mode(),
-        torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_bf16),
-    ):
+    with torch.inference_mode(), autocast(dev, use_bf16):
         for start in range(0, images_uint8.shape[0], batch_size):
             batch = images_uint8[start : start + batch_size].to(dev, non_blocking=True)
-            chunks.append(fn(prepare_images(batch)).float().cpu())
+            chunks.append(model.representation(prepare_images(batch), layer).float().cpu())
     model.train(was_training)
     if not chunks:
-        return np.zeros((0, model.feature_dim), dtype=np.float32)
+        return np.zeros((0, _width(model, layer, images_uint8.shape[1:3], dev)), dtype=np.float32)
     return torch.cat(chunks).numpy().astype(np.float32, copy=False)
+
+
+def _width(model: Classifier, layer: str, size: Sequence[int], dev: torch.device) -> int:
+    """Width of ``layer`` for images of ``size`` (the penultimate one is ``feature_dim``)."""
+    if layer == "penultimate":
+        return model.feature_dim
+    was_training = model.training
+    with torch.inference_mode():
+        width = model.eval().representation(torch.zeros(1, 3, *size, device=dev), layer).shape[1]
+    model.train(was_training)
+    return int(width)
 
 
 def _model_info(model_path: str | os.PathLike[str], model: Classifier) -> dict[str, Any]:
@@ -116,20 +117,20 @@ def _write_features(
     splits: Sequence[str],
     batch_size: int,
     dev: torch.device,
-    representation: Representation,
+    layer: str,
 ) -> dict[str, Any]:
     """Features of ``model`` on every split of ``dataset_dir`` into the (new) ``folder``."""
     manifest: dict[str, Any] = {
         "format": FEATURES_FORMAT,
         "model": dict(model_info),
         "dataset": dataset_info(dataset_dir),
-        "representation": representation,
+        "representation": layer,  # the layer's name
         "splits": {},
     }
     folder.mkdir(parents=True, exist_ok=True)
     for split in splits:
         data = load_dataset_split(dataset_dir, split)
-        feats = compute_features(model, data.images, batch_size, dev, representation=representation)
+        feats = compute_features(model, data.images, batch_size, dev, layer=layer)
         labels = data.labels.cpu().numpy().astype(np.int64)
         if feats.shape[0] == 0:
             raise ValueError(f"dataset {dataset_dir}: split {split!r} has 0 samples")
@@ -160,7 +161,7 @@ def extract_features(
     splits: Sequence[str] = ("train", "val", "test"),
     batch_size: int = 1024,
     device: str = "auto",
-    representation: Representation = "penultimate",
+    layer: str = "penultimate",
 ) -> dict[str, Any]:
     """Cache the features of the model in ``model_path`` on each split of ``dataset_dir``.
 
@@ -170,6 +171,7 @@ def extract_features(
     """
     t0 = time.perf_counter()
     _check_splits(splits)
+    check_layer(layer)
     dev = resolve_device(device)
     model = load_model(model_path, dev)
     log.info(
@@ -180,7 +182,7 @@ def extract_features(
     with atomic_dir(out_dir) as tmp:
         manifest = _write_features(
             model, info, dataset_dir, tmp, splits=splits, batch_size=batch_size, dev=dev,
-            representation=representation,
+            layer=layer,
         )  # fmt: skip
     log.info("features written to %s in %.1f s", out_dir, time.perf_counter() - t0)
     return manifest
@@ -194,13 +196,14 @@ def extract_features_many(
     splits: Sequence[str] = ("train", "val", "test"),
     batch_size: int = 1024,
     device: str = "auto",
-    representation: Representation = "penultimate",
+    layer: str = "penultimate",
 ) -> dict[str, dict[str, Any]]:
     """Features of one model on several datasets: ``out_dir/<dataset folder name>/`` each, in
     the layout of :func:`extract_features`. The model is loaded once; the whole ``out_dir`` is
     renamed into place at the end, so a killed job leaves no partial cache."""
     t0 = time.perf_counter()
     _check_splits(splits)
+    check_layer(layer)
     dirs = [Path(d) for d in dataset_dirs]
     if not dirs:
         raise ValueError("dataset_dirs is empty: nothing to extract features of")
@@ -223,8 +226,54 @@ def extract_features_many(
             log.info("dataset %d/%d: %s (%.1f s so far)", i, len(dirs), d, time.perf_counter() - t0)
             manifests[d.name] = _write_features(
                 model, info, d, tmp / d.name, splits=splits, batch_size=batch_size, dev=dev,
-                representation=representation,
+                layer=layer,
             )  # fmt: skip
     log.info("features of %d datasets written to %s in %.1f s", len(dirs), out_dir,
              time.perf_counter() - t0)  # fmt: skip
     return manifests
+
+
+def read_features_manifest(features_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``manifest.json`` of a feature cache (format checked)."""
+    path = Path(features_dir) / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"feature cache {features_dir}: manifest.json is missing; run extract_features first"
+        )
+    manifest = read_json(path)
+    if not isinstance(manifest, dict) or manifest.get("format") != FEATURES_FORMAT:
+        raise DatasetIntegrityError(f"{path}: not an invtransfer feature manifest")
+    return manifest
+
+
+def load_features(
+    features_dir: str | os.PathLike[str], split: str, *, verify: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(features float32 N×D, labels int64 N)`` of ``split`` from a feature cache; with
+    ``verify`` the SHA-256 of both files is checked against the manifest."""
+    manifest = read_features_manifest(features_dir)
+    if split not in manifest["splits"]:
+        raise ValueError(
+            f"feature cache {features_dir}: no split {split!r}; has {sorted(manifest['splits'])}"
+        )
+    entry = manifest["splits"][split]
+    arrays = []
+    for key in ("file", "labels_file"):
+        path = Path(features_dir) / entry[key]
+        if not path.is_file():
+            raise FileNotFoundError(f"feature cache {features_dir}: {path.name} is missing")
+        if verify:
+            expected = entry["sha256" if key == "file" else "labels_sha256"]
+            if sha256_file(path) != expected:
+                raise DatasetIntegrityError(
+                    f"{path}: SHA-256 differs from manifest.json; the cache was altered or "
+                    "truncated — delete the folder and extract the features again"
+                )
+        arrays.append(np.load(path, allow_pickle=False))
+    feats, labels = arrays
+    if feats.shape[0] != labels.shape[0] or feats.shape[0] != entry["count"]:
+        raise DatasetIntegrityError(
+            f"feature cache {features_dir}: {split} has {feats.shape[0]} rows and "
+            f"{labels.shape[0]} labels, manifest says {entry['count']}"
+        )
+    return feats, labels

@@ -22,27 +22,24 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from invtransfer.checkpoint import load_model
-from invtransfer.device import describe_device, resolve_device
-from invtransfer.models import Classifier
-from invtransfer.probing import load_head
-from invtransfer.rng import derive_seed
-from invtransfer.training import (
-    EpochCallback,
-    LabeledData,
-    SplitLike,
-    TrainHParams,
-    as_image_split,
-    close_run,
+from invtransfer.checkpoint import load_head, load_model
+from invtransfer.device import (
     configure_cuda,
-    dataset_info,
-    evaluate,
-    fit,
-    load_run_splits,
-    open_run,
+    describe_device,
     place_model,
     resolve_bf16,
+    resolve_device,
 )
+from invtransfer.engine import EpochCallback, TrainHParams, close_run, evaluate, fit, open_run
+from invtransfer.labeled_data import (
+    LabeledData,
+    SplitLike,
+    as_image_split,
+    dataset_info,
+    load_train_val_test,
+)
+from invtransfer.models import Classifier
+from invtransfer.rng import derive_seed
 
 __all__ = ["finetune", "finetune_model", "resolve_n_samples", "stratified_subset"]
 
@@ -188,7 +185,7 @@ def finetune(
     )  # fmt: skip
     dev = resolve_device(device)
     out, ckpt = open_run(out_dir, resume=resume)
-    train, val, test = load_run_splits(dataset_dir)
+    train, val, test = load_train_val_test(dataset_dir)
     num_classes = int(train.num_classes)
     model = load_model(model_path, "cpu")
     head, head_info = load_head(

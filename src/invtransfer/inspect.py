@@ -318,3 +318,84 @@ def evalset_report(path: Path) -> Report:
 
 
 register_inspector("evalset", _is_evalset, evalset_report, priority=5)
+
+
+# --------------------------------------------------------------------------------------------
+# weights: model folders (pretraining, fine-tuning) and probe folders
+# --------------------------------------------------------------------------------------------
+_WEIGHT_PATTERNS = ("model.pt", "head.pt", "*/head.pt", "*/model.pt", "*/*/model.pt")
+_WEIGHT_NAMES = ("model.pt", "head.pt", "checkpoint.pt")
+
+
+def _weight_files(path: Path) -> list[Path]:
+    """The weights files a model / probe / fine-tuning folder holds (resume checkpoints too)."""
+    if path.is_file():
+        return [path] if path.name in _WEIGHT_NAMES else []
+    if not path.is_dir():
+        return []
+    found = {p for pattern in _WEIGHT_PATTERNS for p in path.glob(pattern)}
+    found |= {p.with_name("checkpoint.pt") for p in found if p.with_name("checkpoint.pt").is_file()}
+    found |= set(path.glob("checkpoint.pt"))
+    return sorted(found)
+
+
+def _is_weights(path: Path) -> bool:
+    return bool(_weight_files(path))
+
+
+def _metrics_line(folder: Path) -> str | None:
+    """One line of what the folder's ``metrics.json`` says (architecture, epochs, accuracy)."""
+    try:
+        m = json.loads((folder / "metrics.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(m, dict):
+        return None
+    keys = ("arch", "arch_kwargs", "num_classes", "seed", "epochs", "best_epoch", "n_samples",
+            "feature_dim", "val_accuracy", "test_accuracy")  # fmt: skip
+    parts = []
+    for key in keys:
+        if key in m:
+            value = m[key]
+            parts.append(f"{key} {_fmt(value) if isinstance(value, float) else value}")
+    dataset = m.get("dataset")
+    if isinstance(dataset, dict) and "name" in dataset:
+        parts.append(f"dataset {dataset['name']}")
+    return ", ".join(parts) if parts else None
+
+
+def weights_report(path: Path) -> Report:
+    """Every weights file under a model, probe or fine-tuning folder checked against its
+    recorded SHA-256 (all of them, not only the first bad one), with what ``metrics.json``
+    says beside each."""
+    from invtransfer.checkpoint import verify_torch_file
+    from invtransfer.errors import CheckpointError
+
+    files = _weight_files(path)
+    base = path if path.is_dir() else path.parent
+    lines: list[str] = []
+    bad = []
+    for f in files:
+        rel = f.relative_to(base)
+        try:
+            digest = verify_torch_file(f, "weights file")
+            status = f"OK (sha256 {digest[:16]}…)"
+        except (CheckpointError, FileNotFoundError) as exc:
+            status = f"FAILED - {exc}"
+            bad.append(str(rel))
+        lines.append(f"{rel}: {status}")
+        if f.name != "checkpoint.pt" and (summary := _metrics_line(f.parent)) is not None:
+            lines.append(f"  {summary}")
+        elif f.name == "checkpoint.pt":
+            lines.append("  resume checkpoint of an unfinished run")
+    kinds = {f.name for f in files}
+    kind = "probe" if kinds == {"head.pt"} else "model"
+    verdict = (
+        f"checksums: OK ({len(files)} weights file(s))"
+        if not bad
+        else f"checksums: FAILED for {len(bad)} of {len(files)}: {', '.join(bad)}"
+    )
+    return Report(kind, f"{kind} {path}", [verdict, *lines], ok=not bad)
+
+
+register_inspector("weights", _is_weights, weights_report, priority=8)

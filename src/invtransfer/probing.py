@@ -22,31 +22,18 @@ import torch
 from torch import Tensor, nn
 
 from invtransfer import __version__
-from invtransfer.checkpoint import load_state_checked, load_torch_file, save_torch_file
-from invtransfer.device import describe_device, resolve_device
-from invtransfer.errors import CheckpointError, DatasetIntegrityError
-from invtransfer.features import FEATURES_FORMAT
-from invtransfer.io import atomic_dir, atomic_write_json, read_json, sha256_file
+from invtransfer.checkpoint import save_head
+from invtransfer.device import describe_device, place_model, resolve_device
+from invtransfer.engine import FitResult, TrainHParams, evaluate, fit, write_history
+from invtransfer.features import load_features, read_features_manifest
+from invtransfer.io import atomic_dir, atomic_write_json, sha256_file
+from invtransfer.labeled_data import LabeledData, as_image_split, check_labels
 from invtransfer.models import Classifier
 from invtransfer.rng import derive_seed
-from invtransfer.training import (
-    FitResult,
-    LabeledData,
-    TrainHParams,
-    as_image_split,
-    check_labels,
-    evaluate,
-    fit,
-    place_model,
-    write_history,
-)
 
 __all__ = [
-    "HEAD_FORMAT",
     "ProbeResult",
     "linear_probe",
-    "load_features",
-    "load_head",
     "new_head",
     "probe_through_backbone",
     "train_probe",
@@ -54,7 +41,6 @@ __all__ = [
 
 log = logging.getLogger("invtransfer.probing")
 
-HEAD_FORMAT = "invtransfer.head/1"
 SPLITS = ("train", "val", "test")
 
 
@@ -182,51 +168,6 @@ def probe_through_backbone(
     return ProbeResult(head=head, fit=result, metrics=_split_metrics(model, data, hp, bf16))
 
 
-def read_features_manifest(features_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    path = Path(features_dir) / "manifest.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"feature cache {features_dir}: manifest.json is missing; run extract_features first"
-        )
-    manifest = read_json(path)
-    if not isinstance(manifest, dict) or manifest.get("format") != FEATURES_FORMAT:
-        raise DatasetIntegrityError(f"{path}: not an invtransfer feature manifest")
-    return manifest
-
-
-def load_features(
-    features_dir: str | os.PathLike[str], split: str, *, verify: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(features float32 N×D, labels int64 N)`` of ``split`` from a feature cache; with
-    ``verify`` the SHA-256 of both files is checked against the manifest."""
-    manifest = read_features_manifest(features_dir)
-    if split not in manifest["splits"]:
-        raise ValueError(
-            f"feature cache {features_dir}: no split {split!r}; has {sorted(manifest['splits'])}"
-        )
-    entry = manifest["splits"][split]
-    arrays = []
-    for key in ("file", "labels_file"):
-        path = Path(features_dir) / entry[key]
-        if not path.is_file():
-            raise FileNotFoundError(f"feature cache {features_dir}: {path.name} is missing")
-        if verify:
-            expected = entry["sha256" if key == "file" else "labels_sha256"]
-            if sha256_file(path) != expected:
-                raise DatasetIntegrityError(
-                    f"{path}: SHA-256 differs from manifest.json; the cache was altered or "
-                    "truncated — delete the folder and extract the features again"
-                )
-        arrays.append(np.load(path, allow_pickle=False))
-    feats, labels = arrays
-    if feats.shape[0] != labels.shape[0] or feats.shape[0] != entry["count"]:
-        raise DatasetIntegrityError(
-            f"feature cache {features_dir}: {split} has {feats.shape[0]} rows and "
-            f"{labels.shape[0]} labels, manifest says {entry['count']}"
-        )
-    return feats, labels
-
-
 def linear_probe(
     features_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -274,37 +215,9 @@ def linear_probe(
         metrics["test_macro_accuracy"],
     )  # fmt: skip
     with atomic_dir(out_dir) as tmp:
-        save_torch_file(
-            tmp / "head.pt",
-            {
-                "format": HEAD_FORMAT,
-                "feature_dim": metrics["feature_dim"],
-                "num_classes": num_classes,
-                "state_dict": {k: v.detach().cpu() for k, v in result.head.state_dict().items()},
-                "model": manifest["model"],
-                "dataset": manifest["dataset"],
-            },
+        save_head(
+            tmp / "head.pt", result.head, model=manifest["model"], dataset=manifest["dataset"]
         )
         write_history(tmp / "history.csv", result.fit.history)
         atomic_write_json(tmp / "metrics.json", metrics)
     return metrics
-
-
-def load_head(
-    path: str | os.PathLike[str], *, feature_dim: int | None = None, num_classes: int | None = None
-) -> tuple[nn.Linear, dict[str, Any]]:
-    """The probe head in ``head.pt`` (and the file's other entries); the dimensions must
-    match when given."""
-    payload = load_torch_file(path, "probe head")
-    if not isinstance(payload, dict) or payload.get("format") != HEAD_FORMAT:
-        raise CheckpointError(f"probe head {path}: not written by invtransfer.probing.linear_probe")
-    d, c = int(payload["feature_dim"]), int(payload["num_classes"])
-    if feature_dim is not None and d != feature_dim:
-        raise CheckpointError(
-            f"probe head {path}: takes {d}-d features, the model gives {feature_dim}"
-        )
-    if num_classes is not None and c != num_classes:
-        raise CheckpointError(f"probe head {path}: has {c} classes, the dataset has {num_classes}")
-    head = nn.Linear(d, c)
-    load_state_checked(head, payload["state_dict"], path)
-    return head, payload

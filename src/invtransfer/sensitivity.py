@@ -40,6 +40,8 @@ import numpy as np
 from invtransfer.rng import derive_seed
 
 __all__ = [
+    "DEFAULT_ESTIMATOR",
+    "DEFAULT_PAIRS",
     "ESTIMATORS",
     "SensPairs",
     "mean_pair_distance",
@@ -52,6 +54,8 @@ __all__ = [
 
 Estimator = Literal["global", "reference-batch"]
 ESTIMATORS: tuple[str, ...] = ("global", "reference-batch")
+DEFAULT_ESTIMATOR: Estimator = "global"
+DEFAULT_PAIRS = 10_000  # pairs per expectation of Eq. 1
 
 # Rows per distance chunk: bounds the float64 temporary at about 2048 x D x 8 bytes.
 _CHUNK = 2048
@@ -174,7 +178,7 @@ def pair_sens(
     fb: np.ndarray,
     f_ref: np.ndarray,
     *,
-    n_pairs: int = 10_000,
+    n_pairs: int = DEFAULT_PAIRS,
     seed: int = 0,
 ) -> float:
     """sens with the numerator from row-aligned ``fa``/``fb`` and the denominator from ``f_ref``.
@@ -229,9 +233,9 @@ def sens(
     f1: np.ndarray,
     f2: np.ndarray,
     *,
-    n_pairs: int = 10_000,
+    n_pairs: int = DEFAULT_PAIRS,
     seed: int = 0,
-    estimator: Estimator = "global",
+    estimator: Estimator = DEFAULT_ESTIMATOR,
     batch_size: int = 2048,
 ) -> float:
     """sens of the representations ``f1`` (N×D) to the transformation that separates them from ``f2``.
@@ -290,9 +294,9 @@ def sens_rows(
     pairs: Mapping[tuple[str, str], tuple[np.ndarray, np.ndarray]],
     *,
     metadata: Mapping[str, Any] | None = None,
-    n_pairs: int = 10_000,
+    n_pairs: int = DEFAULT_PAIRS,
     seed: int = 0,
-    estimator: Estimator = "global",
+    estimator: Estimator = DEFAULT_ESTIMATOR,
     batch_size: int = 2048,
 ) -> list[dict[str, Any]]:
     """Tidy rows ``{**metadata, eval, target_transform, sens, n, estimator}``, one per pair.

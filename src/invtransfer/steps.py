@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from invtransfer.device import setup_logging
@@ -131,7 +130,7 @@ def pretrain_model(
     threads: int | None = None,
     runtime: Mapping[str, Any] | None = None,
 ) -> None:
-    from invtransfer.training import pretrain
+    from invtransfer.pretraining import pretrain
 
     rt = _runtime(threads, runtime)
     kwargs = {k: v for k, v in job.items() if k not in ("dataset",)}
@@ -229,132 +228,28 @@ def sens_models(
     threads: int | None = None,
     runtime: Mapping[str, Any] | None = None,
 ) -> None:
-    """sens (paper Eq. 1) of every model of a sens group on each of its pairs.
-
-    ``job["models"]`` maps model names (the folder of ``results/models/<model>/model.pt``) to
-    pairs ``{eval, target_transform, evalset, a, b}``; ``evalset_dirs`` are the evaluation sets
-    by folder name. Each evaluation member is read once and each model's features of it
-    computed once, for all models of the group; features are dropped after their last use.
-    Writes ``out_dir/<model>.csv`` (eval, target_transform, sens; in the job's pair order),
-    and ``out_dir`` appears as a whole.
-    """
-    from collections import Counter
-
-    from invtransfer.datasets.store import load_split
-    from invtransfer.device import resolve_device
-    from invtransfer.sensitivity import sens as sens_metric
-    from invtransfer.training import compute_features, load_model
+    """sens of every model of a sens group on each of its pairs
+    (:func:`invtransfer.sens_groups.sens_group`); ``sens`` is the config's ``sens`` section."""
+    from invtransfer.sens_groups import sens_group
 
     rt = _runtime(threads, runtime)
-    dev = resolve_device(rt["device"])
-    wanted: dict[str, list[Mapping[str, Any]]] = dict(job["models"])
-    paths = {Path(p).parent.name: Path(p) for p in model_paths}
-    evalsets = {Path(d).name: Path(d) for d in evalset_dirs}
-    lacking = sorted(set(wanted) - set(paths))
-    if lacking:
-        raise ValueError(f"sens job: no checkpoint given for models {lacking}")
-    unknown = sorted({p["evalset"] for ps in wanted.values() for p in ps} - set(evalsets))
+    unknown = sorted(set(sens) - set(_SENS_OPTIONS))
     if unknown:
-        raise ValueError(
-            f"sens job: evaluation sets {unknown} were not given (have {sorted(evalsets)})"
-        )
+        raise ValueError(f"sens settings: unknown keys {unknown} (known: {sorted(_SENS_OPTIONS)})")
+    options = {_SENS_OPTIONS[key]: value for key, value in sens.items()}
+    sens_group(job["models"], model_paths, evalset_dirs, out_dir, device=rt["device"], **options)
 
-    # the work, pair by pair, with every model that needs the pair; members and features are
-    # cached until their last use (counted up front)
-    work: dict[tuple[str, str, str], list[tuple[str, int]]] = {}
-    for model, pairs in wanted.items():
-        for i, pair in enumerate(pairs):
-            work.setdefault((pair["evalset"], pair["a"], pair["b"]), []).append((model, i))
-    data_uses: Counter[tuple[str, str]] = Counter()
-    feat_uses: Counter[tuple[str, str, str]] = Counter()
-    for (ev, a, b), users in work.items():
-        for member in (a, b):
-            data_uses[(ev, member)] += 1
-            for model, _ in users:
-                feat_uses[(model, ev, member)] += 1
-    data: dict[tuple[str, str], Any] = {}
-    feats: dict[tuple[str, str, str], np.ndarray] = {}
-    nets: dict[str, Any] = {}
 
-    def images(ev: str, member: str) -> Any:
-        if (ev, member) not in data:
-            data[(ev, member)] = load_split(evalsets[ev] / member, "test").images
-        return data[(ev, member)]
-
-    def features(model: str, ev: str, member: str) -> np.ndarray:
-        key = (model, ev, member)
-        if key not in feats:
-            if model not in nets:
-                nets[model] = load_model(paths[model], dev)
-            feats[key] = compute_features(
-                nets[model], images(ev, member), batch_size=1024, device=dev
-            )
-        value = feats[key]
-        feat_uses[key] -= 1
-        if feat_uses[key] == 0:
-            del feats[key]
-        return value
-
-    rows: dict[str, list[dict[str, Any] | None]] = {m: [None] * len(ps) for m, ps in wanted.items()}
-    t0 = time.perf_counter()
-    n_pairs = sum(len(ps) for ps in wanted.values())
-    done = 0
-    for (ev, a, b), users in sorted(work.items()):
-        for model, i in users:
-            pair = wanted[model][i]
-            value = sens_metric(
-                features(model, ev, a),
-                features(model, ev, b),
-                n_pairs=int(sens.get("pairs", 10000)),
-                seed=0,
-                estimator=sens.get("estimator", "global"),
-            )
-            rows[model][i] = {
-                "eval": pair["eval"],
-                "target_transform": pair["target_transform"],
-                "sens": value,
-            }
-        for member in (a, b):
-            data_uses[(ev, member)] -= 1
-            if data_uses[(ev, member)] == 0:
-                data.pop((ev, member), None)
-        done += len(users)
-        log.info("sens %d/%d (model, pair) values, %d models (%.1f s)", done, n_pairs,
-                 len(wanted), time.perf_counter() - t0)  # fmt: skip
-    with atomic_dir(out_dir) as tmp:
-        for model, model_rows in rows.items():
-            pd.DataFrame(model_rows).to_csv(tmp / f"{model}.csv", index=False)
+# config key of the sens section -> keyword of sens_group
+_SENS_OPTIONS = {"pairs": "n_pairs", "estimator": "estimator", "layer": "layer"}
 
 
 # -- aggregation and reporting --------------------------------------------------------------------
-# Which result-file keys become which tidy columns, per table family (see aggregation.SCHEMAS).
-_TABLE_FIELDS = {
-    "tvo": {
-        "training_acc": "training_path:test_accuracy",
-        "transfer_acc": "transfer_path:test_accuracy",
-        "transfer_acc_macro": "transfer_path:test_macro_accuracy",
-    },
-    "tm": {"accuracy": "transfer_path:test_accuracy"},
-    "ife": {"accuracy": "transfer_path:test_accuracy"},
-    "it": {
-        "eval": "sens_path:eval",
-        "target_transform": "sens_path:target_transform",
-        "sens": "sens_path:sens",
-    },
-    "ife_sens": {"changed": "sens_path:target_transform", "sens": "sens_path:sens"},
-}
-
-
 def collect_table(table: str, records: Sequence[Mapping[str, Any]], out_csv: str | Path) -> None:
     """Turn the plan's records for ``table`` into one tidy CSV (one row per run / measurement)."""
-    from invtransfer.aggregation import collect
+    from invtransfer.aggregation import collect, table_fields
 
-    kind = "ife_sens" if table.startswith("ife_sens") else table.split("_", 1)[0]
-    if kind not in _TABLE_FIELDS:
-        raise ValueError(
-            f"table {table!r}: unknown family {kind!r} (known: {sorted(_TABLE_FIELDS)})"
-        )
-    df = collect(records, _TABLE_FIELDS[kind])
+    df = collect(records, table_fields(table))
     with atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False)
     log.info("%s: %d rows", table, len(df))

@@ -14,14 +14,22 @@ from typing import Any
 
 import torch
 
-from invtransfer.models.base import Classifier
+from invtransfer.models.base import LAYERS, Classifier, check_layer
 from invtransfer.models.densenet import densenet121, densenet_cifar
 from invtransfer.models.resnet import resnet18, resnet18_w, resnet50
 from invtransfer.models.small import cnn4
 from invtransfer.models.vgg import vgg11
 from invtransfer.models.vit import ViTConfig, vit
 
-__all__ = ["MODELS", "Classifier", "ModelSpec", "build_model", "register_model"]
+__all__ = [
+    "LAYERS",
+    "MODELS",
+    "Classifier",
+    "ModelSpec",
+    "build_model",
+    "check_layer",
+    "register_model",
+]
 
 
 @dataclass(frozen=True)

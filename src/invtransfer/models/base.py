@@ -11,7 +11,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Classifier"]
+__all__ = ["LAYERS", "Classifier", "check_layer"]
+
+# Representation layers every model provides (Classifier.representation):
+# "penultimate" = ``features`` (pooled, flat; the paper's layer, the default everywhere);
+# "reference" = the layer the reference code hooked for sens (reference_implementation.md §3).
+LAYERS: tuple[str, ...] = ("penultimate", "reference")
+
+
+def check_layer(layer: str) -> str:
+    """``layer`` if it names a representation layer, else a ValueError listing the valid ones."""
+    if layer not in LAYERS:
+        raise ValueError(f"unknown representation layer {layer!r}; valid: {', '.join(LAYERS)}")
+    return layer
 
 
 class Classifier(nn.Module):
@@ -30,8 +42,16 @@ class Classifier(nn.Module):
 
     def reference_features(self, x: Tensor) -> Tensor:
         """The layer the reference code reads for sens; equal to :meth:`features` except where a
-        family overrides it (DenseNet: the 6144-d pre-pool BN output)."""
+        family overrides it (DenseNet: the 6144-d pre-pool BN output). ResNet-18 (avgpool),
+        VGG-11 (final AvgPool) and ViT (LayerNorm of CLS) hooked their pooled layer, which is
+        :meth:`features`; for the models the reference did not have it is :meth:`features` too."""
         return self.features(x)
+
+    def representation(self, x: Tensor, layer: str = "penultimate") -> Tensor:
+        """The N×D representation of ``x`` at ``layer`` (one of :data:`LAYERS`)."""
+        if check_layer(layer) == "penultimate":
+            return self.features(x)
+        return self.reference_features(x)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))

@@ -1,10 +1,9 @@
-"""The training engine: pretraining (paper §4.1, App. B.2) and the loop that probing and
-fine-tuning reuse.
+"""The training engine: the fit/evaluate loop that pretraining, probing and fine-tuning share
+(paper App. B.2), its resumable checkpoints, the history CSV and a run's output folder.
 
-Design (after airbench's ``CifarLoader``): the whole split moves to the device once as
-``uint8``; each step slices a batch with a seeded permutation and converts/normalises it on the
-device, so there are no DataLoader workers and no host-device copies in the loop. On CUDA the
-step runs under bf16 autocast with channels-last tensors, TF32 and optionally ``torch.compile``.
+Inputs are :class:`~invtransfer.labeled_data.LabeledData` already on the device; each step
+slices a batch with a seeded permutation. On CUDA the step runs under bf16 autocast with
+channels-last tensors, TF32 and optionally ``torch.compile`` (see :mod:`invtransfer.device`).
 
 Every epoch ends with an atomic checkpoint (model, optimizer, step, RNG states, best-so-far,
 history). A rerun after a kill resumes from the last finished epoch; on the CPU the resumed run
@@ -15,7 +14,6 @@ background thread from a CPU snapshot, so the next epoch does not wait for the d
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import logging
 import math
@@ -23,53 +21,48 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
 from invtransfer import __version__
-from invtransfer.checkpoint import load_model as load_model
+from invtransfer.augment import augment_batch, check_augment
 from invtransfer.checkpoint import (
+    CHECKPOINT_FORMAT,
+    load_resume_checkpoint,
     load_state_checked,
-    load_torch_file,
+    remove_torch_file,
     save_model,
     save_torch_file,
     state_to_cpu,
 )
-from invtransfer.device import describe_device, resolve_device
+from invtransfer.device import autocast
 from invtransfer.errors import CheckpointError
-from invtransfer.io import atomic_write_json, atomic_write_text, sha256_file
-from invtransfer.models import Classifier, build_model
+from invtransfer.io import atomic_write_json, atomic_write_text
+from invtransfer.labeled_data import LabeledData
+from invtransfer.models import Classifier
 from invtransfer.rng import derive_seed
 
 __all__ = [
     "HISTORY_COLUMNS",
     "EpochCallback",
     "FitResult",
-    "LabeledData",
     "TrainHParams",
-    "TrainResult",
-    "as_image_split",
-    "check_labels",
+    "close_run",
     "evaluate",
     "fit",
-    "load_dataset_split",
-    "load_model",
-    "place_model",
-    "prepare_images",
-    "pretrain",
-    "train_model",
+    "open_run",
     "write_history",
 ]
 
-log = logging.getLogger("invtransfer.training")
+log = logging.getLogger("invtransfer.engine")
 
-CHECKPOINT_FORMAT = "invtransfer.checkpoint/1"
 HISTORY_COLUMNS = (
     "epoch",  # 1-based
     "lr_start",  # learning rate of the epoch's first step
@@ -79,14 +72,6 @@ HISTORY_COLUMNS = (
     "val_loss",  # eval mode, whole validation split
     "val_accuracy",  # micro accuracy, recomputed from zero for this split
 )
-
-
-class SplitLike(Protocol):
-    """What :func:`invtransfer.datasets.store.load_split` returns (duck-typed here)."""
-
-    images: Tensor
-    labels: Tensor
-
 
 EpochCallback = Callable[[int, Mapping[str, float]], None]
 
@@ -108,6 +93,7 @@ class TrainHParams:
     decay_epochs: int | None = None  # "linear" only: epochs until lr = 0 (None: all epochs)
     seed: int = 0  # shuffling stream (weights are seeded by whoever builds the model)
     eval_batch_size: int = 1024  # examples per forward pass in evaluation
+    augment: str = "none"  # training batches only: "none" | "crop-flip" (see invtransfer.augment)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -128,6 +114,7 @@ class TrainHParams:
             )
         if not (isinstance(self.min_lr, (int, float)) and 0 <= self.min_lr <= self.lr):
             raise ValueError(f"min_lr must be in [0, lr={self.lr}], got {self.min_lr!r}")
+        check_augment(self.augment)
         if self.decay_epochs is not None and (
             not isinstance(self.decay_epochs, int) or self.decay_epochs < 1
         ):
@@ -151,84 +138,7 @@ class TrainHParams:
         return self.min_lr + (self.lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-# -- data ------------------------------------------------------------------------------------
-def prepare_images(images: Tensor) -> Tensor:
-    """uint8 N×H×W×3 → float32 N×3×H×W in [-1, 1]: ``(x/255 − 0.5)/0.5`` as the reference's
-    ToTensor+Normalize(0.5, 0.5). Runs on the images' device; the permuted view is already
-    channels-last in memory, and the float copy keeps that layout."""
-    return images.permute(0, 3, 1, 2).float().div_(255.0).sub_(0.5).div_(0.5)
-
-
-@dataclass
-class LabeledData:
-    """Inputs and labels already on the training device.
-
-    ``kind="images"``: ``x`` is uint8 N×H×W×3 and batches go through :func:`prepare_images`;
-    ``kind="features"``: ``x`` is float32 N×D and batches are used as they are.
-    """
-
-    x: Tensor
-    y: Tensor
-    kind: Literal["images", "features"]
-    num_classes: int
-
-    def __len__(self) -> int:
-        return int(self.y.shape[0])
-
-    def batch(self, index: Tensor | slice) -> tuple[Tensor, Tensor]:
-        x = self.x[index]
-        return (prepare_images(x) if self.kind == "images" else x), self.y[index]
-
-    def fingerprint(self) -> str:
-        """SHA-256 of the inputs and labels (what a resume checkpoint must have been made on)."""
-        h = hashlib.sha256()
-        for t in (self.x, self.y):
-            arr = t.detach().cpu().contiguous().numpy()
-            h.update(f"{arr.dtype}{arr.shape}".encode())
-            h.update(arr.tobytes())
-        return h.hexdigest()
-
-
-def as_image_split(
-    data: SplitLike | tuple[Tensor, Tensor], name: str, num_classes: int
-) -> tuple[Tensor, Tensor]:
-    """Validate a split (``.images``/``.labels`` or an ``(images, labels)`` pair)."""
-    if isinstance(data, tuple):
-        if len(data) != 2:
-            raise TypeError(f"{name}: expected (images, labels), got a tuple of {len(data)}")
-        images, labels = data
-    elif hasattr(data, "images") and hasattr(data, "labels"):
-        images, labels = data.images, data.labels
-    else:
-        raise TypeError(
-            f"{name}: expected a SplitData or (images, labels), got {type(data).__name__}"
-        )
-    if not isinstance(images, Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
-        desc = (images.dtype, tuple(images.shape)) if isinstance(images, Tensor) else type(images)
-        raise TypeError(f"{name}: images must be a uint8 tensor N×H×W×3, got {desc}")
-    if images.shape[-1] != 3:
-        raise TypeError(f"{name}: images must be N×H×W×3 (RGB last), got {tuple(images.shape)}")
-    check_labels(labels, images.shape[0], name, num_classes)
-    return images, labels
-
-
-def check_labels(labels: Tensor, n: int, name: str, num_classes: int) -> None:
-    """int64 labels of shape (n,), n > 0, all in [0, num_classes)."""
-    if not isinstance(labels, Tensor) or labels.dtype != torch.int64 or labels.dim() != 1:
-        desc = (labels.dtype, tuple(labels.shape)) if isinstance(labels, Tensor) else type(labels)
-        raise TypeError(f"{name}: labels must be an int64 tensor of shape (N,), got {desc}")
-    if labels.shape[0] != n:
-        raise TypeError(f"{name}: {n} inputs but {labels.shape[0]} labels")
-    if n == 0:
-        raise ValueError(f"{name}: the split has 0 samples; nothing to train or evaluate on")
-    lo, hi = int(labels.min()), int(labels.max())
-    if lo < 0 or hi >= num_classes:
-        raise ValueError(
-            f"{name}: labels must lie in [0, {num_classes - 1}] for {num_classes} classes, "
-            f"found range [{lo}, {hi}]"
-        )
-
-
+# -- batches and evaluation ---------------------------------------------------------------
 def _batches(n: int, batch_size: int) -> list[tuple[int, int]]:
     """Batch bounds over a permutation of ``n`` examples, without dropping any: a trailing
     batch of a single example joins the previous one (BatchNorm cannot train on one)."""
@@ -238,7 +148,6 @@ def _batches(n: int, batch_size: int) -> list[tuple[int, int]]:
     return bounds
 
 
-# -- evaluation ------------------------------------------------------------------------------
 def evaluate(
     model: nn.Module,
     data: LabeledData,
@@ -254,7 +163,7 @@ def evaluate(
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     hits = torch.zeros(data.num_classes, dtype=torch.int64, device=device)
     seen = torch.zeros(data.num_classes, dtype=torch.int64, device=device)
-    with torch.inference_mode(), _autocast(device, bf16):
+    with torch.inference_mode(), autocast(device, bf16):
         for start in range(0, len(data), batch_size):
             x, y = data.batch(slice(start, start + batch_size))
             logits = model(x).float()
@@ -269,26 +178,6 @@ def evaluate(
         "accuracy": float(hits_np.sum()) / len(data),
         "macro_accuracy": float(np.mean(hits_np[present] / seen_np[present])),
     }
-
-
-def _autocast(device: torch.device, bf16: bool) -> torch.autocast:
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
-
-
-def resolve_bf16(bf16: bool | str, device: torch.device) -> bool:
-    """``"auto"``: bf16 autocast on CUDA, fp32 on the CPU (exact and deterministic)."""
-    if bf16 == "auto":
-        return device.type == "cuda"
-    if isinstance(bf16, bool):
-        return bf16
-    raise ValueError(f"bf16 must be 'auto', true or false, got {bf16!r}")
-
-
-def configure_cuda() -> None:
-    """TF32 matmuls/convolutions and cuDNN autotuning: the speed settings for CUDA runs."""
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
-    torch.backends.cudnn.benchmark = True
 
 
 # -- the loop --------------------------------------------------------------------------------
@@ -335,23 +224,6 @@ class _CheckpointWriter:
             raise CheckpointError(f"could not write checkpoint {self.path}: {error}") from error
 
 
-def _load_resume_state(path: Path, fingerprint: Mapping[str, Any]) -> dict[str, Any]:
-    state = load_torch_file(path, "resume checkpoint")
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(
-            f"resume checkpoint {path}: not an invtransfer checkpoint; delete it to start over"
-        )
-    saved = state.get("fingerprint", {})
-    diff = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k))
-    if diff:
-        details = "; ".join(f"{k}: {saved.get(k)!r} != {fingerprint.get(k)!r}" for k in diff[:4])
-        raise CheckpointError(
-            f"resume checkpoint {path} belongs to a different run ({details}); delete it to "
-            "start over, or rerun with the settings it was made with"
-        )
-    return state
-
-
 def fit(
     model: nn.Module,
     train: LabeledData,
@@ -380,6 +252,8 @@ def fit(
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"{label}: the model has no trainable parameters")
+    if hparams.augment != "none" and train.kind != "images":
+        raise ValueError(f"{label}: augment={hparams.augment!r} needs image inputs, not features")
     fused = device.type == "cuda"
     optimizer = torch.optim.Adam(
         params, lr=hparams.lr, weight_decay=hparams.weight_decay, fused=fused or None
@@ -404,7 +278,7 @@ def fit(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(hparams.seed, "torch"))  # any stray global draw
         if ckpt_path is not None and ckpt_path.exists():
-            state = _load_resume_state(ckpt_path, full_fingerprint)
+            state = load_resume_checkpoint(ckpt_path, full_fingerprint)
             load_state_checked(model, state["model"], ckpt_path)
             optimizer.load_state_dict(state["optimizer"])
             shuffle.set_state(state["shuffle_rng"])
@@ -491,7 +365,8 @@ def _train_epoch(
 ) -> dict[str, float]:
     device = train.y.device
     model.train()
-    perm = torch.randperm(len(train), generator=shuffle).to(device)
+    order = torch.randperm(len(train), generator=shuffle)  # CPU: also the augmentation's keys
+    perm = order.to(device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     first_step = epoch * len(bounds)
@@ -499,8 +374,14 @@ def _train_epoch(
         lr = hparams.lr_at(first_step + i, len(bounds))
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x, y = train.batch(perm[start:stop])
-        with _autocast(device, bf16):
+        augment = None
+        if hparams.augment != "none":
+            augment = partial(
+                augment_batch, name=hparams.augment, seed=hparams.seed, epoch=epoch,
+                indices=order[start:stop],
+            )  # fmt: skip
+        x, y = train.batch(perm[start:stop], augment)
+        with autocast(device, bf16):
             logits = runner(x)
         loss = F.cross_entropy(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
@@ -561,198 +442,16 @@ def write_history(path: str | os.PathLike[str], history: Sequence[Mapping[str, f
     atomic_write_text(path, buf.getvalue())
 
 
-# -- pretraining -----------------------------------------------------------------------------
-@dataclass
-class TrainResult:
-    model: Classifier  # best-validation weights, on the training device, eval mode
-    fit: FitResult
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-
-def place_model(model: nn.Module, device: torch.device) -> nn.Module:
-    """Move ``model`` to ``device``; convolutional models go channels-last, which is ~2x faster
-    for these networks on CUDA and on the CPU (oneDNN) alike."""
-    model = model.to(device)
-    if any(isinstance(m, nn.Conv2d) for m in model.modules()):
-        model = model.to(memory_format=torch.channels_last)
-    return model
-
-
-def train_model(
-    arch: str,
-    train: SplitLike | tuple[Tensor, Tensor],
-    val: SplitLike | tuple[Tensor, Tensor],
-    test: SplitLike | tuple[Tensor, Tensor] | None = None,
-    *,
-    num_classes: int,
-    arch_kwargs: Mapping[str, Any] | None = None,
-    hparams: TrainHParams | None = None,
-    device: str | torch.device = "auto",
-    bf16: bool | str = "auto",
-    compile: bool = False,
-    checkpoint_path: str | os.PathLike[str] | None = None,
-    on_epoch_end: EpochCallback | None = None,
-) -> TrainResult:
-    """Pretrain ``arch`` from a seeded initialisation (``build_model(seed=hparams.seed)``) on
-    in-memory splits; evaluate the best-validation weights on ``test`` if given."""
-    hp = hparams or TrainHParams()
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
-    use_bf16 = resolve_bf16(bf16, dev)
-    if not isinstance(compile, bool):
-        raise ValueError(f"compile must be true or false, got {compile!r}")
-    kwargs = dict(arch_kwargs or {})
-    model = build_model(arch, num_classes, seed=hp.seed, **kwargs)
-    splits = {"train": train, "val": val} | ({"test": test} if test is not None else {})
-    data = {
-        name: LabeledData(
-            *(t.to(dev) for t in as_image_split(s, name, num_classes)), "images", num_classes
-        )
-        for name, s in splits.items()
-    }
-    if dev.type == "cuda":
-        configure_cuda()
-    model = place_model(model, dev)
-    log.info(
-        "pretraining %s (%d classes, %d params) on %d images, %d epochs, device %s, bf16 %s, "
-        "compile %s",
-        arch, num_classes, model.num_parameters(), len(data["train"]), hp.epochs,
-        describe_device(dev), use_bf16, compile,
-    )  # fmt: skip
-    fingerprint = {"arch": arch, "arch_kwargs": model.arch_kwargs, "num_classes": num_classes}
-    result = fit(
-        model,
-        data["train"],
-        data["val"],
-        hp,
-        device=dev,
-        bf16=use_bf16,
-        compile=compile,
-        checkpoint_path=checkpoint_path,
-        fingerprint=fingerprint,
-        on_epoch_end=on_epoch_end,
-        label=arch,
-    )
-    model.eval()
-    metrics: dict[str, Any] = {
-        "arch": arch,
-        "arch_kwargs": dict(model.arch_kwargs),
-        "num_classes": num_classes,
-        "seed": hp.seed,
-        "epochs": hp.epochs,
-        "best_epoch": result.best_epoch,
-        "val_accuracy": result.best_val_accuracy,
-        "train_images_per_epoch": len(data["train"]),
-        "train_time_s": result.train_time_s,
-        "img_per_s": result.img_per_s,
-        "resumed_from_epoch": result.resumed_from_epoch,
-        "device": describe_device(dev),
-        "bf16": use_bf16,
-        "compile": compile,
-        "hparams": asdict(hp),
-    }
-    if "test" in data:
-        test_metrics = evaluate(model, data["test"], batch_size=hp.eval_batch_size, bf16=use_bf16)
-        metrics.update(
-            test_loss=test_metrics["loss"],
-            test_accuracy=test_metrics["accuracy"],
-            test_macro_accuracy=test_metrics["macro_accuracy"],
-        )
-        log.info(
-            "%s: best epoch %d (val acc %.4f), test acc %.4f (macro %.4f)",
-            arch, result.best_epoch, result.best_val_accuracy,
-            test_metrics["accuracy"], test_metrics["macro_accuracy"],
-        )  # fmt: skip
-    return TrainResult(model=model, fit=result, metrics=metrics)
-
-
-def load_dataset_split(dataset_dir: str | os.PathLike[str], split: str) -> Any:
-    """``invtransfer.datasets.store.load_split(dataset_dir, split, verify=True)``, imported
-    lazily so that the training code does not depend on the data stage at import time."""
-    from invtransfer.datasets.store import load_split
-
-    return load_split(dataset_dir, split, verify=True)
-
-
-def dataset_info(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """What a result file records about its input dataset: folder name and manifest hash."""
-    path = Path(dataset_dir)
-    manifest = path / "manifest.json"
-    if not manifest.is_file():
-        raise FileNotFoundError(
-            f"dataset {path}: manifest.json is missing; is it a dataset folder?"
-        )
-    return {"name": path.name, "path": str(path), "manifest_sha256": sha256_file(manifest)}
-
-
-def pretrain(
-    dataset_dir: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
-    *,
-    arch: str,
-    arch_kwargs: Mapping[str, Any] | None = None,
-    epochs: int = 50,
-    batch_size: int = 512,
-    lr: float = 1e-3,
-    weight_decay: float = 0.0,
-    schedule: Literal["constant", "vit"] = "constant",
-    warmup_epochs: int = 5,
-    min_lr: float = 1e-5,
-    seed: int = 0,
-    device: str = "auto",
-    compile: bool = False,
-    bf16: bool | str = "auto",
-    resume: bool = True,
-) -> dict[str, Any]:
-    """Pretrain ``arch`` on the dataset in ``dataset_dir`` and write ``out_dir/model.pt``,
-    ``history.csv`` and ``metrics.json`` (written last). ``out_dir/checkpoint.pt`` holds the
-    resume state while training runs and is removed at the end.
-
-    Declare the three files, not the folder, as the rule's outputs: Snakemake deletes a
-    ``directory()`` output before a rerun, which would throw the checkpoint away.
-    """
-    wall0 = time.perf_counter()
-    if schedule not in ("constant", "vit"):
-        raise ValueError(f"pretrain: schedule must be 'constant' or 'vit', got {schedule!r}")
-    hp = TrainHParams(
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        weight_decay=weight_decay,
-        schedule=schedule,
-        warmup_epochs=warmup_epochs,
-        min_lr=min_lr,
-        seed=seed,
-    )
-    out, ckpt = open_run(out_dir, resume=resume)
-    train, val, test = load_run_splits(dataset_dir)
-    result = train_model(
-        arch, train, val, test,
-        num_classes=int(train.num_classes), arch_kwargs=arch_kwargs, hparams=hp, device=device,
-        bf16=bf16, compile=compile, checkpoint_path=ckpt,
-    )  # fmt: skip
-    class_names = [str(c) for c in getattr(train, "class_names", [])]
-    metrics = {**result.metrics, "dataset": dataset_info(dataset_dir), "class_names": class_names}
-    return close_run(
-        out, ckpt, result.model, result.fit.history, metrics, class_names=class_names, seed=seed,
-        started=wall0,
-    )  # fmt: skip
-
-
+# -- a run's output folder --------------------------------------------------------------------
 def open_run(out_dir: str | os.PathLike[str], *, resume: bool) -> tuple[Path, Path]:
     """The output folder of a training run and its resume checkpoint path
     (``out_dir/checkpoint.pt``; deleted first unless ``resume``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "checkpoint.pt"
-    if not resume and ckpt.exists():
-        ckpt.unlink()
+    if not resume:
+        remove_torch_file(ckpt)
     return out, ckpt
-
-
-def load_run_splits(dataset_dir: str | os.PathLike[str]) -> tuple[Any, Any, Any]:
-    """The train, val and test splits of a dataset folder."""
-    train, val, test = (load_dataset_split(dataset_dir, s) for s in ("train", "val", "test"))
-    return train, val, test
 
 
 def close_run(
@@ -777,15 +476,5 @@ def close_run(
         "torch_version": torch.__version__,
     }
     atomic_write_json(out / "metrics.json", final)
-    ckpt.unlink(missing_ok=True)
+    remove_torch_file(ckpt)
     return final
-
-
-def __getattr__(name: str) -> Any:
-    """``training.compute_features`` lives in :mod:`invtransfer.features` (which imports this
-    module, hence the lazy lookup); kept reachable here for callers that import it from here."""
-    if name == "compute_features":
-        from invtransfer.features import compute_features
-
-        return compute_features
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
