@@ -166,3 +166,34 @@ def runtime_settings():
         "compile": config["training"].get("compile", False),
         "bf16": config["training"].get("bf16", "auto"),
     }
+
+
+# Local runs: one warm process imports torch once and every job forks from it
+# (invtransfer.warm; INVTRANSFER_WARM=0 turns it off). Jobs on a cluster run in their allocation.
+_WARM = []
+
+
+def start_warm_server():
+    from invtransfer.warm import start
+
+    if workflow.local_exec:
+        server = start()
+        if server is not None:
+            _WARM.append(server)
+
+
+def stop_warm_server():
+    while _WARM:
+        _WARM.pop().stop()
+
+
+onstart:
+    start_warm_server()
+
+
+onsuccess:
+    stop_warm_server()
+
+
+onerror:
+    stop_warm_server()

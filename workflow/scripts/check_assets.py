@@ -1,6 +1,11 @@
 """Shim: verify the object and background sources once (invtransfer.steps.check_assets)."""
 
-from invtransfer.steps import check_assets, log_to
+from invtransfer.warm import run_step
 
-log_to(snakemake.log[0])
-check_assets(snakemake.params.objects, snakemake.params.backgrounds, snakemake.output[0])
+run_step(
+    "check_assets",
+    snakemake.params.objects,
+    snakemake.params.backgrounds,
+    snakemake.output[0],
+    log=snakemake.log[0],
+)

@@ -1,11 +1,12 @@
 """Shim: check (or, when configured, fetch) one CIFAR release (invtransfer.steps.check_cifar)."""
 
-from invtransfer.steps import check_cifar, log_to
+from invtransfer.warm import run_step
 
-log_to(snakemake.log[0])
-check_cifar(
+run_step(
+    "check_cifar",
     snakemake.params.root,
     snakemake.wildcards.cifar,
     download=snakemake.params.download,
     out=snakemake.output[0],
+    log=snakemake.log[0],
 )

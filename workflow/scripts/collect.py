@@ -1,6 +1,11 @@
 """Shim: gather per-run results into one tidy CSV (invtransfer.steps.collect_table)."""
 
-from invtransfer.steps import collect_table, log_to
+from invtransfer.warm import run_step
 
-log_to(snakemake.log[0])
-collect_table(snakemake.wildcards.table, snakemake.params.records, snakemake.output[0])
+run_step(
+    "collect_table",
+    snakemake.wildcards.table,
+    snakemake.params.records,
+    snakemake.output[0],
+    log=snakemake.log[0],
+)

@@ -1,6 +1,11 @@
 """Shim: materialize the twin datasets of one evaluation set (invtransfer.steps.build_evalset)."""
 
-from invtransfer.steps import build_evalset, log_to
+from invtransfer.warm import run_step
 
-log_to(snakemake.log[0])
-build_evalset(snakemake.params.members, snakemake.output[0], threads=snakemake.threads)
+run_step(
+    "build_evalset",
+    snakemake.params.members,
+    snakemake.output[0],
+    threads=snakemake.threads,
+    log=snakemake.log[0],
+)

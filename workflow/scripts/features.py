@@ -2,13 +2,14 @@
 
 from pathlib import Path
 
-from invtransfer.steps import extract_features, log_to
+from invtransfer.warm import run_step
 
-log_to(snakemake.log[0])
-extract_features(
+run_step(
+    "extract_features",
     Path(snakemake.input.model),
     [Path(p) for p in snakemake.input.datasets],
     Path(snakemake.output[0]),
     threads=snakemake.threads,
     runtime=snakemake.params.runtime,
+    log=snakemake.log[0],
 )

@@ -1,12 +1,13 @@
 """Shim: draw one of the paper's figures from tidy tables (invtransfer.steps.make_figure)."""
 
-from invtransfer.steps import log_to, make_figure
+from invtransfer.warm import run_step
 
-log_to(snakemake.log[0])
-make_figure(
+run_step(
+    "make_figure",
     snakemake.wildcards.artifact,
     list(snakemake.input),
     snakemake.output.pdf,
     notes=snakemake.params.notes,
     config=snakemake.params.config,
+    log=snakemake.log[0],
 )

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from invtransfer.steps import finetune_model, log_to
+from invtransfer.warm import run_step
 
-log_to(snakemake.log[0])
-finetune_model(
+run_step(
+    "finetune_model",
     snakemake.params.job,
     Path(snakemake.input.model),
     Path(snakemake.input.probes),
@@ -13,4 +13,5 @@ finetune_model(
     [Path(p) for p in snakemake.output.metrics],
     threads=snakemake.threads,
     runtime=snakemake.params.runtime,
+    log=snakemake.log[0],
 )

@@ -1,6 +1,11 @@
 """Shim: materialize one dataset (see invtransfer.steps.materialize_dataset)."""
 
-from invtransfer.steps import log_to, materialize_dataset
+from invtransfer.warm import run_step
 
-log_to(snakemake.log[0])
-materialize_dataset(snakemake.params.spec, snakemake.output[0], threads=snakemake.threads)
+run_step(
+    "materialize_dataset",
+    snakemake.params.spec,
+    snakemake.output[0],
+    threads=snakemake.threads,
+    log=snakemake.log[0],
+)

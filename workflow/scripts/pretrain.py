@@ -2,13 +2,14 @@
 
 from pathlib import Path
 
-from invtransfer.steps import log_to, pretrain_model
+from invtransfer.warm import run_step
 
-log_to(snakemake.log[0])
-pretrain_model(
+run_step(
+    "pretrain_model",
     snakemake.params.job,
     Path(snakemake.input.dataset),
     Path(snakemake.output.model).parent,
     threads=snakemake.threads,
     runtime=snakemake.params.runtime,
+    log=snakemake.log[0],
 )

@@ -2,13 +2,14 @@
 
 from pathlib import Path
 
-from invtransfer.steps import log_to, probe_features
+from invtransfer.warm import run_step
 
-log_to(snakemake.log[0])
-probe_features(
+run_step(
+    "probe_features",
     snakemake.params.job,
     Path(snakemake.input.features),
     Path(snakemake.output[0]),
     threads=snakemake.threads,
     runtime=snakemake.params.runtime,
+    log=snakemake.log[0],
 )

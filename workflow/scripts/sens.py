@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from invtransfer.steps import log_to, sens_models
+from invtransfer.warm import run_step
 
-log_to(snakemake.log[0])
-sens_models(
+run_step(
+    "sens_models",
     snakemake.params.job,
     [Path(p) for p in snakemake.input.models],
     [Path(p) for p in snakemake.input.evalsets],
@@ -13,4 +13,5 @@ sens_models(
     sens=snakemake.params.sens,
     threads=snakemake.threads,
     runtime=snakemake.params.runtime,
+    log=snakemake.log[0],
 )
