@@ -473,8 +473,12 @@ def test_bundle_photos_and_fixed_disjoint_split(bundle_photos: list[BackgroundPh
         "seeding_by_Clements_Engelhardt",
     ]
     shuffled = list(reversed(bundle_photos))
-    assert [p.name for p in photo_split(shuffled, "val")] == parts["val"]
-    assert len(photo_split(bundle_photos, "test", "shared")) == 27
+    assert [p.name for p in photo_split(shuffled, "val", "disjoint")] == parts["val"]
+    # the default (the paper's one set of backgrounds): every split crops from all 27 photos
+    for split in SPLITS:
+        assert [p.name for p in photo_split(bundle_photos, split)] == sorted(
+            p.name for p in bundle_photos
+        )
 
 
 def test_background_bank_is_deterministic_and_seeded(bundle_photos: list[BackgroundPhoto]) -> None:
@@ -486,9 +490,20 @@ def test_background_bank_is_deterministic_and_seeded(bundle_photos: list[Backgro
     )  # order of the input is irrelevant
     assert hashlib.sha256(a.tobytes()).digest() == hashlib.sha256(b.tobytes()).digest()
     assert not np.array_equal(a, background_bank(bundle_photos, seed=1, **kw))
-    assert not np.array_equal(
-        a[:50], background_bank(bundle_photos, seed=0, size=32, count=50, split="val")
-    )
+    # shared (default): one bank for every split, as the paper's single set of 867 backgrounds
+    for split in ("val", "test"):
+        np.testing.assert_array_equal(
+            a[:50], background_bank(bundle_photos, seed=0, size=32, count=50, split=split)
+        )
+    # disjoint: a bank per split, from that split's photos
+    disjoint = {
+        s: background_bank(
+            bundle_photos, seed=0, size=32, count=50, split=s, split_photos="disjoint"
+        )
+        for s in SPLITS
+    }
+    assert not np.array_equal(disjoint["val"], disjoint["test"])
+    assert not np.array_equal(disjoint["train"], a[:50])
     np.testing.assert_array_equal(
         a[:100], background_bank(bundle_photos, seed=0, size=32, count=100, split="train")
     )
@@ -499,10 +514,15 @@ def test_background_crops_follow_the_documented_distribution(
     bundle_photos: list[BackgroundPhoto],
 ) -> None:
     by_name = {p.name: p for p in bundle_photos}
+    every = {p.name for p in bundle_photos}
     for split in SPLITS:
-        plan = plan_background_crops(bundle_photos, count=867, seed=3, split=split)
-        allowed = {p.name for p in photo_split(bundle_photos, split)}
-        assert set(plan.photo) <= allowed
+        shared = plan_background_crops(bundle_photos, count=867, seed=3, split=split)
+        assert set(shared.photo) == every  # val/test crops come from all 27 photos
+        plan = plan_background_crops(
+            bundle_photos, count=867, seed=3, split=split, split_photos="disjoint"
+        )
+        allowed = {p.name for p in photo_split(bundle_photos, split, "disjoint")}
+        assert set(plan.photo) == allowed
         h = np.array([by_name[n].rgb.shape[0] for n in plan.photo])
         w = np.array([by_name[n].rgb.shape[1] for n in plan.photo])
         frac = plan.side / np.minimum(h, w)
@@ -532,8 +552,8 @@ def test_background_bank_input_errors(bundle_photos: list[BackgroundPhoto]) -> N
     with pytest.raises(ValueError, match=r"count must be >= 1"):
         background_bank(bundle_photos, size=32, count=0, seed=0, split="val")
     with pytest.raises(ValueError, match=r"at least 3 photos.*shared"):
-        photo_split(bundle_photos[:2], "train")
-    assert len(photo_split(bundle_photos[:2], "train", "shared")) == 2
+        photo_split(bundle_photos[:2], "train", "disjoint")
+    assert len(photo_split(bundle_photos[:2], "train")) == 2
     with pytest.raises(ValueError, match="photos is empty"):
         background_bank([], size=32, count=4, seed=0, split="val")
 

@@ -6,6 +6,7 @@ for the embedded Debian-derived bundle and its rebuild.
 
 from invtransfer.assets.backgrounds import (
     DEFAULT_BANK_SIZE,
+    DEFAULT_SPLIT_PHOTOS,
     SPLIT_PHOTOS_MODES,
     SPLITS,
     BackgroundCrops,
@@ -26,6 +27,7 @@ from invtransfer.assets.objects import (
 __all__ = [
     "DEFAULT_BANK_SIZE",
     "DEFAULT_OBJECT_COUNT",
+    "DEFAULT_SPLIT_PHOTOS",
     "SPLITS",
     "SPLIT_PHOTOS_MODES",
     "BackgroundCrops",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import importlib
 import json
@@ -29,6 +30,7 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from invtransfer.assets.backgrounds import DEFAULT_SPLIT_PHOTOS, SPLIT_PHOTOS_MODES
 from invtransfer.errors import ConfigError
 
 __all__ = [
@@ -63,8 +65,9 @@ DEFAULT_SPLITS = {"train": 50_000, "val": 10_000, "test": 10_000}
 OBJECT_SOURCES = ("bundle", "si-score", "folder", "emoji")
 PHOTO_BACKGROUND_SOURCES = ("bundle", "si-score", "folder")
 BACKGROUND_SOURCES = (*PHOTO_BACKGROUND_SOURCES, "random", "black")
-RESAMPLE_MODES = ("bilinear", "bicubic", "nearest")
-CLASS_BALANCE = ("exact", "iid")
+RESAMPLE_MODES = ("reference", "bilinear", "bicubic", "nearest")  # prototype_resample
+CLASS_BALANCE = ("iid", "exact")
+DEFAULT_CLASS_BALANCE = "iid"  # paper: "P_O samples objects uniformly at random"
 
 #: Module that builds each kind (imported lazily: the CIFAR builders are optional at import time).
 BUILDER_MODULES = {
@@ -101,8 +104,8 @@ _RANDOM_KEYS = (
 _MAX_SEED = (1 << 63) - 1
 _PROTOTYPE_DEFAULTS = {
     "object_scale": 0.7,
-    "squash_aspect": False,
-    "prototype_resample": "bilinear",
+    "squash_aspect": True,
+    "prototype_resample": "reference",
 }
 
 
@@ -241,6 +244,13 @@ def _literal_choices(tp: Any) -> tuple[Any, ...] | None:
     return None
 
 
+@functools.cache
+def _option_fields(cls: type) -> tuple[dict[str, dataclasses.Field], dict[str, Any]]:
+    """The dataclass fields and resolved type hints of ``cls`` (resolved once: planning a
+    paper-scale config canonicalises thousands of specs)."""
+    return {f.name: f for f in dataclasses.fields(cls)}, typing.get_type_hints(cls)
+
+
 def canonical_transform_options(value: Any, key: str = "transform_options") -> dict[str, Any]:
     """Every ``TransformOptions`` field, defaults filled, checked by type, choice and range.
 
@@ -250,9 +260,8 @@ def canonical_transform_options(value: Any, key: str = "transform_options") -> d
     """
     from invtransfer.transforms import TransformOptions
 
-    fields = {f.name: f for f in dataclasses.fields(TransformOptions)}
+    fields, hints = _option_fields(TransformOptions)
     given = check_mapping({} if value is None else value, key, tuple(fields))
-    hints = typing.get_type_hints(TransformOptions)
     out: dict[str, Any] = {}
     for name, field in fields.items():
         k = f"{key}.{name}"
@@ -392,7 +401,9 @@ def canonical_backgrounds(
             "path": None if path is None else check_str(str(path), f"{key}.path"),
             "bank_size": check_int(given.get("bank_size", 867), f"{key}.bank_size", minimum=1),
             "split_photos": check_choice(
-                given.get("split_photos", "disjoint"), f"{key}.split_photos", ("disjoint", "shared")
+                given.get("split_photos", DEFAULT_SPLIT_PHOTOS),
+                f"{key}.split_photos",
+                SPLIT_PHOTOS_MODES,
             ),
             "seed": _check_seed(given.get("seed", seed), f"{key}.seed"),
         }
@@ -457,12 +468,16 @@ def _canonical_t2d(given: Mapping[str, Any]) -> dict[str, Any]:
             high=1.0,
             low_open=True,
         )
-        out["squash_aspect"] = check_bool(given.get("squash_aspect", False), "squash_aspect")
+        out["squash_aspect"] = check_bool(
+            given.get("squash_aspect", _PROTOTYPE_DEFAULTS["squash_aspect"]), "squash_aspect"
+        )
         out["prototype_resample"] = check_choice(
-            given.get("prototype_resample", "bilinear"), "prototype_resample", RESAMPLE_MODES
+            given.get("prototype_resample", _PROTOTYPE_DEFAULTS["prototype_resample"]),
+            "prototype_resample",
+            RESAMPLE_MODES,
         )
     out["class_balance"] = check_choice(
-        given.get("class_balance", "exact"), "class_balance", CLASS_BALANCE
+        given.get("class_balance", DEFAULT_CLASS_BALANCE), "class_balance", CLASS_BALANCE
     )
     return out
 

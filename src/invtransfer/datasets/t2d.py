@@ -2,11 +2,12 @@
 
 A sample is a pure function of ``(spec, split, index)``:
 
-- **class**: ``class_balance="exact"`` (default) splits the indices into consecutive blocks of K
-  (the number of classes) and gives each block a seeded permutation of the K classes, keyed by
-  ``(seed, split, block)``, so every class appears exactly ``n // K`` or ``n // K + 1`` times;
-  ``"iid"`` draws the class uniformly per index (closer to the reference's hash, which is not
-  balanced: 1611–1787 per class for 50k samples and 30 classes);
+- **class**: ``class_balance="iid"`` (default; the paper's "P_O samples objects uniformly at
+  random", and the reference's hash, which is not balanced: 1611–1787 per class for 50k samples
+  and 30 classes) draws the class uniformly per index; ``"exact"`` splits the indices into
+  consecutive blocks of K (the number of classes) and gives each block a seeded permutation of the
+  K classes, keyed by ``(seed, split, block)``, so every class appears exactly ``n // K`` or
+  ``n // K + 1`` times;
 - **object**: one prototype per class (paper App. A.1), so the object follows from the class;
 - **background**: an index into the split's background bank, uniform, keyed by ``(seed, split,
   index)``; or per-sample uniform random pixels (structured random data), or black;
@@ -16,10 +17,12 @@ A sample is a pure function of ``(spec, split, index)``:
 
 Composition, per chunk of indices and with batched torch ops only:
 
-1. prototypes are built once per dataset: the object's tight RGBA crop is resized so that its
-   longest side is ``round(object_scale · size)`` (aspect preserved; ``squash_aspect=True`` gives the
-   reference's square squash), with an antialiased resize of premultiplied RGBA (so transparent
-   pixels do not bleed dark fringes), then centred on a transparent ``size × size`` canvas;
+1. prototypes are built once per dataset: the object's tight RGBA crop is squashed to a square
+   of side ``round(object_scale · size)`` (the reference; ``squash_aspect=False`` keeps the aspect
+   ratio and makes the longest side that long), resampled like the reference (``"reference"``:
+   antialiased bilinear to the canvas size, then antialiased bicubic to the object size) on
+   premultiplied RGBA (so transparent pixels do not bleed dark fringes), then centred on a
+   transparent ``size × size`` canvas;
 2. ``apply_transforms`` on the gathered prototypes (straight alpha, RGB = 0 where transparent);
 3. alpha compositing onto the background: ``rgb·a + bg·(1 − a)`` (computed as ``lerp``);
 4. ``uint8`` by ``round(255·x)`` with round-half-to-even (``torch.round``), after clamping to
@@ -44,7 +47,12 @@ import torch
 import torch.nn.functional as F
 
 from invtransfer.datasets.builders import BuildPlan
-from invtransfer.datasets.spec import canonicalize_spec, location
+from invtransfer.datasets.spec import (
+    DEFAULT_CLASS_BALANCE,
+    RESAMPLE_MODES,
+    canonicalize_spec,
+    location,
+)
 from invtransfer.errors import ConfigError
 from invtransfer.rng import CounterRNG, derive_seed
 
@@ -75,14 +83,17 @@ def prototype_layer(
     size: int,
     *,
     scale: float = 0.7,
-    squash_aspect: bool = False,
-    resample: str = "bilinear",
+    squash_aspect: bool = True,
+    resample: str = "reference",
 ) -> torch.Tensor:
     """One object prototype: ``float32`` ``4×size×size``, straight alpha, RGB = 0 where transparent.
 
-    The crop is resized so that its longest side is ``round(scale·size)`` pixels (both sides with
-    ``squash_aspect``), antialiased on premultiplied RGBA, and centred (offset ``(size − side)//2``,
-    which gives the reference's (5, 5) for 22 px in 32).
+    The crop is resized so that both sides (``squash_aspect``, the reference) or its longest side
+    are ``round(scale·size)`` pixels, antialiased on premultiplied RGBA, and centred (offset
+    ``(size − side)//2``, which gives the reference's (5, 5) for 22 px in 32). ``resample``:
+    ``"reference"`` resizes in the reference's two steps — bilinear to the canvas size (``size``
+    on the longest side), then bicubic to the object size (Pillow's default filter in
+    ``scale_object``) — ``"bilinear"``/``"bicubic"`` in one step, ``"nearest"`` without filter.
     """
     if (
         not isinstance(rgba, np.ndarray)
@@ -94,21 +105,32 @@ def prototype_layer(
             f"rgba must be a uint8 H×W×4 array, got {type(rgba).__name__} "
             f"{getattr(rgba, 'dtype', '')} {getattr(rgba, 'shape', '')}"
         )
-    if resample not in ("bilinear", "bicubic", "nearest"):
-        raise ValueError(f"resample must be bilinear, bicubic or nearest, got {resample!r}")
+    if resample not in RESAMPLE_MODES:
+        raise ValueError(f"resample must be one of {', '.join(RESAMPLE_MODES)}, got {resample!r}")
     h, w = rgba.shape[:2]
-    side = max(1, _round_half_up(scale * size))
-    if squash_aspect:
-        th, tw = side, side
-    elif h >= w:
-        th, tw = side, max(1, _round_half_up(side * w / h))
-    else:
-        th, tw = max(1, _round_half_up(side * h / w)), side
+
+    def box(side: int) -> tuple[int, int]:
+        if squash_aspect:
+            return side, side
+        if h >= w:
+            return side, max(1, _round_half_up(side * w / h))
+        return max(1, _round_half_up(side * h / w)), side
+
+    th, tw = box(max(1, _round_half_up(scale * size)))
     x = torch.from_numpy(np.array(rgba, copy=True)).permute(2, 0, 1).to(torch.float32) / 255.0
     alpha = x[3:4]
     premult = torch.cat([x[:3] * alpha, alpha])[None]  # 1×4×h×w
     if resample == "nearest":
         small = F.interpolate(premult, size=(th, tw), mode="nearest-exact")
+    elif resample == "reference":
+        canvas = box(size)
+        small = F.interpolate(
+            premult, size=canvas, mode="bilinear", antialias=True, align_corners=False
+        )
+        if canvas != (th, tw):
+            small = F.interpolate(
+                small, size=(th, tw), mode="bicubic", antialias=True, align_corners=False
+            )
     else:
         small = F.interpolate(
             premult, size=(th, tw), mode=resample, antialias=True, align_corners=False
@@ -128,8 +150,8 @@ def object_prototypes(
     size: int,
     *,
     scale: float = 0.7,
-    squash_aspect: bool = False,
-    resample: str = "bilinear",
+    squash_aspect: bool = True,
+    resample: str = "reference",
 ) -> torch.Tensor:
     """``K×4×size×size`` prototypes, one per object (done once per dataset, not per sample)."""
     return torch.stack(
@@ -168,7 +190,11 @@ def random_patterns(count: int, size: int, *, seed: int, fraction: float = 0.7) 
 # per-sample sampling (vectorised over indices)
 # --------------------------------------------------------------------------------------------
 def assign_classes(
-    seed: int, split: str, indices: np.ndarray, num_classes: int, balance: str = "exact"
+    seed: int,
+    split: str,
+    indices: np.ndarray,
+    num_classes: int,
+    balance: str = DEFAULT_CLASS_BALANCE,
 ) -> np.ndarray:
     """The class of each index (``int64``); see the module docstring for ``exact`` vs ``iid``."""
     indices = np.asarray(indices, dtype=np.int64)
@@ -335,12 +361,14 @@ class _T2DPlan(BuildPlan):
             self._bank(split)
 
     def _bank(self, split: str) -> torch.Tensor | None:
-        """The split's background bank as float ``N×H×W×3`` (built once per split and process)."""
+        """The split's background bank as float ``N×H×W×3`` (built once per bank and process:
+        with ``split_photos="shared"`` every split uses the same bank)."""
         if self._photos is None:
             return None
-        if split not in self._banks:
-            self._banks[split] = _photo_bank(self.spec, split, self._photos)
-        return self._banks[split]
+        key = "shared" if self.spec["backgrounds"]["split_photos"] == "shared" else split
+        if key not in self._banks:
+            self._banks[key] = _photo_bank(self.spec, split, self._photos)
+        return self._banks[key]
 
     def chunks(
         self, split: str, chunk_size: int = 256, *, start: int = 0, stop: int | None = None
