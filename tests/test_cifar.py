@@ -302,15 +302,25 @@ def test_streamed_download_reads_in_blocks(tmp_path):
 # -- seeded splits and class draws -----------------------------------------------------------------
 
 
-def test_train_val_split_is_a_seeded_45k_5k_partition():
-    train, val = cifar.train_val_indices(50_000, seed=0)
+@pytest.mark.parametrize(("n_classes", "per_class"), [(10, 5000), (100, 500)])
+def test_train_val_split_is_a_seeded_stratified_45k_5k_partition(n_classes, per_class):
+    labels = np.random.default_rng(0).permutation(np.repeat(np.arange(n_classes), per_class))
+    train, val = cifar.train_val_indices(labels, seed=0)
     assert (train.size, val.size) == (45_000, 5_000)
     assert np.union1d(train, val).size == 50_000 and np.intersect1d(train, val).size == 0
-    _, val_again = cifar.train_val_indices(50_000, seed=0)
+    # stratified: 4,500 / 500 per CIFAR-10 class, 450 / 50 per CIFAR-100 class, every seed
+    for seed in (0, 1, 7):
+        train, val = cifar.train_val_indices(labels, seed=seed)
+        assert np.bincount(labels[train]).tolist() == [per_class * 9 // 10] * n_classes
+        assert np.bincount(labels[val]).tolist() == [per_class // 10] * n_classes
+    _, val = cifar.train_val_indices(labels, seed=0)
+    _, val_again = cifar.train_val_indices(labels, seed=0)
     np.testing.assert_array_equal(val, val_again)
-    _, other = cifar.train_val_indices(50_000, seed=1)
+    assert np.all(np.diff(val) > 0)  # ascending
+    _, other = cifar.train_val_indices(labels, seed=1)
     assert np.intersect1d(val, other).size < 1000  # ~500 expected by chance
-    assert cifar.train_val_indices(200, seed=0)[1].size == 20  # proportional on fixtures
+    few = np.repeat(np.arange(10), 20)
+    assert np.bincount(few[cifar.train_val_indices(few, seed=0)[1]]).tolist() == [2] * 10
 
 
 def test_load_split_partitions_the_official_training_set(c10_root):

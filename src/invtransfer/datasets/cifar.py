@@ -10,7 +10,8 @@ against their published MD5 and their SHA-256 before anything is extracted.
 Splits and class draws are pure functions of the seed (counter-based :mod:`invtransfer.rng`):
 
 - ``test`` is the official test set; ``train``/``val`` are a seeded 90 %/10 % split of the official
-  training set (45k/5k on the real data, proportional on fixtures);
+  training set, stratified by class (4,500/500 per CIFAR-10 class, 450/50 per CIFAR-100 class;
+  proportional on fixtures);
 - :func:`draw_class_split` draws the target/pretraining halves (C10 5/5, C100 50/50) and the
   subset/superset variants the paper uses (C10 2 of 5 / all 10, C100 17 of 50 / all 100);
 - :func:`select_indices` subsamples per class and orders a split (nested: the 10 images kept per
@@ -463,22 +464,55 @@ def _sort_by_keys(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
 
 
 def train_val_indices(
-    n: int, seed: int, val_fraction: float = VAL_FRACTION
+    labels: np.ndarray, seed: int, val_fraction: float = VAL_FRACTION
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split of the official training set: (train indices, val indices), each ascending.
+    """Seeded split of the official training set, stratified by class: (train, val) indices,
+    each ascending.
 
-    ``round(val_fraction · n)`` images go to val (5,000 of 50,000). Each image's side depends only
-    on ``(seed, n, index)``.
+    Per class with ``n_c`` images, the ``round(val_fraction · n_c)`` with the smallest keys under
+    ``(seed, n)`` go to val: 500 of each CIFAR-10 class's 5,000 (4,500 stay in train, the paper's
+    largest per-class grid value, Fig 7) and 50 of each CIFAR-100 class's 500. The reference's
+    ``random_split(45k, 5k)`` was not stratified, which leaves most seeds with some classes below
+    4,500 training images (docs/FIDELITY.md).
     """
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or (labels.size and not np.issubdtype(labels.dtype, np.integer)):
+        raise TypeError(f"labels must be a 1-D integer array, got {labels.dtype} {labels.shape}")
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    key = (
+        hashlib.sha256(np.ascontiguousarray(labels, dtype=np.int64)).digest(),
+        seed,
+        val_fraction,
+    )
+    if key not in _SPLIT_CACHE:
+        while len(_SPLIT_CACHE) >= _SPLIT_CACHE_SIZE:
+            _SPLIT_CACHE.pop(next(iter(_SPLIT_CACHE)))
+        _SPLIT_CACHE[key] = _stratified_split(labels, seed, val_fraction)
+    train, val = _SPLIT_CACHE[key]
+    return train.copy(), val.copy()
+
+
+_SPLIT_CACHE: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
+_SPLIT_CACHE_SIZE = 64  # (labels, seed) pairs: every dataset of a seed reuses its split
+
+
+def _stratified_split(
+    labels: np.ndarray, seed: int, val_fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    n = labels.size
     ids = np.arange(n)
     keys = CounterRNG(derive_seed(seed, "cifar-train-val", n), ids).permutation_keys("split")
     order = _sort_by_keys(keys, ids)
-    n_val = round(val_fraction * n)
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+    # rank of each image among the images of its class, in key order
+    by_class = order[np.argsort(labels[order], kind="stable")]
+    counts = np.bincount(labels, minlength=int(labels.max()) + 1 if n else 0)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_class] = np.arange(n) - np.repeat(starts, counts)
+    n_val = np.floor(val_fraction * counts + 0.5).astype(np.int64)  # round half up, per class
+    is_val = rank < n_val[labels]
+    return ids[~is_val], ids[is_val]
 
 
 def load_split(
@@ -492,7 +526,7 @@ def load_split(
     """One of the paper's splits and the index of each image in its official file.
 
     ``test`` is the official test set; ``train``/``val`` come from :func:`train_val_indices`
-    (``val_fraction`` of the official training set goes to val).
+    (``val_fraction`` of each class of the official training set goes to val).
     Returns ``(data, source_index)`` where ``source_index[i]`` is the position of image ``i`` in
     the official training set (train, val) or test set (test) — the ``cifar_index`` column.
     """
@@ -502,7 +536,7 @@ def load_split(
         data = load_raw_split(root, dataset, "test")
         return data, np.arange(len(data))
     full = load_raw_split(root, dataset, "train")
-    train_idx, val_idx = train_val_indices(len(full), seed, val_fraction)
+    train_idx, val_idx = train_val_indices(full.labels, seed, val_fraction)
     idx = train_idx if split == "train" else val_idx
     return CifarData(full.images[idx], full.labels[idx], full.class_names), idx
 
@@ -685,13 +719,16 @@ def write_fake_cifar(
     seed: int,
     *,
     real_test_images: tuple[np.ndarray, np.ndarray] | None = None,
+    blank: bool = False,
 ) -> Path:
     """Write a small CIFAR release in the exact official pickle layout; return its folder.
 
     Images are synthetic (a smooth per-class colour pattern with per-image noise), so a model
-    can learn the classes. ``real_test_images`` — e.g. :func:`read_png_fixture` of the real
-    foolbox images — are placed first in the test set with their labels. CIFAR-10 training
-    images are spread over ``data_batch_1..5`` as in the release. Deterministic in ``seed``.
+    can learn the classes; ``blank=True`` writes black images instead (fast: for tests that only
+    need the label counts of a release of the real size). ``real_test_images`` — e.g.
+    :func:`read_png_fixture` of the real foolbox images — are placed first in the test set with
+    their labels. CIFAR-10 training images are spread over ``data_batch_1..5`` as in the release.
+    Deterministic in ``seed``.
     """
     arch = _archive(dataset)
     n_classes = NUM_CLASSES[dataset]
@@ -701,10 +738,16 @@ def write_fake_cifar(
             f"{n_train_per_class}, {n_test_per_class}"
         )
     rng = np.random.default_rng(derive_seed(seed, "fake-cifar", dataset))
+
+    def images(labels: np.ndarray) -> np.ndarray:
+        if blank:
+            return np.zeros((labels.size, *IMAGE_SHAPE), dtype=np.uint8)
+        return _fake_images(labels, n_classes, rng)
+
     train_labels = _balanced_labels(n_classes, n_train_per_class, rng)
-    train_images = _fake_images(train_labels, n_classes, rng)
+    train_images = images(train_labels)
     test_labels = _balanced_labels(n_classes, n_test_per_class, rng)
-    test_images = _fake_images(test_labels, n_classes, rng)
+    test_images = images(test_labels)
     if real_test_images is not None:
         real_images, real_labels = real_test_images
         if real_images.dtype != np.uint8 or real_images.shape[1:] != IMAGE_SHAPE:

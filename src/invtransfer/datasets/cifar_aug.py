@@ -232,7 +232,7 @@ def select_split(
     if split == "test":
         candidates = np.arange(len(raw), dtype=np.int64)
     else:
-        train_idx, val_idx = cifar.train_val_indices(len(raw), spec["seed"], spec["val_fraction"])
+        train_idx, val_idx = cifar.train_val_indices(raw.labels, spec["seed"], spec["val_fraction"])
         candidates = train_idx if split == "train" else val_idx
     pos = cifar.select_indices(
         raw.labels[candidates],
