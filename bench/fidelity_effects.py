@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from invtransfer.assets import load_objects
-from invtransfer.datasets.t2d import assign_classes, object_prototypes
+from invtransfer.datasets.compose import object_prototypes
+from invtransfer.datasets.t2d import assign_classes
 from invtransfer.rng import CounterRNG
 from invtransfer.transforms import (
     TRANSFORMS,

@@ -1,6 +1,6 @@
 """Augmented CIFAR (kind "cifar") and CIFAR + pasted objects (kind "cifar_objects").
 
-Built from a tiny fake CIFAR-10 release (``write_fake_cifar``, 20 train / 5 test images per class
+Built from a tiny fake CIFAR-10 release (``support.fake_cifar``, 20 train / 5 test images per class
 plus the 20 real foolbox test images) in a tmp dir.
 """
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from support.fake_cifar import FIXTURE, read_png_fixture, write_fake_cifar
 
 from invtransfer.datasets import (
     canonicalize_spec,
@@ -26,7 +27,6 @@ from invtransfer.datasets import (
 )
 from invtransfer.errors import AssetError, ConfigError
 
-FIXTURE = Path(__file__).parent / "fixtures" / "cifar"
 OBJECTS = [
     "banana",
     "binoculars",
@@ -49,9 +49,7 @@ def _no_env_override(monkeypatch):
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("cifar")
-    cifar.write_fake_cifar(
-        root, "cifar10", 20, 5, seed=11, real_test_images=cifar.read_png_fixture(FIXTURE)
-    )
+    write_fake_cifar(root, "cifar10", 20, 5, seed=11, real_test_images=read_png_fixture(FIXTURE))
     return str(root)
 
 
@@ -429,7 +427,7 @@ def test_paper_scale_plan_resolves_every_cifar_dataset_of_every_seed(tmp_path):
     from invtransfer.finetune import stratified_subset
 
     for dataset, train, test in (("cifar10", 5000, 1000), ("cifar100", 500, 100)):
-        cifar.write_fake_cifar(tmp_path, dataset, train, test, seed=0, blank=True)
+        write_fake_cifar(tmp_path, dataset, train, test, seed=0, blank=True)
     config = load_config(REPO_ROOT / "config.yaml")
     assert config["seeds"] == 10
     plan = build_plan(config)

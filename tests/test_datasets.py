@@ -21,13 +21,9 @@ from invtransfer.datasets import (
     materialize,
     read_manifest,
 )
+from invtransfer.datasets.compose import prototype_layer
 from invtransfer.datasets.preview import grid_size
-from invtransfer.datasets.t2d import (
-    assign_classes,
-    build,
-    prototype_layer,
-    random_patterns,
-)
+from invtransfer.datasets.t2d import assign_classes, build, random_patterns
 from invtransfer.errors import ConfigError
 from invtransfer.io import sha256_file
 
@@ -508,3 +504,62 @@ def test_data_layer_defaults_agree_in_config_schema_and_code():
     }
     assert DEFAULT_SPLIT_PHOTOS == bank["split_photos"].default == "shared"
     assert proto["squash_aspect"].default is True and proto["resample"].default == "reference"
+
+
+# --------------------------------------------------------------------------------------------
+# the kinds registry
+# --------------------------------------------------------------------------------------------
+def test_dataset_kinds_registry_lookup_duplicates_and_unknown_kinds(tmp_path):
+    from invtransfer.datasets import (
+        DATASET_KINDS,
+        DatasetKind,
+        cifar_aug,
+        cifar_objects,
+        register_dataset_kind,
+        t2d,
+    )
+    from invtransfer.datasets.kinds import get_dataset_kind
+
+    assert list(DATASET_KINDS) == ["t2d", "random", "cifar", "cifar_objects"]
+    assert get_dataset_kind("cifar").build is cifar_aug.build
+    assert get_dataset_kind("cifar_objects").canonicalize is cifar_objects.canonicalize_spec
+    assert get_dataset_kind("random").canonicalize is t2d.canonicalize_t2d_spec
+    with pytest.raises(ValueError, match="'t2d' is already registered"):
+        register_dataset_kind(DATASET_KINDS["t2d"])
+    with pytest.raises(
+        ConfigError, match=r"unknown kind 'cube'.*t2d, random, cifar, cifar_objects"
+    ):
+        get_dataset_kind("cube")
+    with pytest.raises(ConfigError, match="unknown kind 'cube'"):
+        canonicalize_spec({"kind": "cube"})
+
+    # a new kind is one entry: canonicalize + build, then every entry point knows it
+    class _Plan:
+        class_names = ("a", "b")
+
+        def chunks(self, split, chunk_size=256):
+            images = np.full((4, 8, 8, 3), 7, dtype=np.uint8)
+            meta = pd.DataFrame(
+                {
+                    "index": range(4),
+                    "split": split,
+                    "label": [0, 1, 0, 1],
+                    "class_name": list("abab"),
+                }
+            )
+            yield images, meta
+
+    def canon(spec):
+        return {"kind": "unit_test_kind", "seed": 0, "transform_seed": 0, "transforms": [],
+                "shard_size": 10, "splits": {"test": 4}}  # fmt: skip
+
+    kind = DatasetKind("unit_test_kind", canon, lambda spec: _Plan(), "a test kind")
+    try:
+        assert register_dataset_kind(kind) is kind
+        assert canonicalize_spec({"kind": "unit_test_kind", "_where": "x"})["_where"] == "x"
+        assert dataset_name({"kind": "unit_test_kind"}).startswith("unit-test-kind-none-test4-s0-")
+        materialize({"kind": "unit_test_kind"}, tmp_path / "new", progress=False)
+        data = load_split(tmp_path / "new", "test")
+        assert data.labels.tolist() == [0, 1, 0, 1] and int(data.images.max()) == 7
+    finally:
+        DATASET_KINDS.pop("unit_test_kind", None)

@@ -36,7 +36,7 @@ from PIL import Image
 from invtransfer.assets import siscore as _siscore
 from invtransfer.assets._config import check_section, optional_path, positive_int
 from invtransfer.assets._imageio import PHOTO_SUFFIXES, read_photo
-from invtransfer.assets.bundle import check_bundle_file, read_manifest, resources_dir
+from invtransfer.assets.bundle import bundle_dir, check_bundle_file, read_bundle_manifest
 from invtransfer.errors import AssetError, ConfigError
 from invtransfer.rng import CounterRNG, derive_seed
 
@@ -117,8 +117,8 @@ def load_background_photos(cfg: Mapping[str, Any]) -> list[BackgroundPhoto]:
         positive_int(max_size, f"{SECTION}.max_size")
     path = optional_path(opts.get("path"), f"{SECTION}.path")
     if source == "bundle":
-        root = path or resources_dir()
-        entries = [e for e in read_manifest(root) if e.kind == "background"]
+        root = path or bundle_dir()
+        entries = [e for e in read_bundle_manifest(root) if e.kind == "background"]
         if not entries:
             raise AssetError(f"{root}: the bundle manifest lists no backgrounds")
         photos = []
