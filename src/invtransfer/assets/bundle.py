@@ -28,6 +28,10 @@ the list (e.g. ``european-bear``); when several stamps share a category, the fir
 keeps the bare name and the others get their lower-cased file stem (``cep-1``), prefixed with the
 parent folder if that still collides (``plants-eggplant``). A stamp without a category uses its
 stem (``747``).
+
+Why one module of ~650 lines: reading, verifying and rebuilding the bundle share its manifest
+format and licence rules; the rebuild half (Debian download, extraction, dep5 parsing) only runs
+under ``python -m invtransfer assets rebuild``.
 """
 
 from __future__ import annotations
