@@ -1,7 +1,7 @@
 """Benchmark: materialize 50k-image augmented CIFAR-10 datasets and compare with Transforms-2D.
 
 A fake CIFAR-10 release of the real size (50,000 training images, 5,000 per class; written once
-by :func:`invtransfer.datasets.cifar.write_fake_cifar`, so no download is needed) is the source.
+by ``write_fake_cifar`` of ``tests/support/fake_cifar.py``, so no download is needed) is the source.
 Each configuration builds train (45k) + val (5k) = 50,000 images with
 :func:`invtransfer.datasets.materialize` in a fresh child process with
 ``torch.set_num_threads(THREADS)``, and reports the wall time of ``materialize`` (pickle loading,
@@ -21,11 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import fmt, machine, run_children
+from _common import ROOT, fmt, machine, run_children
 
 CONFIGS = {
     # one transformation per category, as in the TvO experiments (same as bench_datasets typical)
@@ -134,7 +135,8 @@ def main() -> None:
     if args.tmp:
         Path(args.tmp).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.tmp) as root:
-        from invtransfer.datasets.cifar import write_fake_cifar
+        sys.path.insert(0, str(ROOT / "tests"))  # the one fake-CIFAR writer, shared with tests
+        from support.fake_cifar import write_fake_cifar
 
         t0 = time.perf_counter()
         write_fake_cifar(root, "cifar10", 5000, 1000, seed=0)

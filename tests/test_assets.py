@@ -17,12 +17,12 @@ from invtransfer.assets import (
     BackgroundPhoto,
     available_object_names,
     background_bank,
+    bundle_dir,
     load_background_photos,
     load_objects,
     photo_split,
     plan_background_crops,
-    read_manifest,
-    resources_dir,
+    read_bundle_manifest,
     verify_bundle,
 )
 from invtransfer.assets import bundle as bundle_mod
@@ -69,8 +69,8 @@ def _tree_bytes(root: Path) -> dict[str, bytes]:
 
 
 def test_bundle_manifest_sha256_match_files_and_licences_present() -> None:
-    root = resources_dir()
-    entries = read_manifest(root)
+    root = bundle_dir()
+    entries = read_bundle_manifest(root)
     objects = [e for e in entries if e.kind == "object"]
     photos = [e for e in entries if e.kind == "background"]
     assert len(objects) == 296 and len(photos) == 27
@@ -102,8 +102,8 @@ def test_bundle_manifest_sha256_match_files_and_licences_present() -> None:
 
 
 def test_bundled_objects_are_tight_rgba_at_most_128px() -> None:
-    root = resources_dir()
-    for e in read_manifest(root):
+    root = bundle_dir()
+    for e in read_bundle_manifest(root):
         with Image.open(root / e.file) as im:
             if e.kind == "object":
                 assert im.format == "PNG" and im.mode == "RGBA", e.file
@@ -118,7 +118,7 @@ def test_bundled_objects_are_tight_rgba_at_most_128px() -> None:
 
 def test_default_61_load_in_list_order() -> None:
     objs = load_objects({"source": "bundle"})
-    with open(resources_dir() / "lists" / "tuxpaint_default61.tsv", newline="") as fh:
+    with open(bundle_dir() / "lists" / "tuxpaint_default61.tsv", newline="") as fh:
         default = [r["path_in_package_stamps_folder"] for r in csv.DictReader(fh, delimiter="\t")]
     assert [o.source for o in objs] == [f"bundle:{p}" for p in default]
     assert [o.name for o in objs[:4]] == ["banana", "binoculars", "broccoli", "european-bear"]
@@ -129,7 +129,7 @@ def test_default_61_load_in_list_order() -> None:
 
 
 def test_bundle_count_takes_default_then_list_order() -> None:
-    with open(resources_dir() / "lists" / "tuxpaint_photo_objects.tsv", newline="") as fh:
+    with open(bundle_dir() / "lists" / "tuxpaint_photo_objects.tsv", newline="") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
     rest = [r["path"] for r in rows if r["in_default_61"] == "0"]
     objs = load_objects({"source": "bundle", "count": 70})
@@ -173,7 +173,7 @@ def test_config_keys_are_checked() -> None:
 
 
 def test_bundle_file_altered_is_detected(tmp_path: Path) -> None:
-    root = resources_dir()
+    root = bundle_dir()
     copy = tmp_path / "bundle"
     shutil.copytree(root, copy, ignore=shutil.ignore_patterns("paper_*"))
     banana = copy / "objects/food/fruit/banana.png"
@@ -187,9 +187,13 @@ def test_bundle_file_altered_is_detected(tmp_path: Path) -> None:
 
 
 def test_resources_dir_env_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(bundle_mod.ENV_RESOURCES, str(tmp_path / "nowhere"))
+    from invtransfer.resources import ENV_RESOURCES, resources_dir
+
+    assert (resources_dir() / "manifest.tsv").is_file() and bundle_dir() == resources_dir()
+    monkeypatch.setenv(ENV_RESOURCES, str(tmp_path / "nowhere"))
+    assert resources_dir() == tmp_path / "nowhere"  # the one place that knows the folder
     with pytest.raises(AssetError, match=r"nowhere.*INVTRANSFER_RESOURCES"):
-        resources_dir()
+        bundle_dir()
 
 
 # -- SI-Score ------------------------------------------------------------------------------------------
@@ -418,7 +422,7 @@ _FONT = Path(emoji_mod.DEFAULT_FONT)
 )
 def test_emoji_default_61_render_as_straight_rgba() -> None:
     objs = load_objects({"source": "emoji"})
-    with open(resources_dir() / "lists" / "noto_emoji_default61.tsv", newline="") as fh:
+    with open(bundle_dir() / "lists" / "noto_emoji_default61.tsv", newline="") as fh:
         labels = [r["siscore_label"] for r in csv.DictReader(fh, delimiter="\t")]
     assert [o.name for o in objs] == labels and len(objs) == 61
     assert objs[0].source == "emoji:1F691"
@@ -473,8 +477,12 @@ def test_bundle_photos_and_fixed_disjoint_split(bundle_photos: list[BackgroundPh
         "seeding_by_Clements_Engelhardt",
     ]
     shuffled = list(reversed(bundle_photos))
-    assert [p.name for p in photo_split(shuffled, "val")] == parts["val"]
-    assert len(photo_split(bundle_photos, "test", "shared")) == 27
+    assert [p.name for p in photo_split(shuffled, "val", "disjoint")] == parts["val"]
+    # the default (the paper's one set of backgrounds): every split crops from all 27 photos
+    for split in SPLITS:
+        assert [p.name for p in photo_split(bundle_photos, split)] == sorted(
+            p.name for p in bundle_photos
+        )
 
 
 def test_background_bank_is_deterministic_and_seeded(bundle_photos: list[BackgroundPhoto]) -> None:
@@ -486,9 +494,20 @@ def test_background_bank_is_deterministic_and_seeded(bundle_photos: list[Backgro
     )  # order of the input is irrelevant
     assert hashlib.sha256(a.tobytes()).digest() == hashlib.sha256(b.tobytes()).digest()
     assert not np.array_equal(a, background_bank(bundle_photos, seed=1, **kw))
-    assert not np.array_equal(
-        a[:50], background_bank(bundle_photos, seed=0, size=32, count=50, split="val")
-    )
+    # shared (default): one bank for every split, as the paper's single set of 867 backgrounds
+    for split in ("val", "test"):
+        np.testing.assert_array_equal(
+            a[:50], background_bank(bundle_photos, seed=0, size=32, count=50, split=split)
+        )
+    # disjoint: a bank per split, from that split's photos
+    disjoint = {
+        s: background_bank(
+            bundle_photos, seed=0, size=32, count=50, split=s, split_photos="disjoint"
+        )
+        for s in SPLITS
+    }
+    assert not np.array_equal(disjoint["val"], disjoint["test"])
+    assert not np.array_equal(disjoint["train"], a[:50])
     np.testing.assert_array_equal(
         a[:100], background_bank(bundle_photos, seed=0, size=32, count=100, split="train")
     )
@@ -499,10 +518,15 @@ def test_background_crops_follow_the_documented_distribution(
     bundle_photos: list[BackgroundPhoto],
 ) -> None:
     by_name = {p.name: p for p in bundle_photos}
+    every = {p.name for p in bundle_photos}
     for split in SPLITS:
-        plan = plan_background_crops(bundle_photos, count=867, seed=3, split=split)
-        allowed = {p.name for p in photo_split(bundle_photos, split)}
-        assert set(plan.photo) <= allowed
+        shared = plan_background_crops(bundle_photos, count=867, seed=3, split=split)
+        assert set(shared.photo) == every  # val/test crops come from all 27 photos
+        plan = plan_background_crops(
+            bundle_photos, count=867, seed=3, split=split, split_photos="disjoint"
+        )
+        allowed = {p.name for p in photo_split(bundle_photos, split, "disjoint")}
+        assert set(plan.photo) == allowed
         h = np.array([by_name[n].rgb.shape[0] for n in plan.photo])
         w = np.array([by_name[n].rgb.shape[1] for n in plan.photo])
         frac = plan.side / np.minimum(h, w)
@@ -532,8 +556,8 @@ def test_background_bank_input_errors(bundle_photos: list[BackgroundPhoto]) -> N
     with pytest.raises(ValueError, match=r"count must be >= 1"):
         background_bank(bundle_photos, size=32, count=0, seed=0, split="val")
     with pytest.raises(ValueError, match=r"at least 3 photos.*shared"):
-        photo_split(bundle_photos[:2], "train")
-    assert len(photo_split(bundle_photos[:2], "train", "shared")) == 2
+        photo_split(bundle_photos[:2], "train", "disjoint")
+    assert len(photo_split(bundle_photos[:2], "train")) == 2
     with pytest.raises(ValueError, match="photos is empty"):
         background_bank([], size=32, count=4, seed=0, split="val")
 
@@ -645,7 +669,7 @@ def test_build_bundle_processes_and_is_reproducible(tmp_path: Path) -> None:
     dest.mkdir()
     (dest / "notes.yaml").write_text("someone else's file\n")
     bundle_mod.build_bundle(dest, trees, lists, common_licenses=common)
-    entries = read_manifest(dest)
+    entries = read_bundle_manifest(dest)
     objs = [e for e in entries if e.kind == "object"]
     assert [e.name for e in objs] == [
         "strawberry",
@@ -686,7 +710,7 @@ def test_build_bundle_processes_and_is_reproducible(tmp_path: Path) -> None:
 def test_rebuild_from_debian_packages_reproduces_the_committed_bundle(tmp_path: Path) -> None:
     work = tmp_path / "work"
     shutil.copytree(os.environ["INVTRANSFER_DEB_CACHE"], work / "debs")
-    bundle_mod.rebuild_bundle(tmp_path / "bundle", work, lists_dir=resources_dir() / "lists")
-    committed = resources_dir()
+    bundle_mod.rebuild_bundle(tmp_path / "bundle", work, lists_dir=bundle_dir() / "lists")
+    committed = bundle_dir()
     for name in ("manifest.tsv", "build_info.json", "README.md"):
         assert (tmp_path / "bundle" / name).read_bytes() == (committed / name).read_bytes(), name

@@ -1,6 +1,6 @@
 """CIFAR loader: release format round trip, error paths, verified download, seeded splits and draws.
 
-Everything runs on tiny releases written by ``write_fake_cifar`` in a tmp dir (plus the 20 real
+Everything runs on tiny releases written by ``support.fake_cifar`` in a tmp dir (plus the 20 real
 CIFAR-10 test images foolbox ships); the network is never touched (downloads use file:// URLs and
 the default opener is replaced by one that fails).
 """
@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.fake_cifar import FIXTURE, read_png_fixture, write_fake_cifar
 
-from invtransfer.datasets import cifar
+from invtransfer.datasets import cifar, cifar_download
 from invtransfer.errors import AssetError, ConfigError
 
-FIXTURE = Path(__file__).parent / "fixtures" / "cifar"
-_REAL_URLOPEN = cifar._urlopen  # urllib; used below only with file:// URLs
+_REAL_URLOPEN = cifar_download._urlopen  # urllib; used below only with file:// URLs
 FOOLBOX_LABELS = [3, 8, 8, 0, 6, 6, 1, 6, 3, 1, 0, 9, 5, 7, 9, 8, 5, 7, 8, 6]
 
 
@@ -33,19 +33,19 @@ def _no_network(monkeypatch):
     def refuse(url, timeout=60.0):
         raise AssertionError(f"test tried to open {url}")
 
-    monkeypatch.setattr(cifar, "_urlopen", refuse)
+    monkeypatch.setattr(cifar_download, "_urlopen", refuse)
     monkeypatch.delenv(cifar.ENV_VAR, raising=False)
 
 
 @pytest.fixture(scope="module")
 def real_images():
-    return cifar.read_png_fixture(FIXTURE)
+    return read_png_fixture(FIXTURE)
 
 
 @pytest.fixture(scope="module")
 def c10_root(tmp_path_factory, real_images):
     root = tmp_path_factory.mktemp("c10")
-    cifar.write_fake_cifar(root, "cifar10", 20, 3, seed=7, real_test_images=real_images)
+    write_fake_cifar(root, "cifar10", 20, 3, seed=7, real_test_images=real_images)
     return root
 
 
@@ -88,7 +88,7 @@ def test_pickles_use_the_official_layout(c10_root, real_images):
 
 
 def test_cifar100_round_trip_uses_fine_labels(tmp_path):
-    cifar.write_fake_cifar(tmp_path, "cifar100", 2, 1, seed=0)
+    write_fake_cifar(tmp_path, "cifar100", 2, 1, seed=0)
     train = cifar.load_raw_split(tmp_path, "cifar100", "train")
     assert train.images.shape == (200, 32, 32, 3)
     assert np.bincount(train.labels, minlength=100).tolist() == [2] * 100
@@ -100,8 +100,8 @@ def test_cifar100_round_trip_uses_fine_labels(tmp_path):
 
 def test_fake_release_is_deterministic(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
-    cifar.write_fake_cifar(a, "cifar10", 3, 1, seed=1)
-    cifar.write_fake_cifar(b, "cifar10", 3, 1, seed=1)
+    write_fake_cifar(a, "cifar10", 3, 1, seed=1)
+    write_fake_cifar(b, "cifar10", 3, 1, seed=1)
     for name in cifar.ARCHIVES["cifar10"].files:
         rel = Path("cifar-10-batches-py") / name
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), name
@@ -128,11 +128,11 @@ def test_absent_data_names_folder_files_and_how_to_get_them(tmp_path):
     assert "download: true" in msg and cifar.ARCHIVES["cifar10"].url in msg and cifar.ENV_VAR in msg
     # ensure_cifar without download never touches the network (the autouse fixture would fail)
     with pytest.raises(AssetError, match="cifar-10-batches-py"):
-        cifar.ensure_cifar(tmp_path, "cifar10")
+        cifar_download.ensure_cifar(tmp_path, "cifar10")
 
 
 def test_missing_single_file_is_named(tmp_path):
-    cifar.write_fake_cifar(tmp_path, "cifar10", 1, 1, seed=0)
+    write_fake_cifar(tmp_path, "cifar10", 1, 1, seed=0)
     (tmp_path / "cifar-10-batches-py" / "data_batch_4").unlink()
     with pytest.raises(AssetError, match="files missing: data_batch_4"):
         cifar.load_raw_split(tmp_path, "cifar10", "test")
@@ -145,7 +145,7 @@ def _corrupt(root: Path, name: str, payload: bytes) -> Path:
 
 
 def test_truncated_pickle_is_an_asset_error(tmp_path):
-    cifar.write_fake_cifar(tmp_path, "cifar10", 1, 1, seed=0)
+    write_fake_cifar(tmp_path, "cifar10", 1, 1, seed=0)
     good = (tmp_path / "cifar-10-batches-py" / "data_batch_2").read_bytes()
     path = _corrupt(tmp_path, "data_batch_2", good[: len(good) // 2])
     with pytest.raises(AssetError, match=f"{path}.*corrupt or truncated"):
@@ -153,7 +153,7 @@ def test_truncated_pickle_is_an_asset_error(tmp_path):
 
 
 def test_pickle_that_would_run_code_is_refused(tmp_path):
-    cifar.write_fake_cifar(tmp_path, "cifar10", 1, 1, seed=0)
+    write_fake_cifar(tmp_path, "cifar10", 1, 1, seed=0)
     marker = tmp_path / "pwned"
 
     class Evil:
@@ -178,7 +178,7 @@ def test_pickle_that_would_run_code_is_refused(tmp_path):
     ],
 )
 def test_malformed_batches_are_asset_errors(tmp_path, batch, match):
-    cifar.write_fake_cifar(tmp_path, "cifar10", 1, 1, seed=0)
+    write_fake_cifar(tmp_path, "cifar10", 1, 1, seed=0)
     path = _corrupt(tmp_path, "test_batch", pickle.dumps(batch, protocol=2))
     with pytest.raises(AssetError, match=match) as err:
         cifar.load_raw_split(tmp_path, "cifar10", "test")
@@ -186,7 +186,7 @@ def test_malformed_batches_are_asset_errors(tmp_path, batch, match):
 
 
 def test_meta_with_wrong_class_count_is_an_asset_error(tmp_path):
-    cifar.write_fake_cifar(tmp_path, "cifar10", 1, 1, seed=0)
+    write_fake_cifar(tmp_path, "cifar10", 1, 1, seed=0)
     _corrupt(tmp_path, "batches.meta", pickle.dumps({b"label_names": [b"a", b"b"]}, protocol=2))
     with pytest.raises(AssetError, match="must list 10 class names"):
         cifar.class_names(tmp_path, "cifar10")
@@ -198,7 +198,7 @@ def test_meta_with_wrong_class_count_is_an_asset_error(tmp_path):
 def _archive(tmp_path: Path, *, drop: str | None = None) -> tuple[cifar.CifarArchive, Path]:
     """A tar.gz of a fake release and an archive record with its real checksums."""
     src = tmp_path / "src"
-    cifar.write_fake_cifar(src, "cifar10", 2, 1, seed=3)
+    write_fake_cifar(src, "cifar10", 2, 1, seed=3)
     tgz = tmp_path / "cifar-10-python.tar.gz"
     with tarfile.open(tgz, "w:gz") as tar:
         for name in cifar.ARCHIVES["cifar10"].files:
@@ -227,18 +227,20 @@ def _leftovers(root: Path) -> list[str]:
 def test_download_verifies_and_extracts_atomically(tmp_path, monkeypatch):
     arch, src = _archive(tmp_path)
     monkeypatch.setitem(cifar.ARCHIVES, "cifar10", arch)
-    monkeypatch.setattr(cifar, "_urlopen", _REAL_URLOPEN)  # the real opener, on a file:// URL
+    monkeypatch.setattr(
+        cifar_download, "_urlopen", _REAL_URLOPEN
+    )  # the real opener, on a file:// URL
     root = tmp_path / "data"
-    folder = cifar.ensure_cifar(root, "cifar10", download=True)
+    folder = cifar_download.ensure_cifar(root, "cifar10", download=True)
     assert folder == root / "cifar-10-batches-py"
     assert _leftovers(root) == ["cifar-10-batches-py"]  # no archive, no temp folder
     expected = cifar.load_raw_split(src, "cifar10", "train")
     got = cifar.load_raw_split(root, "cifar10", "train")
     np.testing.assert_array_equal(got.images, expected.images)
     # present data: no second download, and refusing to download over an existing folder
-    assert cifar.ensure_cifar(root, "cifar10", download=True) == folder
+    assert cifar_download.ensure_cifar(root, "cifar10", download=True) == folder
     with pytest.raises(AssetError, match="already exists"):
-        cifar.download_cifar("cifar10", root, archive=arch)
+        cifar_download.download_cifar("cifar10", root, archive=arch)
 
 
 @pytest.mark.parametrize("field", ["md5", "sha256", "size"])
@@ -247,7 +249,7 @@ def test_download_with_wrong_checksum_leaves_nothing(tmp_path, field):
     bad = dataclasses.replace(arch, **{field: 1 if field == "size" else "0" * 32})
     root = tmp_path / "data"
     with pytest.raises(AssetError, match=f"does not match the published checksums.*{field}"):
-        cifar.download_cifar("cifar10", root, archive=bad, fetch=_file_opener)
+        cifar_download.download_cifar("cifar10", root, archive=bad, fetch=_file_opener)
     assert _leftovers(root) == []
 
 
@@ -255,7 +257,7 @@ def test_corrupt_or_incomplete_archive_leaves_nothing(tmp_path):
     arch, _ = _archive(tmp_path, drop="data_batch_3")
     root = tmp_path / "data"
     with pytest.raises(AssetError, match=r"does not contain cifar-10-batches-py/\{data_batch_3\}"):
-        cifar.download_cifar("cifar10", root, archive=arch, fetch=_file_opener)
+        cifar_download.download_cifar("cifar10", root, archive=arch, fetch=_file_opener)
     assert _leftovers(root) == []
     garbage = tmp_path / "garbage.tar.gz"
     garbage.write_bytes(b"not a tar file at all" * 10)
@@ -268,7 +270,7 @@ def test_corrupt_or_incomplete_archive_leaves_nothing(tmp_path):
         size=len(data),
     )
     with pytest.raises(AssetError, match="cannot extract"):
-        cifar.download_cifar("cifar10", root, archive=arch, fetch=_file_opener)
+        cifar_download.download_cifar("cifar10", root, archive=arch, fetch=_file_opener)
     assert _leftovers(root) == []
 
 
@@ -277,7 +279,7 @@ def test_download_network_failure_is_an_asset_error(tmp_path):
         raise OSError("connection refused")
 
     with pytest.raises(AssetError, match="connection refused") as err:
-        cifar.download_cifar("cifar10", tmp_path / "data", fetch=broken)
+        cifar_download.download_cifar("cifar10", tmp_path / "data", fetch=broken)
     assert "md5sum" in str(err.value) or "download" in str(err.value)
     assert _leftovers(tmp_path / "data") == []
 
@@ -295,28 +297,38 @@ def test_streamed_download_reads_in_blocks(tmp_path):
     arch, _ = _archive(tmp_path)
     data = Path(arch.url.removeprefix("file://")).read_bytes()
     root = tmp_path / "data"
-    cifar.download_cifar("cifar10", root, archive=arch, fetch=lambda url: io.BytesIO(data))
+    cifar_download.download_cifar("cifar10", root, archive=arch, fetch=lambda url: io.BytesIO(data))
     assert (root / "cifar-10-batches-py" / "test_batch").is_file()
 
 
 # -- seeded splits and class draws -----------------------------------------------------------------
 
 
-def test_train_val_split_is_a_seeded_45k_5k_partition():
-    train, val = cifar.train_val_indices(50_000, seed=0)
+@pytest.mark.parametrize(("n_classes", "per_class"), [(10, 5000), (100, 500)])
+def test_train_val_split_is_a_seeded_stratified_45k_5k_partition(n_classes, per_class):
+    labels = np.random.default_rng(0).permutation(np.repeat(np.arange(n_classes), per_class))
+    train, val = cifar.train_val_indices(labels, seed=0)
     assert (train.size, val.size) == (45_000, 5_000)
     assert np.union1d(train, val).size == 50_000 and np.intersect1d(train, val).size == 0
-    _, val_again = cifar.train_val_indices(50_000, seed=0)
+    # stratified: 4,500 / 500 per CIFAR-10 class, 450 / 50 per CIFAR-100 class, every seed
+    for seed in (0, 1, 7):
+        train, val = cifar.train_val_indices(labels, seed=seed)
+        assert np.bincount(labels[train]).tolist() == [per_class * 9 // 10] * n_classes
+        assert np.bincount(labels[val]).tolist() == [per_class // 10] * n_classes
+    _, val = cifar.train_val_indices(labels, seed=0)
+    _, val_again = cifar.train_val_indices(labels, seed=0)
     np.testing.assert_array_equal(val, val_again)
-    _, other = cifar.train_val_indices(50_000, seed=1)
+    assert np.all(np.diff(val) > 0)  # ascending
+    _, other = cifar.train_val_indices(labels, seed=1)
     assert np.intersect1d(val, other).size < 1000  # ~500 expected by chance
-    assert cifar.train_val_indices(200, seed=0)[1].size == 20  # proportional on fixtures
+    few = np.repeat(np.arange(10), 20)
+    assert np.bincount(few[cifar.train_val_indices(few, seed=0)[1]]).tolist() == [2] * 10
 
 
 def test_load_split_partitions_the_official_training_set(c10_root):
-    train, t_idx = cifar.load_split(c10_root, "cifar10", "train", seed=5)
-    val, v_idx = cifar.load_split(c10_root, "cifar10", "val", seed=5)
-    test, s_idx = cifar.load_split(c10_root, "cifar10", "test", seed=5)
+    train, t_idx = cifar.load_cifar_split(c10_root, "cifar10", "train", seed=5)
+    val, v_idx = cifar.load_cifar_split(c10_root, "cifar10", "val", seed=5)
+    test, s_idx = cifar.load_cifar_split(c10_root, "cifar10", "test", seed=5)
     assert (len(train), len(val), len(test)) == (180, 20, 50)
     assert np.union1d(t_idx, v_idx).tolist() == list(range(200))
     full = cifar.load_raw_split(c10_root, "cifar10", "train")
@@ -342,7 +354,7 @@ def test_class_split_matches_the_paper(dataset, k, subset, total):
 
 
 def test_select_indices_subsamples_per_class_nested_and_orders_by_seed(c10_root):
-    train, idx = cifar.load_split(c10_root, "cifar10", "train", seed=0)
+    train, idx = cifar.load_cifar_split(c10_root, "cifar10", "train", seed=0)
     kw = {"seed": 0, "stream": "cifar10/train"}
     small = cifar.select_indices(train.labels, idx, [2, 7], order_seed=0, per_class=4, **kw)
     big = cifar.select_indices(train.labels, idx, [2, 7], order_seed=0, per_class=10, **kw)

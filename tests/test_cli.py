@@ -18,6 +18,7 @@ SPEC = {
     "transforms": ["rotate", "v_flip"],
     "splits": {"train": 24, "test": 8},
     "shard_size": 16,
+    "class_balance": "exact",  # counts checked below (the default draws classes i.i.d.)
 }
 
 

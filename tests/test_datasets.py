@@ -21,13 +21,9 @@ from invtransfer.datasets import (
     materialize,
     read_manifest,
 )
+from invtransfer.datasets.compose import prototype_layer
 from invtransfer.datasets.preview import grid_size
-from invtransfer.datasets.t2d import (
-    assign_classes,
-    build,
-    prototype_layer,
-    random_patterns,
-)
+from invtransfer.datasets.t2d import assign_classes, build, random_patterns
 from invtransfer.errors import ConfigError
 from invtransfer.io import sha256_file
 
@@ -158,31 +154,42 @@ def test_sampling_depends_on_split_and_seed(base):
 # --------------------------------------------------------------------------------------------
 def test_exact_class_balance_is_exact_and_a_pure_function_of_the_index():
     k = 7
-    labels = assign_classes(0, "train", np.arange(k * 13), k)
+    labels = assign_classes(0, "train", np.arange(k * 13), k, "exact")
     assert np.bincount(labels, minlength=k).tolist() == [13] * k
     for block in range(13):
         assert sorted(labels[block * k : (block + 1) * k]) == list(range(k))
-    partial = np.bincount(assign_classes(0, "train", np.arange(k * 13 + 4), k), minlength=k)
+    partial = np.bincount(
+        assign_classes(0, "train", np.arange(k * 13 + 4), k, "exact"), minlength=k
+    )
     assert partial.max() - partial.min() <= 1 and partial.sum() == k * 13 + 4
     # any subset of indices gets the same classes as the whole range
     sub = np.arange(10, 50)
-    assert np.array_equal(assign_classes(0, "train", sub, k), labels[10:50])
+    assert np.array_equal(assign_classes(0, "train", sub, k, "exact"), labels[10:50])
     # seed and split change the permutation
-    assert not np.array_equal(assign_classes(1, "train", np.arange(k * 13), k), labels)
-    assert not np.array_equal(assign_classes(0, "val", np.arange(k * 13), k), labels)
+    assert not np.array_equal(assign_classes(1, "train", np.arange(k * 13), k, "exact"), labels)
+    assert not np.array_equal(assign_classes(0, "val", np.arange(k * 13), k, "exact"), labels)
 
 
-def test_iid_balance_draws_independently():
-    labels = assign_classes(0, "train", np.arange(3000), 30, "iid")
+def test_iid_balance_is_the_default_and_draws_independently():
+    # paper App. A.1: "choosing a foreground object o uniformly from a set of objects O"
+    labels = assign_classes(0, "train", np.arange(3000), 30)
+    assert np.array_equal(labels, assign_classes(0, "train", np.arange(3000), 30, "iid"))
     counts = np.bincount(labels, minlength=30)
     assert counts.sum() == 3000 and counts.min() > 50 and counts.max() - counts.min() > 5
+    assert np.array_equal(assign_classes(0, "train", np.arange(10, 50), 30), labels[10:50])
+    assert canonicalize_spec({"kind": "t2d"})["class_balance"] == "iid"
 
 
-def test_dataset_classes_are_balanced(base):
+def test_dataset_classes_follow_the_class_draw(base, photo_dir, tmp_path):
     train = load_split(base, "train")
     assert train.class_names == NAMES and train.num_classes == 5
-    assert np.bincount(train.labels.numpy(), minlength=5).tolist() == [12] * 5
+    expected = assign_classes(3, "train", np.arange(60), 5, "iid")  # the spec's seed 3
+    assert np.array_equal(train.labels.numpy(), expected)
     assert (train.meta["class_name"] == np.array(NAMES)[train.labels.numpy()]).all()
+    spec = t2d_spec(photo_dir, class_balance="exact", splits={"train": 60}, transforms=[])
+    materialize(spec, tmp_path / "exact", progress=False)
+    exact = load_split(tmp_path / "exact", "train")
+    assert np.bincount(exact.labels.numpy(), minlength=5).tolist() == [12] * 5
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,32 +200,50 @@ def _alpha_box(layer: torch.Tensor, threshold: float = 0.0) -> tuple[int, int, i
     return int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1
 
 
-def test_prototype_is_scaled_to_object_scale_with_aspect_preserved():
+def test_prototype_is_squashed_to_the_reference_box_by_default():
     rgba = np.zeros((40, 20, 4), dtype=np.uint8)
     rgba[..., 0] = 200
     rgba[..., 3] = 255
-    layer = prototype_layer(rgba, 32, scale=0.7)
-    assert layer.shape == (4, 32, 32) and layer.dtype == torch.float32
+    squashed = prototype_layer(rgba, 32, scale=0.7)  # reference: squash to a square, 22 px
+    assert squashed.shape == (4, 32, 32) and squashed.dtype == torch.float32
+    top, left, bottom, right = _alpha_box(squashed, 0.5)
+    assert (top, left, bottom - top, right - left) == (5, 5, 22, 22)  # the reference's box
+    assert torch.allclose(squashed[0][squashed[3] > 0.99], torch.tensor(200 / 255))
+    layer = prototype_layer(rgba, 32, scale=0.7, squash_aspect=False)
     top, left, bottom, right = _alpha_box(layer, 0.5)
     assert (bottom - top, right - left) == (22, 11)  # round(0.7·32) = 22, aspect 2:1 kept
     assert (top, left) == (5, 10)  # centred
     assert torch.allclose(layer[0][layer[3] > 0.99], torch.tensor(200 / 255))
     assert (layer[:3][:, layer[3] == 0] == 0).all()  # straight alpha, RGB = 0 where transparent
-    squashed = prototype_layer(rgba, 32, scale=0.7, squash_aspect=True)
-    top, left, bottom, right = _alpha_box(squashed, 0.5)
-    assert (top, left, bottom - top, right - left) == (5, 5, 22, 22)  # the reference's box
+
+
+def test_reference_prototype_resample_is_bilinear_to_the_canvas_then_bicubic():
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(0)
+    rgba = rng.integers(0, 256, (57, 43, 4), dtype=np.uint8)
+    rgba[..., 3] = 255  # opaque: premultiplication is the identity
+    x = torch.from_numpy(rgba).permute(2, 0, 1)[None].float() / 255
+    canvas = F.interpolate(x, size=(32, 32), mode="bilinear", antialias=True, align_corners=False)
+    small = F.interpolate(
+        canvas, size=(22, 22), mode="bicubic", antialias=True, align_corners=False
+    )
+    layer = prototype_layer(rgba, 32)
+    torch.testing.assert_close(layer[:3, 5:27, 5:27], small[0, :3].clamp(0, 1), atol=1e-6, rtol=0)
+    one_step = prototype_layer(rgba, 32, resample="bilinear")
+    assert (one_step - layer).abs().max() > 0.01  # the two-step filter differs visibly
 
 
 def test_bundle_prototypes_occupy_seventy_percent_of_the_canvas(photo_dir):
-    plan = build(t2d_spec(photo_dir))
+    squashed = build(t2d_spec(photo_dir))  # default: the reference's squash to 22×22 at (5, 5)
+    for k in range(len(NAMES)):
+        assert _alpha_box(squashed.prototypes[k]) == (5, 5, 27, 27)
+    plan = build(t2d_spec(photo_dir, squash_aspect=False))
     # the crops are tight, so the resized alpha reaches the edges of the round(0.7·32) = 22 box
     for k, name in enumerate(NAMES):
         top, left, bottom, right = _alpha_box(plan.prototypes[k])
         assert max(bottom - top, right - left) == 22, name
         assert abs((top + bottom) / 2 - 16) <= 0.5 and abs((left + right) / 2 - 16) <= 0.5
-    squashed = build(t2d_spec(photo_dir, squash_aspect=True))
-    for k in range(len(NAMES)):
-        assert _alpha_box(squashed.prototypes[k]) == (5, 5, 27, 27)
 
 
 def test_no_transform_image_is_the_prototype_composited_on_its_background(photo_dir):
@@ -229,6 +254,7 @@ def test_no_transform_image_is_the_prototype_composited_on_its_background(photo_
     images, meta = next(plan.chunks("val", chunk_size=12))
     photos = load_background_photos({"source": "folder", "path": str(photo_dir)})
     bank = background_bank(photos, size=32, count=16, seed=3, split="val")
+    assert np.array_equal(bank, background_bank(photos, size=32, count=16, seed=3, split="train"))
     for i in range(12):
         proto = plan.prototypes[meta["label"][i]].permute(1, 2, 0).numpy().astype(np.float64)
         bg = bank[meta["background"][i]] / 255.0
@@ -244,7 +270,8 @@ def test_structured_random_data_has_one_fixed_pattern_per_class(tmp_path):
     materialize(spec, tmp_path / "r", progress=False)
     data = load_split(tmp_path / "r", "train")
     assert data.images.shape == (48, 32, 32, 3) and data.images.dtype == torch.uint8
-    assert data.num_classes == 6 and np.bincount(data.labels.numpy()).tolist() == [8] * 6
+    assert data.num_classes == 6 and set(data.labels.tolist()) == set(range(6))
+    assert np.array_equal(data.labels.numpy(), assign_classes(0, "train", np.arange(48), 6))
     images, labels = data.images.numpy(), data.labels.numpy()
     inner = images[:, 5:27, 5:27]  # the 22×22 pattern (round(0.7·32))
     for c in range(6):
@@ -400,9 +427,10 @@ def test_random_kind_rejects_prototype_keys_and_bad_fraction():
         canonicalize_spec({"kind": "random", "object_scale": 0.5})
     # planners pass the shared object keys to every kind: at their defaults they are no-ops
     plain = canonicalize_spec({"kind": "random"})
-    assert (
-        canonicalize_spec({"kind": "random", "object_scale": 0.7, "squash_aspect": False}) == plain
-    )
+    defaults = {"object_scale": 0.7, "squash_aspect": True, "prototype_resample": "reference"}
+    assert canonicalize_spec({"kind": "random", **defaults}) == plain
+    with pytest.raises(ConfigError, match="squash_aspect"):
+        canonicalize_spec({"kind": "random", "squash_aspect": False})
     assert "object_scale" not in plain
     with pytest.raises(ConfigError, match=r"objects\.pattern_fraction"):
         canonicalize_spec({"kind": "random", "objects": {"pattern_fraction": 1.2}})
@@ -414,3 +442,124 @@ def test_unknown_object_name_is_reported_before_anything_is_written(photo_dir, t
         materialize(spec, tmp_path / "never", progress=False)
     assert not (tmp_path / "never").exists()
     assert not any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())
+
+
+# --------------------------------------------------------------------------------------------
+# fidelity defaults (docs/FIDELITY.md): config.yaml, the schema and the code say the same
+# --------------------------------------------------------------------------------------------
+def test_data_layer_defaults_agree_in_config_schema_and_code():
+    import dataclasses
+    import inspect
+
+    import yaml
+
+    from invtransfer.assets import DEFAULT_SPLIT_PHOTOS, background_bank
+    from invtransfer.config import REPO_ROOT, SCHEMA_PATH
+    from invtransfer.transforms import TransformOptions
+
+    config = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]
+    data_schema = schema["data"]["properties"]
+    spec = canonicalize_spec({"kind": "t2d"})
+    proto = inspect.signature(prototype_layer).parameters
+    bank = inspect.signature(background_bank).parameters
+    expected = {  # key: (config.yaml, schema default, code default)
+        "split_photos": (
+            config["assets"]["backgrounds"]["split_photos"],
+            schema["assets"]["properties"]["backgrounds"]["properties"]["split_photos"]["default"],
+            spec["backgrounds"]["split_photos"],
+        ),
+        "squash_aspect": (
+            config["data"]["squash_aspect"],
+            data_schema["squash_aspect"]["default"],
+            spec["squash_aspect"],
+        ),
+        "prototype_resample": (
+            config["data"]["prototype_resample"],
+            data_schema["prototype_resample"]["default"],
+            spec["prototype_resample"],
+        ),
+        "class_balance": (
+            config["data"]["class_balance"],
+            data_schema["class_balance"]["default"],
+            spec["class_balance"],
+        ),
+    }
+    options = {f.name: f.default for f in dataclasses.fields(TransformOptions)}
+    opt_schema = data_schema["transform_options"]["properties"]
+    for key, value in config["data"]["transform_options"].items():
+        if key != "cifar_translate":  # the planner's name for the whole-image translate mode
+            expected[key] = (value, opt_schema[key]["default"], options[key])
+    assert expected == {
+        "split_photos": ("shared",) * 3,  # paper: one set of 867 backgrounds for every split
+        "squash_aspect": (True,) * 3,  # reference: objects squashed to a square
+        "prototype_resample": ("reference",) * 3,
+        "class_balance": ("iid",) * 3,  # paper: objects drawn uniformly at random
+        "resample": ("nearest",) * 3,  # reference: rotate/shear NEAREST
+        "scale_resample": ("bicubic",) * 3,  # reference: Pillow's default resize
+        "noise": ("gaussian",) * 3,  # paper: Gaussian noise, mu 0, sigma 1
+        "pixelate_fraction": (0.5,) * 3,  # paper: "to half resolution"
+        "contrast_mean": ("canvas",) * 3,  # reference: mean incl. the transparent area
+        "image_translate_fraction": (0.25,) * 3,  # paper: [0 %, 50 %] range, centred
+    }
+    assert DEFAULT_SPLIT_PHOTOS == bank["split_photos"].default == "shared"
+    assert proto["squash_aspect"].default is True and proto["resample"].default == "reference"
+
+
+# --------------------------------------------------------------------------------------------
+# the kinds registry
+# --------------------------------------------------------------------------------------------
+def test_dataset_kinds_registry_lookup_duplicates_and_unknown_kinds(tmp_path):
+    from invtransfer.datasets import (
+        DATASET_KINDS,
+        DatasetKind,
+        cifar_aug,
+        cifar_objects,
+        register_dataset_kind,
+        t2d,
+    )
+    from invtransfer.datasets.kinds import get_dataset_kind
+
+    assert list(DATASET_KINDS) == ["t2d", "random", "cifar", "cifar_objects"]
+    assert get_dataset_kind("cifar").build is cifar_aug.build
+    assert get_dataset_kind("cifar_objects").canonicalize is cifar_objects.canonicalize_spec
+    assert get_dataset_kind("random").canonicalize is t2d.canonicalize_t2d_spec
+    with pytest.raises(ValueError, match="'t2d' is already registered"):
+        register_dataset_kind(DATASET_KINDS["t2d"])
+    with pytest.raises(
+        ConfigError, match=r"unknown kind 'cube'.*t2d, random, cifar, cifar_objects"
+    ):
+        get_dataset_kind("cube")
+    with pytest.raises(ConfigError, match="unknown kind 'cube'"):
+        canonicalize_spec({"kind": "cube"})
+
+    # a new kind is one entry: canonicalize + build, then every entry point knows it
+    class _Plan:
+        class_names = ("a", "b")
+
+        def chunks(self, split, chunk_size=256):
+            images = np.full((4, 8, 8, 3), 7, dtype=np.uint8)
+            meta = pd.DataFrame(
+                {
+                    "index": range(4),
+                    "split": split,
+                    "label": [0, 1, 0, 1],
+                    "class_name": list("abab"),
+                }
+            )
+            yield images, meta
+
+    def canon(spec):
+        return {"kind": "unit_test_kind", "seed": 0, "transform_seed": 0, "transforms": [],
+                "shard_size": 10, "splits": {"test": 4}}  # fmt: skip
+
+    kind = DatasetKind("unit_test_kind", canon, lambda spec: _Plan(), "a test kind")
+    try:
+        assert register_dataset_kind(kind) is kind
+        assert canonicalize_spec({"kind": "unit_test_kind", "_where": "x"})["_where"] == "x"
+        assert dataset_name({"kind": "unit_test_kind"}).startswith("unit-test-kind-none-test4-s0-")
+        materialize({"kind": "unit_test_kind"}, tmp_path / "new", progress=False)
+        data = load_split(tmp_path / "new", "test")
+        assert data.labels.tolist() == [0, 1, 0, 1] and int(data.images.max()) == 7
+    finally:
+        DATASET_KINDS.pop("unit_test_kind", None)

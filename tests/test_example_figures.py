@@ -7,25 +7,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from support.fake_cifar import FIXTURE, read_png_fixture, write_fake_cifar
 
 from invtransfer import example_figures as ef
-from invtransfer.datasets import cifar, materialize
+from invtransfer.datasets import materialize
 from invtransfer.transforms import TRANSFORMS
-
-FIXTURE = Path(__file__).parent / "fixtures" / "cifar"
 
 
 @pytest.fixture(scope="module")
 def real():
-    return cifar.read_png_fixture(FIXTURE)[0]
+    return read_png_fixture(FIXTURE)[0]
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("cifar")
-    cifar.write_fake_cifar(
-        root, "cifar10", 2, 0, seed=0, real_test_images=cifar.read_png_fixture(FIXTURE)
-    )
+    write_fake_cifar(root, "cifar10", 2, 0, seed=0, real_test_images=read_png_fixture(FIXTURE))
     return str(root)
 
 

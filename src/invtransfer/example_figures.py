@@ -5,9 +5,8 @@ materialised dataset folder, an in-memory ``uint8`` array ``N×H×W×3`` or a da
 memory, first images only) — and an output path ``figures/figN.pdf``; it writes the PDF and a PNG
 next to it, atomically and byte-reproducibly (no timestamps in the metadata), with matplotlib's Agg
 backend. A Snakemake rule therefore only has to name its inputs. Where CIFAR is not available the
-CIFAR panels can be drawn from a fixture written by
-:func:`invtransfer.datasets.cifar.write_fake_cifar` (with the 20 real test images of
-``tests/fixtures/cifar``).
+CIFAR panels can be drawn from a fixture written by ``tests/support/fake_cifar.py``
+(``write_fake_cifar``, with the 20 real test images of ``tests/fixtures/cifar``).
 
 - Fig 1: Transforms-2D examples, one row per transformation (rotate, hue, blur), one object.
 - Fig 5: the 18 transformations — category, name, parameters, samples (paper App. A.1).
@@ -120,7 +119,7 @@ def load_examples(
 def _from_spec(
     spec: Mapping[str, Any], n: int, split: str, label: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    from invtransfer.datasets.builders import build_plan
+    from invtransfer.datasets.builders import dataset_build_plan as build_plan
 
     plan = build_plan(spec)
     got_images, got_labels, found = [], [], 0

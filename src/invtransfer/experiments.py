@@ -134,10 +134,10 @@ def _data(config: Mapping[str, Any]) -> Mapping[str, Any]:
 def _transform_options(config: Mapping[str, Any], whole_image: bool = False) -> dict:
     opts = dict(_data(config).get("transform_options", {}))
     cifar_translate = opts.pop("cifar_translate", "image")
-    out = {k: v for k, v in opts.items() if k in ("resample", "noise", "pixelate_fraction")}
+    out = {k: v for k, v in opts.items() if k != "image_translate_fraction"}
     if whole_image:
         out["translate"] = cifar_translate
-        out["image_translate_fraction"] = opts.get("image_translate_fraction", 0.3)
+        out["image_translate_fraction"] = opts.get("image_translate_fraction", 0.25)
     return out
 
 
@@ -157,10 +157,14 @@ def _common(config: Mapping[str, Any]) -> dict:
     return {
         "image_size": int(config["image_size"]),
         "object_scale": float(d.get("object_scale", 0.7)),
-        "squash_aspect": bool(d.get("squash_aspect", False)),
-        "class_balance": d.get("class_balance", "exact"),
+        "squash_aspect": bool(d.get("squash_aspect", True)),
+        **({"prototype_resample": d["prototype_resample"]} if "prototype_resample" in d else {}),
+        "class_balance": d.get("class_balance", "iid"),
         "shard_size": int(d.get("shard_size", 10000)),
     }
+
+
+_OBJECT_ONLY_KEYS = ("object_scale", "squash_aspect", "prototype_resample")  # not for random
 
 
 def _object_source(config: Mapping[str, Any]) -> dict:
@@ -177,7 +181,7 @@ def _background_source(config: Mapping[str, Any], seed: int) -> dict:
     out = {
         "source": bg["source"],
         "bank_size": int(bg.get("bank_size", 867)),
-        "split_photos": bg.get("split_photos", "disjoint"),
+        "split_photos": bg.get("split_photos", "shared"),
         "seed": int(seed),
     }
     if bg.get("path"):
@@ -227,7 +231,7 @@ def random_spec(
         "splits": _splits(config, None, test_only),
         "seed": int(seed),
         "transform_seed": int(seed if transform_seed is None else transform_seed),
-        **_common(config),
+        **{k: v for k, v in _common(config).items() if k not in _OBJECT_ONLY_KEYS},
     }
 
 

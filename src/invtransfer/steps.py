@@ -86,9 +86,9 @@ def check_assets(
 
 def check_cifar(root: str, dataset: str, *, download: bool, out: str | Path) -> None:
     """Make sure the CIFAR release is present (fetching it only when ``download`` is set)."""
-    from invtransfer.datasets import cifar
+    from invtransfer.datasets import cifar, cifar_download
 
-    folder = cifar.ensure_cifar(cifar.resolve_root(root), dataset, download=download)
+    folder = cifar_download.ensure_cifar(cifar.resolve_root(root), dataset, download=download)
     files = sorted(p.name for p in Path(folder).iterdir() if p.is_file())
     log.info("%s found in %s (%d files)", dataset, folder, len(files))
     atomic_write_json(out, {"dataset": dataset, "folder": str(folder), "files": files})

@@ -37,7 +37,13 @@ Semantics shared by all kernels (see ``docs/ARCHITECTURE.md``, "Transformations"
 - Fixed sizes are in pixels and do not scale with the image size: the erasing square is 14 px and
   the blur kernel 7 px, as in the reference at 32×32. ``pixelate`` uses a fraction of the side.
 
-Reference quirks that change pixels are opt-in through :class:`TransformOptions`.
+Why one module of ~1,200 lines: the 18 types are one registry whose kernels share the building
+blocks below (premultiplication, alpha boxes, separable resampling, seeded fields); one sampler and
+one kernel per type, in the paper's order, are easier to check against Fig. 5 side by side.
+
+Defaults follow ``docs/FIDELITY.md``: the paper's text (Fig. 5) where it is specific, else the
+reference's behaviour (nearest rotate/shear, bicubic scale, Pillow's canvas contrast mean, the
+reference's position ranges); the variants are options of :class:`TransformOptions`.
 """
 
 from __future__ import annotations
@@ -89,49 +95,62 @@ _ALPHA_VISIBLE = 0.5 / 255.0  # alpha above this counts as object for the boundi
 _ALPHA_EMPTY = 1e-6  # resampled alpha below this is snapped to 0 (transparent)
 _GOLDEN = 0x9E3779B97F4A7C15  # SplitMix64 increment, as in invtransfer.rng
 
-_RESAMPLE = ("bilinear", "nearest")
+_RESAMPLE = ("nearest", "bilinear")
+_SCALE_RESAMPLE = ("bicubic", "bilinear")
 _NOISE = ("gaussian", "reference-wrap")
 _TRANSLATE = ("object", "image", "image-reference")
-_CONTRAST_MEAN = ("object", "canvas")
+_CONTRAST_MEAN = ("canvas", "object")
 
 
 @dataclass(frozen=True)
 class TransformOptions:
-    """How the transformations are applied. Defaults follow the paper; reference quirks are opt-in.
+    """How the transformations are applied.
+
+    Defaults follow the rule of ``docs/FIDELITY.md``: the paper's text where it says something
+    (Fig. 5, App. A.1), else what the reference code computes; a variant we consider better is an
+    option.
 
     Attributes:
-        resample: interpolation of ``rotate`` and ``shear``. The reference used NEAREST there;
-            ``scale`` always uses an antialiased bilinear (triangle) filter like PIL's resize, and
-            ``elastic`` bilinear like torchvision.
-        noise: ``"gaussian"`` adds N(0, 1) to object pixels and clamps to [0, 1] (paper);
-            ``"reference-wrap"`` clips the noise to [0, 1], adds it and wraps modulo 256 as the
-            reference's uint8 conversion did (colourful speckle).
-        translate: ``"object"`` places the object's alpha box at a uniformly random integer
-            position inside the canvas (Transforms-2D); ``"image"`` shifts the whole image by
+        resample: interpolation of ``rotate`` and ``shear``: ``"nearest"`` (reference:
+            torchvision's default NEAREST), or ``"bilinear"`` on premultiplied colour.
+        scale_resample: filter of ``scale``: ``"bicubic"`` (reference: Pillow's default resize
+            filter, antialiased) or ``"bilinear"`` (antialiased triangle filter). ``elastic`` is
+            always bilinear, like torchvision.
+        noise: ``"gaussian"`` adds N(0, 1) to object pixels and clamps to [0, 1] (paper: "Gaussian
+            noise with µ = 0, σ = 1"); ``"reference-wrap"`` clips the noise to [0, 1], adds it and
+            wraps modulo 256 as the reference's uint8 conversion did (colourful speckle).
+        translate: ``"object"`` places the object's alpha box at position ``int(U·free)`` per
+            axis, ``free`` = canvas side minus box side, so the object stays inside (reference
+            ``RandomTranslate`` with a bounding box); ``"image"`` shifts the whole image by
             ``round(U(-f, f)·size)`` px per axis (CIFAR; uncovered pixels become transparent);
             ``"image-reference"`` reproduces the reference's CIFAR shift, right/down only by
-            ``int(U·f·size) - int(-f·size/2)`` px (4–13 px at 32 px, f = 0.3).
-        image_translate_fraction: ``f`` above, in [0, 1].
+            ``int(U·f·size) - int(-f·size/2)`` px (4–13 px at 32 px with the reference's f = 0.3).
+        image_translate_fraction: ``f`` above, in [0, 1]. 0.25: the paper's "[0 %, 50 %] image
+            size" range of the position, centred (±25 %).
         pixelate_fraction: the side is box-down-sampled to ``int(fraction·size)`` px and
-            nearest-up-sampled back (reference 0.3; the paper's Fig. 5 says "half resolution").
-        contrast_mean: the grey level ``contrast`` blends with: the alpha-weighted mean grey of the
-            object pixels (``"object"``, paper) or the mean over the whole canvas including the
-            black transparent area (``"canvas"``, the reference's quirk).
+            nearest-up-sampled back (paper Fig. 5: "to half resolution" = 0.5; reference 0.3).
+        contrast_mean: the grey level ``contrast`` blends with. ``"canvas"`` (reference): Pillow's
+            ``ImageEnhance.Contrast`` mean of the whole canvas, transparent area as black, i.e.
+            the mean of the integer luma ``(19595 R + 38470 G + 7471 B + 2^15) >> 16`` of the
+            uint8 pixels, rounded to an integer level; ``"object"``: the alpha-weighted mean
+            luma of the object pixels only.
         probability: p(apply) of the Bernoulli-type transformations (flips, grayscale, posterize,
             invert, sharpen, noise, pixelate, elastic, erasing); 0.5 in the paper.
     """
 
-    resample: Literal["bilinear", "nearest"] = "bilinear"
+    resample: Literal["nearest", "bilinear"] = "nearest"
+    scale_resample: Literal["bicubic", "bilinear"] = "bicubic"
     noise: Literal["gaussian", "reference-wrap"] = "gaussian"
     translate: Literal["object", "image", "image-reference"] = "object"
-    image_translate_fraction: float = 0.3
-    pixelate_fraction: float = 0.3
-    contrast_mean: Literal["object", "canvas"] = "object"
+    image_translate_fraction: float = 0.25
+    pixelate_fraction: float = 0.5
+    contrast_mean: Literal["canvas", "object"] = "canvas"
     probability: float = 0.5
 
     def __post_init__(self) -> None:
         for name, allowed in (
             ("resample", _RESAMPLE),
+            ("scale_resample", _SCALE_RESAMPLE),
             ("noise", _NOISE),
             ("translate", _TRANSLATE),
             ("contrast_mean", _CONTRAST_MEAN),
@@ -628,23 +647,37 @@ def sample_scale(rng: CounterRNG, options: TransformOptions) -> Params:
     return {"factor": rng.uniform("factor", low=SCALE_RANGE[0], high=SCALE_RANGE[1])}
 
 
-def _resize_matrices(factor: Tensor, centre: Tensor, size: int) -> Tensor:
+def _filter(distance: Tensor, kind: str) -> Tensor:
+    """Resampling filter at ``distance`` (in filter units): triangle (bilinear) or Keys cubic with
+    a = -0.5 (Pillow's and torchvision's antialiased bicubic)."""
+    d = distance.abs()
+    if kind == "bilinear":
+        return torch.clamp(1.0 - d, min=0.0)
+    a = -0.5
+    near = ((a + 2.0) * d - (a + 3.0)) * d * d + 1.0
+    far = ((a * d - 5.0 * a) * d + 8.0 * a) * d - 4.0 * a
+    return torch.where(d < 1.0, near, torch.where(d < 2.0, far, torch.zeros_like(d)))
+
+
+def _resize_matrices(factor: Tensor, centre: Tensor, size: int, kind: str = "bicubic") -> Tensor:
     """Per-sample ``size×size`` resampling matrices scaling by ``factor`` about ``centre``.
 
-    A triangle (bilinear) filter stretched by ``max(1, 1/factor)`` — PIL's/torchvision's
-    antialiased resize — normalised over the full filter, so sources outside the canvas count
-    as transparent instead of being renormalised away. ``factor`` 1 gives the identity.
+    The filter (``kind``: ``"bicubic"`` or ``"bilinear"``) is stretched by ``max(1, 1/factor)`` —
+    Pillow's/torchvision's antialiased resize — and normalised over all its taps, so sources
+    outside the canvas count as transparent instead of being renormalised away. ``factor`` 1
+    gives the identity.
     """
-    support = torch.clamp(1.0 / factor, min=1.0)  # filter half-width in source pixels
-    reach = math.ceil(float(support.max())) + 1 if factor.numel() else 1
+    stretch = torch.clamp(1.0 / factor, min=1.0)  # filter scale in source pixels
+    radius = 2.0 if kind == "bicubic" else 1.0  # filter support in filter units
+    reach = math.ceil(radius * float(stretch.max())) + 1 if factor.numel() else 1
     out = torch.arange(size, dtype=factor.dtype, device=factor.device)
     src = centre[:, None] + (out[None, :] - centre[:, None]) / factor[:, None]  # N×size
     taps = torch.arange(-reach, reach + 1, dtype=factor.dtype, device=factor.device)
     cols = torch.floor(src)[:, :, None] + taps  # N×size×T: every source pixel the filter reaches
-    support = support[:, None, None]
-    norm = torch.clamp(1.0 - (cols - src[:, :, None]).abs() / support, min=0.0).sum(dim=2)
+    stretch = stretch[:, None, None]
+    norm = _filter((cols - src[:, :, None]) / stretch, kind).sum(dim=2)
     j = torch.arange(size, dtype=factor.dtype, device=factor.device)
-    weight = torch.clamp(1.0 - (j - src[:, :, None]).abs() / support, min=0.0)  # N×size×size
+    weight = _filter((j - src[:, :, None]) / stretch, kind)  # N×size×size
     return weight / norm[:, :, None]  # sources outside the canvas are transparent: not renormalised
 
 
@@ -652,17 +685,19 @@ def _resize_matrices(factor: Tensor, centre: Tensor, size: int) -> Tensor:
 def apply_scale(
     images: Tensor, params: Mapping[str, Tensor], options: TransformOptions, where: str
 ) -> Tensor:
-    """Scale the object about its alpha-box centre by ``params['factor']`` (antialiased)."""
+    """Scale the object about its alpha-box centre by ``params['factor']`` (antialiased,
+    ``options.scale_resample``)."""
     n, _, h, w = images.shape
     factor = _param(params, "factor", where, n, images, low=0.05)
     cx, cy = _box_centre(images)
-    mat_y = _resize_matrices(factor, cy.to(images.dtype), h)
-    mat_x = _resize_matrices(factor, cx.to(images.dtype), w)
+    kind = options.scale_resample
+    mat_y = _resize_matrices(factor, cy.to(images.dtype), h, kind)
+    mat_x = _resize_matrices(factor, cx.to(images.dtype), w, kind)
     return _unpremultiply(_separable(_premultiply(images), mat_y, mat_x))
 
 
 def sample_translate(rng: CounterRNG, options: TransformOptions) -> Params:
-    """Position parameters u_x, u_y ~ U[0, 1), mapped onto the free range by ``apply``."""
+    """Position parameters u_x, u_y ~ U[0, 1), mapped onto the position range by ``apply``."""
     return {"u_x": rng.uniform("u_x"), "u_y": rng.uniform("u_y")}
 
 
@@ -670,8 +705,10 @@ def _translate_shift(
     u: Tensor, low: Tensor, high: Tensor, size: int, options: TransformOptions
 ) -> Tensor:
     if options.translate == "object":
-        free = size - (high - low + 1)  # positions 0..free keep the whole box inside
-        pos = torch.floor(u * (free + 1)).long().clamp(max=free)
+        # reference RandomTranslate: position int(U·free), free = size - box side, so 0..free-1
+        # (the box never touches the right/bottom edge, as in the reference; 0 when free = 0)
+        free = size - (high - low + 1)
+        pos = torch.floor(u * free).long().clamp(max=free)
         return pos - low
     reach = options.image_translate_fraction * size
     if options.translate == "image":
@@ -684,8 +721,9 @@ def _translate_shift(
 def apply_translate(
     images: Tensor, params: Mapping[str, Tensor], options: TransformOptions, where: str
 ) -> Tensor:
-    """Move by whole pixels: the object box to a uniform position inside the canvas, or (CIFAR)
-    the whole image, uncovered pixels becoming transparent (see ``TransformOptions.translate``)."""
+    """Move by whole pixels: the object box to a uniform position ``int(u·free)`` inside the
+    canvas, or (CIFAR) the whole image, uncovered pixels becoming transparent (see
+    ``TransformOptions.translate``)."""
     n, _, h, w = images.shape
     u_x = _param(params, "u_x", where, n, images, low=0.0, high=1.0)
     u_y = _param(params, "u_y", where, n, images, low=0.0, high=1.0)
@@ -984,7 +1022,7 @@ def apply_noise(
 
 
 def sample_pixelate(rng: CounterRNG, options: TransformOptions) -> Params:
-    """Pixelate with probability ``options.probability`` (``RandomPixelate(0.3)``)."""
+    """Pixelate with probability ``options.probability`` (to ``pixelate_fraction`` of the side)."""
     return _bernoulli(rng, options)
 
 
@@ -1089,8 +1127,9 @@ def sample_erasing(rng: CounterRNG, options: TransformOptions) -> Params:
 def apply_erasing(
     images: Tensor, params: Mapping[str, Tensor], options: TransformOptions, where: str
 ) -> Tensor:
-    """Make a 14×14 px square transparent (alpha 0, RGB 0) at top-left ``floor(u·(size-14+1))``,
-    fully inside the canvas, where applied. It may miss the object, as in the reference."""
+    """Make a 14×14 px square transparent (alpha 0, RGB 0) at top-left ``floor(u·(size-14))``
+    (the reference's ``int(U·(size-14))``: 0..17 at 32 px), where applied. It may miss the
+    object, as in the reference."""
     n, _, h, w = images.shape
     if h < ERASING_SIZE or w < ERASING_SIZE:
         raise ValueError(
@@ -1099,8 +1138,8 @@ def apply_erasing(
     applied = _flag(params, where, images)
     u_x = _param(params, "u_x", where, n, images, low=0.0, high=1.0)
     u_y = _param(params, "u_y", where, n, images, low=0.0, high=1.0)
-    left = torch.floor(u_x * (w - ERASING_SIZE + 1)).clamp_(max=w - ERASING_SIZE)
-    top = torch.floor(u_y * (h - ERASING_SIZE + 1)).clamp_(max=h - ERASING_SIZE)
+    left = torch.floor(u_x * (w - ERASING_SIZE)).clamp_(max=w - ERASING_SIZE)
+    top = torch.floor(u_y * (h - ERASING_SIZE)).clamp_(max=h - ERASING_SIZE)
     xs = torch.arange(w, dtype=images.dtype, device=images.device)[None, :] - left[:, None]
     ys = torch.arange(h, dtype=images.dtype, device=images.device)[None, :] - top[:, None]
     # float 0/1 factors and an outer product: broadcasting bool ops are slow on CPU
@@ -1118,18 +1157,37 @@ def sample_contrast(rng: CounterRNG, options: TransformOptions) -> Params:
 def apply_contrast(
     images: Tensor, params: Mapping[str, Tensor], options: TransformOptions, where: str
 ) -> Tensor:
-    """Blend RGB with its mean grey by ``factor`` (torchvision ``adjust_contrast``), object pixels
-    only. The mean is alpha-weighted over the object (or the whole canvas, reference quirk)."""
+    """Blend RGB with a mean grey by ``factor`` (``adjust_contrast``), object pixels only.
+
+    ``options.contrast_mean``: ``"canvas"`` is the reference's Pillow ``ImageEnhance.Contrast``
+    on the RGB canvas (transparent area black): see :func:`_pil_canvas_mean`; ``"object"`` is the
+    alpha-weighted mean luma of the object pixels.
+    """
     factor = _param(params, "factor", where, images.shape[0], images, low=0.0).view(-1, 1, 1, 1)
     rgb, alpha = _split(images)
-    luma = _luma(rgb)
     if options.contrast_mean == "object":
         total = alpha.sum(dim=(1, 2, 3), keepdim=True)
-        mean = (luma * alpha).sum(dim=(1, 2, 3), keepdim=True) / total.clamp_min(1e-12)
+        mean = (_luma(rgb) * alpha).sum(dim=(1, 2, 3), keepdim=True) / total.clamp_min(1e-12)
     else:
-        mean = luma.mean(dim=(1, 2, 3), keepdim=True)
+        mean = _pil_canvas_mean(rgb).to(images.dtype).view(-1, 1, 1, 1)
     out = (rgb * factor).add_(mean * (1.0 - factor)).clamp_(0.0, 1.0)
     return _with_rgb(images, _object_only(out, alpha))
+
+
+def _pil_canvas_mean(rgb: Tensor) -> Tensor:
+    """Pillow's contrast mean of each canvas (N×3×H×W in [0, 1]) as a level in [0, 1]: shape (N,).
+
+    ``ImageEnhance.Contrast`` computes ``int(mean(L) + 0.5)`` over the ``"L"`` conversion, whose
+    per-pixel luma is the integer ``(19595 R + 38470 G + 7471 B + 2^15) >> 16`` of the uint8
+    channels (Pillow's ``L24``). Colours are rounded to uint8 first (the reference's images were
+    uint8 at every step), and the sums are exact int64 arithmetic.
+    """
+    q = torch.round(rgb * 255.0).clamp_(0, 255).to(torch.int64)
+    luma = (q[:, 0] * 19595 + q[:, 1] * 38470 + q[:, 2] * 7471 + 32768) >> 16  # N×H×W
+    count = luma.shape[1] * luma.shape[2]
+    total = luma.sum(dim=(1, 2))
+    level = torch.div(2 * total + count, 2 * count, rounding_mode="floor")  # int(mean + 0.5)
+    return level.to(torch.float64) / 255.0
 
 
 # --- registry (paper order: Fig. 5, reference TRANSFORMS) ------------------------------------------

@@ -6,6 +6,7 @@ for the embedded Debian-derived bundle and its rebuild.
 
 from invtransfer.assets.backgrounds import (
     DEFAULT_BANK_SIZE,
+    DEFAULT_SPLIT_PHOTOS,
     SPLIT_PHOTOS_MODES,
     SPLITS,
     BackgroundCrops,
@@ -15,7 +16,12 @@ from invtransfer.assets.backgrounds import (
     photo_split,
     plan_background_crops,
 )
-from invtransfer.assets.bundle import read_manifest, rebuild_bundle, resources_dir, verify_bundle
+from invtransfer.assets.bundle import (
+    bundle_dir,
+    read_bundle_manifest,
+    rebuild_bundle,
+    verify_bundle,
+)
 from invtransfer.assets.objects import (
     DEFAULT_OBJECT_COUNT,
     ObjectImage,
@@ -26,6 +32,7 @@ from invtransfer.assets.objects import (
 __all__ = [
     "DEFAULT_BANK_SIZE",
     "DEFAULT_OBJECT_COUNT",
+    "DEFAULT_SPLIT_PHOTOS",
     "SPLITS",
     "SPLIT_PHOTOS_MODES",
     "BackgroundCrops",
@@ -33,12 +40,12 @@ __all__ = [
     "ObjectImage",
     "available_object_names",
     "background_bank",
+    "bundle_dir",
     "load_background_photos",
     "load_objects",
     "photo_split",
     "plan_background_crops",
-    "read_manifest",
+    "read_bundle_manifest",
     "rebuild_bundle",
-    "resources_dir",
     "verify_bundle",
 ]

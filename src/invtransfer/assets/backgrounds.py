@@ -1,22 +1,24 @@
 """Background photographs and the seeded background bank.
 
-The paper pastes objects on 867 SI-Score nature backgrounds. Offline we have 27 large nature
-photographs (the bundle), so the bank is made of random square crops of them: side 25–100 % of
-the photo's short side (uniform), uniform position, horizontal flip with p = 0.5, resized to
-``size`` × ``size`` with Pillow's antialiased bilinear filter (the reference resizes its
-backgrounds with PIL bilinear too). Crop ``i`` depends only on ``(seed, split, i)`` and the photo
-set (through :class:`~invtransfer.rng.CounterRNG`), so a bank of 100 is the first 100 of a bank
-of 867, and the output size changes the resolution of the crops, not where they are.
+The paper pastes objects on 867 SI-Score nature backgrounds, the same set for every dataset and
+split (§3.3, App. A.1). Offline we have 27 large nature photographs (the bundle), so the bank is
+made of random square crops of them: side 25–100 % of the photo's short side (uniform), uniform
+position, horizontal flip with p = 0.5, resized to ``size`` × ``size`` with Pillow's antialiased
+bilinear filter (the reference resizes its backgrounds with PIL bilinear too). Crop ``i`` depends
+only on ``(seed, bank, i)`` and the photo set (through :class:`~invtransfer.rng.CounterRNG`), so
+a bank of 100 is the first 100 of a bank of 867, and the output size changes the resolution of
+the crops, not where they are.
 
 Photo splits (``split_photos``):
 
-- ``disjoint`` (default): train, val and test crops come from disjoint photos, so evaluation
-  backgrounds are unseen. The assignment is fixed and independent of the experiment seed: photos
-  are ordered by ``derive_seed("invtransfer.photo_split", name)`` (a hash of the name, so adding
-  a photo does not move the others), the first ``round(0.15 n)`` (at least 1) go to val, the next
-  as many to test, the rest to train. For the 27 bundled photos: 19 / 4 / 4 (listed in
-  ``docs/ARCHITECTURE.md``).
-- ``shared``: every split uses all photos (what the paper did; crops still differ per split).
+- ``shared`` (default, the paper and the reference): one bank, cropped from all photos, serves
+  every split: train, val and test images draw their backgrounds from the same ``count`` crops.
+- ``disjoint``: each split has its own bank, cropped from its own photos, so evaluation
+  backgrounds are unseen (a background shift). The assignment is fixed and independent of the
+  experiment seed: photos are ordered by ``derive_seed("invtransfer.photo_split", name)`` (a hash
+  of the name, so adding a photo does not move the others), the first ``round(0.15 n)`` (at
+  least 1) go to val, the next as many to test, the rest to train. For the 27 bundled photos:
+  19 / 4 / 4 (listed in ``docs/ARCHITECTURE.md``).
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ from PIL import Image
 from invtransfer.assets import siscore as _siscore
 from invtransfer.assets._config import check_section, optional_path, positive_int
 from invtransfer.assets._imageio import PHOTO_SUFFIXES, read_photo
-from invtransfer.assets.bundle import check_bundle_file, read_manifest, resources_dir
+from invtransfer.assets.bundle import bundle_dir, check_bundle_file, read_bundle_manifest
 from invtransfer.errors import AssetError, ConfigError
 from invtransfer.rng import CounterRNG, derive_seed
 
 __all__ = [
     "DEFAULT_BANK_SIZE",
+    "DEFAULT_SPLIT_PHOTOS",
     "SPLITS",
     "SPLIT_PHOTOS_MODES",
     "BackgroundCrops",
@@ -55,7 +58,8 @@ log = logging.getLogger("invtransfer.assets")
 SECTION = "assets.backgrounds"
 DEFAULT_BANK_SIZE = 867  # SI-Score's number of background photographs
 SPLITS = ("train", "val", "test")
-SPLIT_PHOTOS_MODES = ("disjoint", "shared")
+SPLIT_PHOTOS_MODES = ("shared", "disjoint")
+DEFAULT_SPLIT_PHOTOS = "shared"  # the paper's one set of backgrounds for every split
 HOLDOUT_FRACTION = 0.15  # of the photos, each for val and for test (27 -> 4 + 4)
 MIN_CROP, MAX_CROP = 0.25, 1.0  # crop side as a fraction of the photo's short side
 _KEYS: dict[str, frozenset[str]] = {
@@ -113,8 +117,8 @@ def load_background_photos(cfg: Mapping[str, Any]) -> list[BackgroundPhoto]:
         positive_int(max_size, f"{SECTION}.max_size")
     path = optional_path(opts.get("path"), f"{SECTION}.path")
     if source == "bundle":
-        root = path or resources_dir()
-        entries = [e for e in read_manifest(root) if e.kind == "background"]
+        root = path or bundle_dir()
+        entries = [e for e in read_bundle_manifest(root) if e.kind == "background"]
         if not entries:
             raise AssetError(f"{root}: the bundle manifest lists no backgrounds")
         photos = []
@@ -174,7 +178,7 @@ def _check_photos(photos: Sequence[BackgroundPhoto]) -> None:
 
 
 def photo_split(
-    photos: Sequence[BackgroundPhoto], split: str, mode: str = "disjoint"
+    photos: Sequence[BackgroundPhoto], split: str, mode: str = DEFAULT_SPLIT_PHOTOS
 ) -> list[BackgroundPhoto]:
     """The photos ``split`` may crop from, sorted by name (rule in the module docstring)."""
     _check_photos(photos)
@@ -229,13 +233,15 @@ def plan_background_crops(
     count: int = DEFAULT_BANK_SIZE,
     seed: int,
     split: str,
-    split_photos: str = "disjoint",
+    split_photos: str = DEFAULT_SPLIT_PHOTOS,
 ) -> BackgroundCrops:
-    """The crop of each bank image, drawn with ``CounterRNG(derive_seed(seed, "background-bank", split))``."""
+    """The crop of each bank image, drawn with ``CounterRNG(derive_seed(seed, "background-bank",
+    bank))`` where ``bank`` is ``"shared"`` (one bank for every split) or the split's name."""
     count = _check_int(count, "count", 1)
     seed = _check_int(seed, "seed", 0)
     subset = photo_split(photos, split, split_photos)
-    rng = CounterRNG(derive_seed(seed, "background-bank", split), np.arange(count))
+    bank = "shared" if split_photos == "shared" else split
+    rng = CounterRNG(derive_seed(seed, "background-bank", bank), np.arange(count))
     which = rng.integers("photo", 0, len(subset)).numpy()
     frac = MIN_CROP + (MAX_CROP - MIN_CROP) * _u01(rng, "side")
     u_x, u_y = _u01(rng, "x"), _u01(rng, "y")
@@ -257,7 +263,7 @@ def background_bank(
     count: int = DEFAULT_BANK_SIZE,
     seed: int,
     split: str,
-    split_photos: str = "disjoint",
+    split_photos: str = DEFAULT_SPLIT_PHOTOS,
 ) -> np.ndarray:
     """``count`` background images, ``uint8`` count×size×size×3 (see the module docstring)."""
     size = _check_int(size, "size", 1)

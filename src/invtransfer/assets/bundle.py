@@ -28,6 +28,10 @@ the list (e.g. ``european-bear``); when several stamps share a category, the fir
 keeps the bare name and the others get their lower-cased file stem (``cep-1``), prefixed with the
 parent folder if that still collides (``plants-eggplant``). A stamp without a category uses its
 stem (``747``).
+
+Why one module of ~650 lines: reading, verifying and rebuilding the bundle share its manifest
+format and licence rules; the rebuild half (Debian download, extraction, dep5 parsing) only runs
+under ``python -m invtransfer assets rebuild``.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from PIL import Image, ImageOps
 from invtransfer.assets._imageio import fit_within, rgba_from_image, tight_crop, zero_hidden_rgb
 from invtransfer.errors import AssetError
 from invtransfer.io import sha256_file
+from invtransfer.resources import ENV_RESOURCES, resources_dir
 
 __all__ = [
     "MANIFEST_COLUMNS",
@@ -64,10 +69,10 @@ __all__ = [
     "BundleEntry",
     "PackageTree",
     "build_bundle",
+    "bundle_dir",
     "check_bundle_file",
-    "read_manifest",
+    "read_bundle_manifest",
     "rebuild_bundle",
-    "resources_dir",
     "verify_bundle",
 ]
 
@@ -112,20 +117,19 @@ MANIFEST_COLUMNS = (
     "height",
     "default_rank",  # 0..60 for the default object set, empty otherwise
 )
-ENV_RESOURCES = "INVTRANSFER_RESOURCES"
 
 
 # -- locating and reading the bundle -----------------------------------------------------------
 
 
-def resources_dir() -> Path:
-    """The bundle folder: ``$INVTRANSFER_RESOURCES`` if set, else ``<repository>/resources``.
+def bundle_dir() -> Path:
+    """The bundle folder, :func:`invtransfer.resources.resources_dir`, checked to hold a bundle.
 
     The bundle is not Python package data (it is 6 MB of images with their own licences), so an
     installed, non-editable copy of the package must be pointed at a checkout's ``resources/``.
     """
     env = os.environ.get(ENV_RESOURCES)
-    root = Path(env) if env else Path(__file__).resolve().parents[3] / "resources"
+    root = resources_dir()
     if not (root / MANIFEST).is_file():
         how = f"${ENV_RESOURCES}={env}" if env else "the repository's resources/ folder"
         raise AssetError(
@@ -154,9 +158,9 @@ class BundleEntry:
     default_rank: int | None
 
 
-def read_manifest(root: str | os.PathLike[str] | None = None) -> list[BundleEntry]:
-    """The manifest rows of the bundle at ``root`` (default :func:`resources_dir`), in file order."""
-    root = Path(root) if root is not None else resources_dir()
+def read_bundle_manifest(root: str | os.PathLike[str] | None = None) -> list[BundleEntry]:
+    """The manifest rows of the bundle at ``root`` (default :func:`bundle_dir`), in file order."""
+    root = Path(root) if root is not None else bundle_dir()
     path = root / MANIFEST
     if not path.is_file():
         raise AssetError(
@@ -191,8 +195,8 @@ def _read_manifest_cached(path: str, _size: int, _mtime: int) -> tuple[BundleEnt
 
 def verify_bundle(root: str | os.PathLike[str] | None = None) -> None:
     """Check every manifest file's SHA-256; raise :class:`AssetError` naming the first bad file."""
-    root = Path(root) if root is not None else resources_dir()
-    for entry in read_manifest(root):
+    root = Path(root) if root is not None else bundle_dir()
+    for entry in read_bundle_manifest(root):
         path = root / entry.file
         if not path.is_file():
             raise AssetError(f"{path}: listed in {root / MANIFEST} but missing; rebuild the bundle")
@@ -636,7 +640,7 @@ def rebuild_bundle(
     """
     dest, workdir = Path(dest), Path(workdir)
     if lists_dir is None:
-        lists_dir = (dest if (dest / "lists").is_dir() else resources_dir()) / "lists"
+        lists_dir = (dest if (dest / "lists").is_dir() else bundle_dir()) / "lists"
     # Snapshot the lists: dest (which may hold them) is replaced wholesale at the end.
     snapshot = workdir / "lists"
     snapshot.mkdir(parents=True, exist_ok=True)

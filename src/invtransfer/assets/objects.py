@@ -38,7 +38,7 @@ from invtransfer.assets._config import (
     select_names,
 )
 from invtransfer.assets._imageio import fit_within, read_object_png
-from invtransfer.assets.bundle import check_bundle_file, read_manifest, resources_dir
+from invtransfer.assets.bundle import bundle_dir, check_bundle_file, read_bundle_manifest
 from invtransfer.errors import AssetError, ConfigError
 
 __all__ = ["DEFAULT_OBJECT_COUNT", "ObjectImage", "available_object_names", "load_objects"]
@@ -78,13 +78,13 @@ class _Catalogue:
 
 
 def _bundle_catalogue(opts: Mapping[str, Any]) -> _Catalogue:
-    root = optional_path(opts.get("path"), f"{SECTION}.path") or resources_dir()
+    root = optional_path(opts.get("path"), f"{SECTION}.path") or bundle_dir()
     if not root.is_dir():
         raise AssetError(
             f"{root}: bundle folder not found; omit `path` to use the repository's resources/ or "
             "rebuild it with `python -m invtransfer assets rebuild`"
         )
-    entries = {e.name: e for e in read_manifest(root) if e.kind == "object"}
+    entries = {e.name: e for e in read_bundle_manifest(root) if e.kind == "object"}
     if not entries:
         raise AssetError(f"{root}: the bundle manifest lists no objects")
     n_default = sum(e.default_rank is not None for e in entries.values())
@@ -182,7 +182,7 @@ def _folder_catalogue(opts: Mapping[str, Any]) -> _Catalogue:
 def _emoji_catalogue(opts: Mapping[str, Any]) -> _Catalogue:
     # The lists fix the names, so listing them needs no font; loading does (checked per load).
     font = optional_path(opts.get("font"), f"{SECTION}.font") or Path(_emoji.DEFAULT_FONT)
-    entries = {e.name: e for e in _emoji.emoji_entries(resources_dir() / "lists")}
+    entries = {e.name: e for e in _emoji.emoji_entries(bundle_dir() / "lists")}
 
     def load(name: str) -> ObjectImage:
         entry = entries[name]

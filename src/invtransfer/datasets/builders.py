@@ -1,21 +1,11 @@
 """``materialize``: build any dataset kind and write it to disk atomically.
 
-Builder protocol (one module per kind, imported lazily, see :data:`spec.BUILDER_MODULES`)::
-
-    build(spec) -> plan
-    plan.class_names: list[str]                  # label i = class_names[i]
-    plan.chunks(split[, chunk_size=256]) -> Iterator[(images, meta)]
-        # images: uint8 numpy N×H×W×3; meta: DataFrame with at least index, split, label,
-        # class_name (indices 0, 1, ... of the split in order) plus any builder-specific columns
-    plan.splits: dict[str, int]   (optional)       # splits and counts; default: spec["splits"]
-    plan.info: dict               (optional)       # JSON-able facts recorded in the manifest
-
-:class:`BuildPlan` is a convenient base class; any object with these attributes works.
+:func:`dataset_build_plan` looks the spec's kind up in :data:`invtransfer.datasets.kinds.DATASET_KINDS`
+and calls its ``build``; the plan follows the protocol of :mod:`invtransfer.datasets.base`.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import logging
 import multiprocessing
@@ -33,11 +23,12 @@ import pandas as pd
 import torch
 
 import invtransfer
-from invtransfer.datasets.spec import BUILDER_MODULES, canonicalize_spec, dataset_name, spec_hash
+from invtransfer.datasets.kinds import get_dataset_kind
+from invtransfer.datasets.spec import canonicalize_spec, dataset_name, spec_digest
 from invtransfer.datasets.store import MANIFEST, DatasetWriter
 from invtransfer.io import atomic_dir, atomic_write_json
 
-__all__ = ["PREVIEW_CLASSES", "PREVIEW_SAMPLES", "BuildPlan", "build_plan", "materialize"]
+__all__ = ["PREVIEW_CLASSES", "PREVIEW_SAMPLES", "dataset_build_plan", "materialize"]
 
 log = logging.getLogger("invtransfer.datasets")
 
@@ -45,36 +36,16 @@ PREVIEW_CLASSES = 10  # rows of preview.png: the first classes by label
 PREVIEW_SAMPLES = 8  # columns: the first samples of each class in the first split
 
 
-class BuildPlan:
-    """Base class for builder plans: class names, splits, manifest info and a chunk generator."""
-
-    def __init__(
-        self,
-        class_names: list[str],
-        splits: Mapping[str, int] | None = None,
-        info: Mapping[str, Any] | None = None,
-    ):
-        self.class_names = list(class_names)
-        self.splits = dict(splits) if splits is not None else None
-        self.info = dict(info) if info is not None else {}
-
-    def prepare(self) -> None:
-        """Optional: build per-split state (e.g. background banks) before workers are forked."""
-
-    def chunks(
-        self, split: str, chunk_size: int = 256
-    ) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
-        raise NotImplementedError
-
-
-def build_plan(spec: Mapping[str, Any]) -> Any:
-    """Dispatch ``spec["kind"]`` to its builder module's ``build(spec)``."""
+def dataset_build_plan(spec: Mapping[str, Any]) -> Any:
+    """The build plan of ``spec``: its kind's ``build`` (see :mod:`invtransfer.datasets.kinds`)
+    on the canonical spec."""
     canonical = canonicalize_spec(spec)
-    module = importlib.import_module(BUILDER_MODULES[canonical["kind"]])
-    plan = module.build(canonical)
+    kind = get_dataset_kind(canonical["kind"])
+    plan = kind.build(canonical)
     if not hasattr(plan, "class_names") or not callable(getattr(plan, "chunks", None)):
         raise TypeError(
-            f"{module.__name__}.build must return an object with class_names and chunks(split)"
+            f"dataset kind {kind.name!r}: build must return an object with class_names and "
+            "chunks(split)"
         )
     return plan
 
@@ -199,7 +170,7 @@ def materialize(
     torch.set_num_threads(1)
     pool: ProcessPoolExecutor | None = None
     try:
-        plan = build_plan(canonical)
+        plan = dataset_build_plan(canonical)
         class_names = [str(c) for c in plan.class_names]
         k = len(class_names)
         if k < 1:
@@ -295,7 +266,7 @@ def materialize(
                 "format": "invtransfer-dataset/1",
                 "name": name,
                 "kind": canonical["kind"],
-                "spec_hash": spec_hash(canonical),
+                "spec_hash": spec_digest(canonical),
                 "spec": canonical,
                 "counts": result["counts"],
                 "class_names": class_names,

@@ -39,11 +39,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from invtransfer.datasets import cifar
-from invtransfer.datasets.builders import BuildPlan
-from invtransfer.datasets.spec import (
+from invtransfer.datasets.base import BuildPlan
+from invtransfer.datasets.cifar_download import ensure_cifar
+from invtransfer.datasets.compose import composite, to_uint8, whole_image_layer
+from invtransfer.datasets.validate import (
+    MAX_SEED,
     UNIVERSAL_KEYS,
     canonical_transform_options,
     canonical_transforms,
@@ -52,8 +54,8 @@ from invtransfer.datasets.spec import (
     check_float,
     check_int,
     check_mapping,
+    fail,
 )
-from invtransfer.errors import ConfigError
 from invtransfer.rng import CounterRNG, derive_seed
 
 __all__ = [
@@ -62,10 +64,9 @@ __all__ = [
     "CifarSelection",
     "build",
     "canonical_cifar_keys",
+    "canonical_locations",
     "canonicalize_spec",
-    "resize_images",
     "select_split",
-    "whole_image_layer",
 ]
 
 log = logging.getLogger("invtransfer.datasets.cifar_aug")
@@ -76,15 +77,11 @@ CIFAR_KEYS = ("dataset", "classes", "samples_per_class", "splits", "val_fraction
 SPEC_KEYS = (*UNIVERSAL_KEYS, *CIFAR_KEYS)
 
 
-def _fail(key: str, message: str) -> ConfigError:
-    return ConfigError(f"dataset spec key {key!r}: {message}")
-
-
 def _split_size(value: Any, key: str) -> int | float | None:
     if value is None:
         return None
     if isinstance(value, float) and value == 1.0:
-        raise _fail(key, "1.0 is ambiguous: use null for every image or the int 1 for one image")
+        raise fail(key, "1.0 is ambiguous: use null for every image or the int 1 for one image")
     if isinstance(value, float) and not value.is_integer():
         return check_float(value, key, low=0.0, high=1.0, low_open=True)
     return check_int(value, key, minimum=1)
@@ -100,7 +97,7 @@ def canonical_cifar_keys(
     every split is listed in the canonical form.
     """
     if "dataset" not in spec and default_dataset is None:
-        raise _fail("dataset", f"is required (one of {', '.join(cifar.CIFAR_DATASETS)})")
+        raise fail("dataset", f"is required (one of {', '.join(cifar.CIFAR_DATASETS)})")
     dataset = check_choice(spec.get("dataset", default_dataset), "dataset", cifar.CIFAR_DATASETS)
     n_classes = cifar.NUM_CLASSES[dataset]
 
@@ -108,12 +105,12 @@ def canonical_cifar_keys(
     if classes is None:
         classes = list(range(n_classes))
     if isinstance(classes, (str, bytes)) or not isinstance(classes, Sequence) or not classes:
-        raise _fail("classes", f"expected a non-empty list of class ids, got {classes!r}")
+        raise fail("classes", f"expected a non-empty list of class ids, got {classes!r}")
     canonical_classes: list[int] = []
     for i, c in enumerate(classes):
         c = check_int(c, f"classes[{i}]", minimum=0, maximum=n_classes - 1)
         if c in canonical_classes:
-            raise _fail(f"classes[{i}]", f"class {c} is listed twice")
+            raise fail(f"classes[{i}]", f"class {c} is listed twice")
         canonical_classes.append(c)
 
     given_splits = spec.get("splits", dict.fromkeys(SPLIT_NAMES))
@@ -122,7 +119,7 @@ def canonical_cifar_keys(
         s: _split_size(given_splits[s], f"splits.{s}") for s in SPLIT_NAMES if s in given_splits
     }
     if not splits:
-        raise _fail("splits", f"give at least one of {', '.join(SPLIT_NAMES)}")
+        raise fail("splits", f"give at least one of {', '.join(SPLIT_NAMES)}")
 
     spc_given = spec.get("samples_per_class")
     spc_given = check_mapping(
@@ -151,7 +148,8 @@ def canonical_cifar_keys(
     }
 
 
-def _check_underscored(spec: Mapping[str, Any]) -> dict[str, Any]:
+def canonical_locations(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``_``-prefixed keys of a CIFAR spec (``_root``, ``_download``: not hashed), checked."""
     out = {k: v for k, v in spec.items() if k.startswith("_")}
     if "_download" in out:
         check_bool(out["_download"], "_download")
@@ -159,7 +157,7 @@ def _check_underscored(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def canonicalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Hook for :func:`invtransfer.datasets.spec.canonicalize_spec`: the full canonical ``cifar`` spec.
+    """Kind ``cifar``'s ``canonicalize`` (see :mod:`invtransfer.datasets.kinds`): the canonical spec.
 
     ``transform_options.translate = "object"`` (the Transforms-2D default) is mapped to
     ``"image"``: a whole image has no object to place, and the paper's CIFAR translation is the
@@ -167,8 +165,8 @@ def canonicalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     """
     check_mapping(spec, "", SPEC_KEYS)
     if spec.get("kind", "cifar") != "cifar":
-        raise _fail("kind", f"cifar_aug builds kind 'cifar', got {spec.get('kind')!r}")
-    seed = check_int(spec.get("seed", 0), "seed", minimum=0, maximum=(1 << 63) - 1)
+        raise fail("kind", f"cifar_aug builds kind 'cifar', got {spec.get('kind')!r}")
+    seed = check_int(spec.get("seed", 0), "seed", minimum=0, maximum=MAX_SEED)
     options = canonical_transform_options(spec.get("transform_options"))
     if options["translate"] == "object":
         options["translate"] = "image"
@@ -178,12 +176,12 @@ def canonicalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
         "transform_options": options,
         "seed": seed,
         "transform_seed": check_int(
-            spec.get("transform_seed", seed), "transform_seed", minimum=0, maximum=(1 << 63) - 1
+            spec.get("transform_seed", seed), "transform_seed", minimum=0, maximum=MAX_SEED
         ),
         "shard_size": check_int(spec.get("shard_size", 10_000), "shard_size", minimum=1),
         **canonical_cifar_keys(spec),
     }
-    out.update(_check_underscored(spec))
+    out.update(canonical_locations(spec))
     return out
 
 
@@ -210,9 +208,7 @@ class CifarSelection:
 
 def _root(spec: Mapping[str, Any]) -> Any:
     root = cifar.resolve_root(spec.get("_root"))
-    return cifar.ensure_cifar(
-        root, spec["dataset"], download=bool(spec.get("_download", False))
-    ).parent
+    return ensure_cifar(root, spec["dataset"], download=bool(spec.get("_download", False))).parent
 
 
 def select_split(
@@ -220,7 +216,7 @@ def select_split(
 ) -> CifarSelection:
     """The images of ``split`` for a canonical CIFAR spec (``order_seed`` defaults to ``seed``).
 
-    Same selection as :func:`invtransfer.datasets.cifar.load_split` followed by
+    Same selection as :func:`invtransfer.datasets.cifar.load_cifar_split` followed by
     :func:`~invtransfer.datasets.cifar.select_indices`, without copying the split's images: only
     row indices are kept and images are gathered per chunk from the (cached) official file.
     """
@@ -232,7 +228,7 @@ def select_split(
     if split == "test":
         candidates = np.arange(len(raw), dtype=np.int64)
     else:
-        train_idx, val_idx = cifar.train_val_indices(len(raw), spec["seed"], spec["val_fraction"])
+        train_idx, val_idx = cifar.train_val_indices(raw.labels, spec["seed"], spec["val_fraction"])
         candidates = train_idx if split == "train" else val_idx
     pos = cifar.select_indices(
         raw.labels[candidates],
@@ -258,28 +254,6 @@ def select_split(
 
 
 # -- image helpers -------------------------------------------------------------------------------
-
-
-def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
-    """``N×C×H×W`` float → ``N×C×size×size`` (antialiased bilinear, like PIL's resize); no-op at H."""
-    if images.shape[-1] == size and images.shape[-2] == size:
-        return images
-    out = F.interpolate(
-        images, size=(size, size), mode="bilinear", antialias=True, align_corners=False
-    )
-    return out.clamp_(0.0, 1.0)
-
-
-def whole_image_layer(images: np.ndarray, size: int) -> torch.Tensor:
-    """uint8 ``N×H×W×3`` → float RGBA layer ``N×4×size×size`` with alpha = 1 (fully opaque)."""
-    x = (
-        torch.from_numpy(np.ascontiguousarray(images))
-        .permute(0, 3, 1, 2)
-        .to(torch.float32)
-        .div_(255.0)
-    )
-    x = resize_images(x, size)
-    return torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
 
 
 # -- the plan ------------------------------------------------------------------------------------
@@ -317,7 +291,6 @@ class _CifarAugPlan(BuildPlan):
         self, split: str, chunk_size: int = 256
     ) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
         """Images and metadata of ``split`` in index order, ``chunk_size`` at a time."""
-        from invtransfer.datasets.t2d import composite, to_uint8
         from invtransfer.transforms import TransformOptions, apply_transforms
 
         if split not in self._selection:

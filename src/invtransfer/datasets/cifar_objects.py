@@ -50,16 +50,22 @@ import numpy as np
 import pandas as pd
 import torch
 
-from invtransfer.datasets.builders import BuildPlan
+from invtransfer.datasets.base import BuildPlan
 from invtransfer.datasets.cifar_aug import (
     CIFAR_KEYS,
     CifarSelection,
-    _check_underscored,
     canonical_cifar_keys,
-    resize_images,
+    canonical_locations,
     select_split,
 )
-from invtransfer.datasets.spec import (
+from invtransfer.datasets.compose import (
+    load_object_images,
+    prototype_layer,
+    resize_images,
+    to_uint8,
+)
+from invtransfer.datasets.validate import (
+    MAX_SEED,
     UNIVERSAL_KEYS,
     canonical_objects,
     canonical_transform_options,
@@ -67,6 +73,7 @@ from invtransfer.datasets.spec import (
     check_float,
     check_int,
     check_mapping,
+    fail,
 )
 from invtransfer.errors import ConfigError
 from invtransfer.rng import CounterRNG, derive_seed
@@ -97,11 +104,6 @@ OBJECT_KEYS = (
     "object_scale",
 )
 SPEC_KEYS = (*UNIVERSAL_KEYS, *CIFAR_KEYS, *OBJECT_KEYS)
-_MAX_SEED = (1 << 63) - 1
-
-
-def _fail(key: str, message: str) -> ConfigError:
-    return ConfigError(f"dataset spec key {key!r}: {message}")
 
 
 def object_side(size: int, scale: float = DEFAULT_OBJECT_SCALE) -> int:
@@ -115,26 +117,26 @@ def upper_right(size: int, side: int) -> tuple[int, int]:
 
 
 def canonicalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Hook for :func:`invtransfer.datasets.spec.canonicalize_spec`: the full canonical spec.
+    """Kind ``cifar_objects``'s ``canonicalize`` (see :mod:`invtransfer.datasets.kinds`): the canonical spec.
 
     Transformations are not applied by this kind (``transforms`` must be empty, options at their
     defaults); ``transform_seed`` is unused and set to ``seed``. Idempotent.
     """
     check_mapping(spec, "", SPEC_KEYS)
     if spec.get("kind", "cifar_objects") != "cifar_objects":
-        raise _fail("kind", f"cifar_objects builds kind 'cifar_objects', got {spec.get('kind')!r}")
+        raise fail("kind", f"cifar_objects builds kind 'cifar_objects', got {spec.get('kind')!r}")
     if spec.get("transforms"):
-        raise _fail(
+        raise fail(
             "transforms",
             "kind 'cifar_objects' applies no transformations; use placement 'random' for the "
             f"translate variant, got {spec['transforms']!r}",
         )
     options = canonical_transform_options(spec.get("transform_options"))
     if options != canonical_transform_options(None):
-        raise _fail("transform_options", "kind 'cifar_objects' applies no transformations")
-    seed = check_int(spec.get("seed", 0), "seed", minimum=0, maximum=_MAX_SEED)
+        raise fail("transform_options", "kind 'cifar_objects' applies no transformations")
+    seed = check_int(spec.get("seed", 0), "seed", minimum=0, maximum=MAX_SEED)
     if "variant" not in spec:
-        raise _fail("variant", f"is required (one of {', '.join(VARIANTS)})")
+        raise fail("variant", f"is required (one of {', '.join(VARIANTS)})")
     variant = check_choice(spec["variant"], "variant", VARIANTS)
     out: dict[str, Any] = {
         "kind": "cifar_objects",
@@ -146,18 +148,18 @@ def canonicalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
         "shard_size": check_int(spec.get("shard_size", 10_000), "shard_size", minimum=1),
         **canonical_cifar_keys(spec, default_dataset="cifar10"),
         "cifar_seed": check_int(
-            spec.get("cifar_seed", seed), "cifar_seed", minimum=0, maximum=_MAX_SEED
+            spec.get("cifar_seed", seed), "cifar_seed", minimum=0, maximum=MAX_SEED
         ),
     }
     if variant != "C/C":  # C/C pastes nothing: the object keys do not change its data
         if spec.get("objects") is None:
-            raise _fail("objects", f"variant {variant!r} needs objects (source and names)")
+            raise fail("objects", f"variant {variant!r} needs objects (source and names)")
         objects = canonical_objects(spec["objects"], "t2d", seed)
         if objects["names"] is not None and len(objects["names"]) < 2:
-            raise _fail("objects.names", "give at least 2 objects")
+            raise fail("objects.names", "give at least 2 objects")
         availability = check_float(spec.get("availability", 1.0), "availability", low=0.0, high=1.0)
         if variant.endswith("/O") and availability != 1.0:
-            raise _fail(
+            raise fail(
                 "availability",
                 f"variant {variant!r} labels images by their object, so every image needs one "
                 f"(availability 1.0), got {availability}",
@@ -173,7 +175,7 @@ def canonicalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
                 ),
                 "availability": availability,
                 "object_seed": check_int(
-                    spec.get("object_seed", seed), "object_seed", minimum=0, maximum=_MAX_SEED
+                    spec.get("object_seed", seed), "object_seed", minimum=0, maximum=MAX_SEED
                 ),
                 "object_scale": check_float(
                     spec.get("object_scale", DEFAULT_OBJECT_SCALE),
@@ -184,7 +186,7 @@ def canonicalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
                 ),
             }
         )
-    out.update(_check_underscored(spec))
+    out.update(canonical_locations(spec))
     return out
 
 
@@ -200,8 +202,6 @@ def paste_objects(
     ``base``: uint8 ``N×H×W×3``; ``sprites``: float ``K×4×s×s`` (straight alpha). Images without
     an object are returned byte-for-byte unchanged. Returns a new uint8 array.
     """
-    from invtransfer.datasets.t2d import to_uint8
-
     out = np.array(base, copy=True)
     rows = np.flatnonzero(which >= 0)
     if rows.size == 0:
@@ -233,8 +233,6 @@ class _CifarObjectsPlan(BuildPlan):
     """Chunks of one C / C+O / O dataset; selections are made up front."""
 
     def __init__(self, spec: dict[str, Any]):
-        from invtransfer.datasets.t2d import _select_objects, prototype_layer
-
         self.spec = spec
         self.variant = spec["variant"]
         size = spec["image_size"]
@@ -247,7 +245,7 @@ class _CifarObjectsPlan(BuildPlan):
         object_sources: list[str] = []
         self.sprites = torch.zeros(0, 4, 1, 1)
         if self.variant != "C/C":
-            self.object_names, rgbas, object_sources = _select_objects(spec)
+            self.object_names, rgbas, object_sources = load_object_images(spec["objects"])
             if len(self.object_names) < 2:
                 raise ConfigError("dataset spec key 'objects': need at least 2 objects")
             if spec["correlation"] > 0 and len(self.object_names) < len(spec["classes"]):
@@ -306,8 +304,6 @@ class _CifarObjectsPlan(BuildPlan):
         self, split: str, chunk_size: int = 256
     ) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
         """Images and metadata of ``split`` in index order, ``chunk_size`` at a time."""
-        from invtransfer.datasets.t2d import to_uint8
-
         if split not in self._selection:
             raise ValueError(
                 f"split {split!r} is not in this dataset (has {list(self._selection)})"

@@ -1,503 +1,36 @@
-"""Dataset specs: canonical form, validation and names.
+"""Dataset specs: the canonical form, and the names derived from it.
 
 A dataset spec is a plain JSON-able dict (see ``docs/ARCHITECTURE.md``, "Datasets on disk").
-:func:`canonicalize_spec` fills every default, checks every value and rejects unknown keys, so two
-specs that describe the same data have the same canonical JSON and therefore the same
-:func:`dataset_name`. Every error is a :class:`~invtransfer.errors.ConfigError` whose message names
-the offending key (``objects.names[3]``, ``transform_options.pixelate_fraction``, ...).
+:func:`canonicalize_spec` looks the spec's ``kind`` up in the registry
+(:data:`invtransfer.datasets.kinds.DATASET_KINDS`) and lets that kind fill every default, check
+every value and reject unknown keys (with the helpers of :mod:`invtransfer.datasets.validate`),
+so two specs that describe the same data have the same canonical JSON and therefore the same
+:func:`dataset_name`. Every error is a :class:`~invtransfer.errors.ConfigError` whose message
+names the offending key (``objects.names[3]``, ``transform_options.pixelate_fraction``, ...).
 
 Keys that start with ``"_"`` (e.g. ``"_root"``) are carried through unchanged but excluded from the
-name hash: they say *where* something lives, not *what* the data are.
-
-The kinds ``"t2d"`` and ``"random"`` are validated here in full. The CIFAR kinds are owned by their
-builder modules: this module validates the universal keys (:data:`UNIVERSAL_KEYS`) and hands the rest
-to the builder module's optional hooks (``canonicalize_spec(spec) -> spec`` or a ``SPEC_DEFAULTS``
-dict of extra keys); any key neither side knows is rejected.
+name hash (:func:`spec_digest`): they say *where* something lives, not *what* the data are.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import hashlib
-import importlib
 import json
-import math
 import re
-import types
-import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
+from invtransfer.datasets.kinds import DATASET_KINDS, get_dataset_kind
+from invtransfer.datasets.validate import fail, underscored
 from invtransfer.errors import ConfigError
 
 __all__ = [
-    "BACKGROUND_SOURCES",
-    "BUILDER_MODULES",
-    "DEFAULT_SPLITS",
-    "KINDS",
-    "OBJECT_SOURCES",
-    "SPLITS",
-    "UNIVERSAL_KEYS",
-    "canonical_backgrounds",
     "canonical_json",
-    "canonical_objects",
-    "canonical_splits",
-    "canonical_transform_options",
-    "canonical_transforms",
     "canonicalize_spec",
-    "check_bool",
-    "check_choice",
-    "check_float",
-    "check_int",
-    "check_mapping",
     "dataset_name",
     "hashed_part",
-    "location",
-    "spec_hash",
+    "spec_digest",
 ]
-
-KINDS = ("t2d", "random", "cifar", "cifar_objects")
-SPLITS = ("train", "val", "test")
-DEFAULT_SPLITS = {"train": 50_000, "val": 10_000, "test": 10_000}
-OBJECT_SOURCES = ("bundle", "si-score", "folder", "emoji")
-PHOTO_BACKGROUND_SOURCES = ("bundle", "si-score", "folder")
-BACKGROUND_SOURCES = (*PHOTO_BACKGROUND_SOURCES, "random", "black")
-RESAMPLE_MODES = ("bilinear", "bicubic", "nearest")
-CLASS_BALANCE = ("exact", "iid")
-
-#: Module that builds each kind (imported lazily: the CIFAR builders are optional at import time).
-BUILDER_MODULES = {
-    "t2d": "invtransfer.datasets.t2d",
-    "random": "invtransfer.datasets.t2d",
-    "cifar": "invtransfer.datasets.cifar_aug",
-    "cifar_objects": "invtransfer.datasets.cifar_objects",
-}
-
-#: Keys every kind understands; validated here for every kind.
-UNIVERSAL_KEYS = ("kind", "transforms", "transform_options", "seed", "transform_seed", "shard_size")
-
-_T2D_KEYS = (
-    *UNIVERSAL_KEYS,
-    "objects",
-    "backgrounds",
-    "splits",
-    "image_size",
-    "object_scale",
-    "squash_aspect",
-    "prototype_resample",
-    "class_balance",
-)
-# Structured random data: the pattern size is objects.pattern_fraction, and patterns are drawn at
-# canvas resolution, so the prototype-resizing keys do not apply.
-_RANDOM_KEYS = (
-    *UNIVERSAL_KEYS,
-    "objects",
-    "backgrounds",
-    "splits",
-    "image_size",
-    "class_balance",
-)
-_MAX_SEED = (1 << 63) - 1
-_PROTOTYPE_DEFAULTS = {
-    "object_scale": 0.7,
-    "squash_aspect": False,
-    "prototype_resample": "bilinear",
-}
-
-
-# --------------------------------------------------------------------------------------------
-# small validators (public so that builder modules can validate their own keys the same way)
-# --------------------------------------------------------------------------------------------
-def _fail(key: str, message: str) -> ConfigError:
-    return ConfigError(f"dataset spec key {key!r}: {message}")
-
-
-def check_int(
-    value: Any, key: str, *, minimum: int | None = None, maximum: int | None = None
-) -> int:
-    """An ``int`` (not ``bool``; an integral float such as ``5.0`` is accepted) within bounds."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _fail(key, f"expected an integer, got {value!r} ({type(value).__name__})")
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise _fail(key, f"expected an integer, got {value!r}")
-        value = int(value)
-    if minimum is not None and value < minimum:
-        raise _fail(key, f"must be >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise _fail(key, f"must be <= {maximum}, got {value}")
-    return int(value)
-
-
-def check_float(
-    value: Any,
-    key: str,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    """A finite number within ``[low, high]`` (ends made open by ``low_open``/``high_open``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _fail(key, f"expected a number, got {value!r} ({type(value).__name__})")
-    value = float(value)
-    if not math.isfinite(value):
-        raise _fail(key, f"must be finite, got {value}")
-    lo_bad = low is not None and (value <= low if low_open else value < low)
-    hi_bad = high is not None and (value >= high if high_open else value > high)
-    if lo_bad or hi_bad:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        raise _fail(key, f"must be in {lo}{low}, {high}{hi}, got {value}")
-    return value
-
-
-def check_bool(value: Any, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise _fail(key, f"expected true or false, got {value!r}")
-    return value
-
-
-def check_choice(value: Any, key: str, choices: Sequence[Any]) -> Any:
-    if value not in choices:
-        raise _fail(key, f"must be one of {', '.join(map(repr, choices))}; got {value!r}")
-    return value
-
-
-def check_str(value: Any, key: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise _fail(key, f"expected a non-empty string, got {value!r}")
-    return value
-
-
-def check_mapping(value: Any, key: str, allowed: Sequence[str]) -> dict[str, Any]:
-    """A mapping whose keys are all in ``allowed`` (``_``-prefixed keys are always allowed)."""
-    if not isinstance(value, Mapping):
-        raise _fail(key, f"expected a mapping, got {value!r} ({type(value).__name__})")
-    for k in value:
-        if not isinstance(k, str):
-            raise _fail(key, f"keys must be strings, got {k!r}")
-        if k not in allowed and not k.startswith("_"):
-            raise _fail(
-                f"{key}.{k}" if key else k,
-                f"unknown key (allowed here: {', '.join(sorted(allowed))})",
-            )
-    return dict(value)
-
-
-def _check_seed(value: Any, key: str) -> int:
-    return check_int(value, key, minimum=0, maximum=_MAX_SEED)
-
-
-def location(section: Mapping[str, Any], name: str) -> Any:
-    """A location key of a section: ``name`` (part of the name hash) or ``_name`` (not hashed).
-
-    Planners give machine-specific locations (asset folders, fonts) as ``_path``/``_font`` so that
-    moving the data does not rename every dataset; a user may give ``path`` to make it part of
-    the dataset's identity.
-    """
-    value = section.get(name)
-    return section.get(f"_{name}") if value is None else value
-
-
-def _check_location(given: Mapping[str, Any], name: str, key: str) -> None:
-    if given.get(name) is not None and given.get(f"_{name}") is not None:
-        raise _fail(f"{key}._{name}", f"give {key}.{name} or {key}._{name}, not both")
-
-
-def _underscored(src: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: copy.deepcopy(v) for k, v in src.items() if k.startswith("_")}
-
-
-# --------------------------------------------------------------------------------------------
-# sections
-# --------------------------------------------------------------------------------------------
-def canonical_transforms(value: Any, key: str = "transforms") -> list[str]:
-    """A list of distinct registered transformation names (``[]`` = no transformation)."""
-    from invtransfer.transforms import TRANSFORMS
-
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        raise _fail(key, f"expected a list of transformation names, got {value!r}")
-    names: list[str] = []
-    for i, name in enumerate(value):
-        k = f"{key}[{i}]"
-        if name == "none":
-            raise _fail(
-                k, "'none' is not a transformation; use an empty list for no transformation"
-            )
-        if not isinstance(name, str) or name not in TRANSFORMS:
-            raise _fail(k, f"unknown transformation {name!r}; known: {', '.join(TRANSFORMS)}")
-        if name in names:
-            raise _fail(k, f"transformation {name!r} is listed twice")
-        names.append(name)
-    return names
-
-
-def _literal_choices(tp: Any) -> tuple[Any, ...] | None:
-    if typing.get_origin(tp) is typing.Literal:
-        return typing.get_args(tp)
-    return None
-
-
-def canonical_transform_options(value: Any, key: str = "transform_options") -> dict[str, Any]:
-    """Every ``TransformOptions`` field, defaults filled, checked by type, choice and range.
-
-    Literal-typed fields must be one of their choices; float fields named ``*_fraction``,
-    ``*probability`` or ``p``/``p_*`` must lie in [0, 1]. ``TransformOptions`` may add its own checks in
-    ``__post_init__``; those errors are re-raised naming ``transform_options``.
-    """
-    from invtransfer.transforms import TransformOptions
-
-    fields = {f.name: f for f in dataclasses.fields(TransformOptions)}
-    given = check_mapping({} if value is None else value, key, tuple(fields))
-    hints = typing.get_type_hints(TransformOptions)
-    out: dict[str, Any] = {}
-    for name, field in fields.items():
-        k = f"{key}.{name}"
-        if field.default is not dataclasses.MISSING:
-            default = field.default
-        elif field.default_factory is not dataclasses.MISSING:
-            default = field.default_factory()
-        else:
-            default = dataclasses.MISSING
-        if name not in given:
-            if default is dataclasses.MISSING:
-                raise _fail(k, "is required")
-            out[name] = default
-            continue
-        v = given[name]
-        tp = hints.get(name)
-        choices = _literal_choices(tp)
-        if choices is not None:
-            v = check_choice(v, k, choices)
-        elif tp is bool or isinstance(default, bool):
-            v = check_bool(v, k)
-        elif tp is int or (isinstance(default, int) and not isinstance(default, bool)):
-            v = check_int(v, k)
-        elif tp is float or isinstance(default, float):
-            probability = (
-                name.endswith(("_fraction", "probability")) or name == "p" or name.startswith("p_")
-            )
-            v = check_float(
-                v, k, low=0.0 if probability else None, high=1.0 if probability else None
-            )
-        out[name] = v
-    try:
-        TransformOptions(**{k: v for k, v in out.items() if not k.startswith("_")})
-    except (TypeError, ValueError) as exc:
-        raise _fail(key, str(exc)) from exc
-    out.update(_underscored(given))
-    return out
-
-
-def canonical_splits(value: Any, key: str = "splits") -> dict[str, int]:
-    """Any non-empty subset of train/val/test with counts >= 1, in that order."""
-    given = check_mapping(value, key, SPLITS)
-    counts = {s: check_int(given[s], f"{key}.{s}", minimum=1) for s in SPLITS if s in given}
-    if not counts:
-        raise _fail(key, f"give at least one of {', '.join(SPLITS)} with a count >= 1")
-    return counts
-
-
-def canonical_objects(value: Any, kind: str, seed: int, key: str = "objects") -> dict[str, Any]:
-    """The ``objects`` section: object images (``kind`` ``"t2d"``) or random patterns (``"random"``)."""
-    if kind == "random":
-        default = {"source": "random"}
-        given = check_mapping(
-            default if value is None else value,
-            key,
-            ("source", "count", "seed", "pattern_fraction"),
-        )
-        source = given.get("source", "random")
-        if source != "random":
-            raise _fail(
-                f"{key}.source",
-                f"kind 'random' uses random patterns (source 'random'), got {source!r}; "
-                "use kind 't2d' for object images",
-            )
-        out = {
-            "source": "random",
-            "count": check_int(given.get("count", 30), f"{key}.count", minimum=1),
-            "seed": _check_seed(given.get("seed", seed), f"{key}.seed"),
-            "pattern_fraction": check_float(
-                given.get("pattern_fraction", 0.7),
-                f"{key}.pattern_fraction",
-                low=0.0,
-                high=1.0,
-                low_open=True,
-            ),
-        }
-        out.update(_underscored(given))
-        return out
-
-    given = check_mapping(
-        {"source": "bundle"} if value is None else value,
-        key,
-        ("source", "names", "path", "font", "count", "download"),
-    )
-    source = given.get("source", "bundle")
-    if source == "random":
-        raise _fail(f"{key}.source", "random patterns need kind 'random', not 't2d'")
-    check_choice(source, f"{key}.source", OBJECT_SOURCES)
-    out: dict[str, Any] = {"source": source}
-    names = given.get("names")
-    if names is not None:
-        if isinstance(names, str) or not isinstance(names, Sequence) or not names:
-            raise _fail(f"{key}.names", f"expected a non-empty list of object names, got {names!r}")
-        seen: set[str] = set()
-        for i, n in enumerate(names):
-            check_str(n, f"{key}.names[{i}]")
-            if n in seen:
-                raise _fail(f"{key}.names[{i}]", f"object {n!r} is listed twice")
-            seen.add(n)
-        out["names"] = list(names)
-    else:
-        out["names"] = None
-    for name in ("path", "font"):
-        value = given.get(name)
-        out[name] = None if value is None else check_str(str(value), f"{key}.{name}")
-        _check_location(given, name, key)
-    count = given.get("count")
-    out["count"] = None if count is None else check_int(count, f"{key}.count", minimum=1)
-    if out["names"] is not None and out["count"] is not None:
-        raise _fail(f"{key}.count", "give either objects.names or objects.count, not both")
-    if source == "folder" and location(given, "path") is None:
-        raise _fail(f"{key}.path", "source 'folder' needs a path (or _path) to the object images")
-    out["download"] = check_bool(given.get("download", False), f"{key}.download")
-    out.update(_underscored(given))
-    return out
-
-
-def canonical_backgrounds(
-    value: Any, default_source: str, seed: int, key: str = "backgrounds"
-) -> dict[str, Any]:
-    """Photo backgrounds (with bank parameters), per-sample ``random`` pixels or uniform ``black``."""
-    given = check_mapping(
-        {"source": default_source} if value is None else value,
-        key,
-        ("source", "path", "bank_size", "split_photos", "seed"),
-    )
-    source = check_choice(given.get("source", default_source), f"{key}.source", BACKGROUND_SOURCES)
-    if source in ("random", "black"):
-        extra = [k for k in given if k != "source" and not k.startswith("_")]
-        if extra:
-            raise _fail(f"{key}.{extra[0]}", f"not used with background source {source!r}")
-        out: dict[str, Any] = {"source": source}
-    else:
-        path = given.get("path")
-        out = {
-            "source": source,
-            "path": None if path is None else check_str(str(path), f"{key}.path"),
-            "bank_size": check_int(given.get("bank_size", 867), f"{key}.bank_size", minimum=1),
-            "split_photos": check_choice(
-                given.get("split_photos", "disjoint"), f"{key}.split_photos", ("disjoint", "shared")
-            ),
-            "seed": _check_seed(given.get("seed", seed), f"{key}.seed"),
-        }
-        _check_location(given, "path", key)
-        if source == "folder" and location(given, "path") is None:
-            raise _fail(
-                f"{key}.path", "source 'folder' needs a path (or _path) to the background photos"
-            )
-    out.update(_underscored(given))
-    return out
-
-
-_canonical_objects = canonical_objects  # older private name, still imported by builders
-
-
-# --------------------------------------------------------------------------------------------
-# whole spec
-# --------------------------------------------------------------------------------------------
-def _canonical_universal(given: Mapping[str, Any]) -> dict[str, Any]:
-    seed = _check_seed(given.get("seed", 0), "seed")
-    return {
-        "kind": given["kind"],
-        "transforms": canonical_transforms(given.get("transforms", [])),
-        "transform_options": canonical_transform_options(given.get("transform_options")),
-        "seed": seed,
-        "transform_seed": _check_seed(given.get("transform_seed", seed), "transform_seed"),
-        "shard_size": check_int(given.get("shard_size", 10_000), "shard_size", minimum=1),
-    }
-
-
-def _canonical_t2d(given: Mapping[str, Any]) -> dict[str, Any]:
-    kind = given["kind"]
-    allowed = _T2D_KEYS if kind == "t2d" else _RANDOM_KEYS
-    if kind == "random":
-        # Planners pass the same object keys to every kind; at their defaults they are no-ops
-        # here and dropped, any other value is a mistake worth an error.
-        given = dict(given)
-        for k, default in _PROTOTYPE_DEFAULTS.items():
-            if k in given and given.pop(k) != default:
-                raise _fail(
-                    k,
-                    "not used by kind 'random' (patterns are drawn at canvas resolution; "
-                    "their size is objects.pattern_fraction); leave it at "
-                    f"{default!r} or remove it",
-                )
-    check_mapping(given, "", allowed)
-    out = _canonical_universal(given)
-    seed = out["seed"]
-    out["objects"] = canonical_objects(given.get("objects"), kind, seed)
-    out["backgrounds"] = canonical_backgrounds(
-        given.get("backgrounds"), "bundle" if kind == "t2d" else "random", seed
-    )
-    out["splits"] = canonical_splits(given.get("splits", DEFAULT_SPLITS))
-    out["image_size"] = check_int(
-        given.get("image_size", 32), "image_size", minimum=4, maximum=4096
-    )
-    if kind == "t2d":
-        out["object_scale"] = check_float(
-            given.get("object_scale", _PROTOTYPE_DEFAULTS["object_scale"]),
-            "object_scale",
-            low=0.0,
-            high=1.0,
-            low_open=True,
-        )
-        out["squash_aspect"] = check_bool(given.get("squash_aspect", False), "squash_aspect")
-        out["prototype_resample"] = check_choice(
-            given.get("prototype_resample", "bilinear"), "prototype_resample", RESAMPLE_MODES
-        )
-    out["class_balance"] = check_choice(
-        given.get("class_balance", "exact"), "class_balance", CLASS_BALANCE
-    )
-    return out
-
-
-def _builder_module(kind: str) -> types.ModuleType:
-    name = BUILDER_MODULES[kind]
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        raise ConfigError(
-            f"dataset spec key 'kind': kind {kind!r} is built by {name}, which is not installed"
-        ) from exc
-
-
-def _canonical_delegated(given: Mapping[str, Any]) -> dict[str, Any]:
-    """CIFAR kinds: universal keys here, the rest by the builder module's hooks."""
-    kind = given["kind"]
-    module = _builder_module(kind)
-    out = _canonical_universal(given)
-    rest = {k: v for k, v in given.items() if k not in out and k not in UNIVERSAL_KEYS}
-    hook = getattr(module, "canonicalize_spec", None)
-    if callable(hook):  # the hook owns every other key, "splits" included
-        result = hook({**out, **rest})
-        if not isinstance(result, Mapping):
-            raise TypeError(f"{module.__name__}.canonicalize_spec must return a dict")
-        return dict(result)
-    defaults = getattr(module, "SPEC_DEFAULTS", {})
-    check_mapping(given, "", (*UNIVERSAL_KEYS, "splits", *defaults))
-    if "splits" in given:
-        out["splits"] = canonical_splits(given["splits"])
-    for k, default in defaults.items():
-        out[k] = copy.deepcopy(rest.get(k, default))
-    return out
 
 
 def canonicalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -508,11 +41,12 @@ def canonicalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(spec, Mapping):
         raise ConfigError(f"dataset spec must be a mapping, got {type(spec).__name__}")
     if "kind" not in spec:
-        raise _fail("kind", f"is required (one of {', '.join(KINDS)})")
-    check_choice(spec["kind"], "kind", KINDS)
-    builtin = spec["kind"] in ("t2d", "random")
-    out = _canonical_t2d(spec) if builtin else _canonical_delegated(spec)
-    out.update(_underscored({k: v for k, v in spec.items() if k not in out}))
+        raise fail("kind", f"is required (one of {', '.join(DATASET_KINDS)})")
+    kind = get_dataset_kind(spec["kind"])
+    out = kind.canonicalize(spec)
+    if not isinstance(out, dict):
+        raise TypeError(f"dataset kind {kind.name!r}: canonicalize must return a dict")
+    out.update(underscored({k: v for k, v in spec.items() if k not in out}))
     return out
 
 
@@ -530,7 +64,7 @@ def canonical_json(spec: Mapping[str, Any]) -> str:
     return json.dumps(hashed_part(spec), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def spec_hash(spec: Mapping[str, Any], length: int = 10) -> str:
+def spec_digest(spec: Mapping[str, Any], length: int = 10) -> str:
     """First ``length`` hex digits of the SHA-256 of :func:`canonical_json` of the canonical spec."""
     canonical = canonicalize_spec(spec)
     return hashlib.sha256(canonical_json(canonical).encode()).hexdigest()[:length]
@@ -574,5 +108,5 @@ def dataset_name(spec: Mapping[str, Any]) -> str:
     parts.append(f"s{canonical['seed']}")
     if canonical["transform_seed"] != canonical["seed"]:
         parts.append(f"t{canonical['transform_seed']}")
-    parts.append(spec_hash(canonical))
+    parts.append(spec_digest(canonical))
     return "-".join(parts)

@@ -2,11 +2,12 @@
 
 A sample is a pure function of ``(spec, split, index)``:
 
-- **class**: ``class_balance="exact"`` (default) splits the indices into consecutive blocks of K
-  (the number of classes) and gives each block a seeded permutation of the K classes, keyed by
-  ``(seed, split, block)``, so every class appears exactly ``n // K`` or ``n // K + 1`` times;
-  ``"iid"`` draws the class uniformly per index (closer to the reference's hash, which is not
-  balanced: 1611–1787 per class for 50k samples and 30 classes);
+- **class**: ``class_balance="iid"`` (default; the paper's "P_O samples objects uniformly at
+  random", and the reference's hash, which is not balanced: 1611–1787 per class for 50k samples
+  and 30 classes) draws the class uniformly per index; ``"exact"`` splits the indices into
+  consecutive blocks of K (the number of classes) and gives each block a seeded permutation of the
+  K classes, keyed by ``(seed, split, block)``, so every class appears exactly ``n // K`` or
+  ``n // K + 1`` times;
 - **object**: one prototype per class (paper App. A.1), so the object follows from the class;
 - **background**: an index into the split's background bank, uniform, keyed by ``(seed, split,
   index)``; or per-sample uniform random pixels (structured random data), or black;
@@ -16,10 +17,12 @@ A sample is a pure function of ``(spec, split, index)``:
 
 Composition, per chunk of indices and with batched torch ops only:
 
-1. prototypes are built once per dataset: the object's tight RGBA crop is resized so that its
-   longest side is ``round(object_scale · size)`` (aspect preserved; ``squash_aspect=True`` gives the
-   reference's square squash), with an antialiased resize of premultiplied RGBA (so transparent
-   pixels do not bleed dark fringes), then centred on a transparent ``size × size`` canvas;
+1. prototypes are built once per dataset: the object's tight RGBA crop is squashed to a square
+   of side ``round(object_scale · size)`` (the reference; ``squash_aspect=False`` keeps the aspect
+   ratio and makes the longest side that long), resampled like the reference (``"reference"``:
+   antialiased bilinear to the canvas size, then antialiased bicubic to the object size) on
+   premultiplied RGBA (so transparent pixels do not bleed dark fringes), then centred on a
+   transparent ``size × size`` canvas;
 2. ``apply_transforms`` on the gathered prototypes (straight alpha, RGB = 0 where transparent);
 3. alpha compositing onto the background: ``rgb·a + bg·(1 − a)`` (computed as ``lerp``);
 4. ``uint8`` by ``round(255·x)`` with round-half-to-even (``torch.round``), after clamping to
@@ -35,32 +38,80 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
-from invtransfer.datasets.builders import BuildPlan
-from invtransfer.datasets.spec import canonicalize_spec, location
-from invtransfer.errors import ConfigError
+from invtransfer.datasets.base import BuildPlan
+from invtransfer.datasets.compose import (
+    composite,
+    load_object_images,
+    object_prototypes,
+    to_uint8,
+)
+from invtransfer.datasets.validate import (
+    CLASS_BALANCE,
+    DEFAULT_CLASS_BALANCE,
+    DEFAULT_SPLITS,
+    RESAMPLE_MODES,
+    UNIVERSAL_KEYS,
+    canonical_backgrounds,
+    canonical_objects,
+    canonical_splits,
+    canonical_universal,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_mapping,
+    fail,
+    location,
+    underscored,
+)
 from invtransfer.rng import CounterRNG, derive_seed
 
 __all__ = [
+    "PROTOTYPE_DEFAULTS",
     "assign_backgrounds",
     "assign_classes",
     "build",
-    "composite",
-    "object_prototypes",
-    "prototype_layer",
+    "canonicalize_t2d_spec",
     "random_backgrounds",
     "random_patterns",
-    "to_uint8",
 ]
 
 log = logging.getLogger("invtransfer.datasets.t2d")
+
+_T2D_KEYS = (
+    *UNIVERSAL_KEYS,
+    "objects",
+    "backgrounds",
+    "splits",
+    "image_size",
+    "object_scale",
+    "squash_aspect",
+    "prototype_resample",
+    "class_balance",
+)
+# Structured random data: the pattern size is objects.pattern_fraction, and patterns are drawn at
+# canvas resolution, so the prototype-resizing keys do not apply.
+_RANDOM_KEYS = (
+    *UNIVERSAL_KEYS,
+    "objects",
+    "backgrounds",
+    "splits",
+    "image_size",
+    "class_balance",
+)
+#: Object-prototype keys of kind ``t2d`` and their defaults (the reference's, docs/FIDELITY.md).
+PROTOTYPE_DEFAULTS = {
+    "object_scale": 0.7,
+    "squash_aspect": True,
+    "prototype_resample": "reference",
+}
 
 
 def _round_half_up(x: float) -> int:
@@ -68,78 +119,64 @@ def _round_half_up(x: float) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# spec
+# --------------------------------------------------------------------------------------------
+def canonicalize_t2d_spec(given: Mapping[str, Any]) -> dict[str, Any]:
+    """The canonical form of a ``t2d`` or ``random`` spec: defaults filled, values checked,
+    unknown keys rejected (see ``docs/ARCHITECTURE.md``, "Datasets on disk"). Idempotent."""
+    kind = given["kind"]
+    if kind not in ("t2d", "random"):
+        raise fail("kind", f"canonicalize_t2d_spec handles 't2d' and 'random', got {kind!r}")
+    allowed = _T2D_KEYS if kind == "t2d" else _RANDOM_KEYS
+    if kind == "random":
+        # Planners pass the same object keys to every kind; at their defaults they are no-ops
+        # here and dropped, any other value is a mistake worth an error.
+        given = dict(given)
+        for k, default in PROTOTYPE_DEFAULTS.items():
+            if k in given and given.pop(k) != default:
+                raise fail(
+                    k,
+                    "not used by kind 'random' (patterns are drawn at canvas resolution; "
+                    "their size is objects.pattern_fraction); leave it at "
+                    f"{default!r} or remove it",
+                )
+    check_mapping(given, "", allowed)
+    out = canonical_universal(given)
+    seed = out["seed"]
+    out["objects"] = canonical_objects(given.get("objects"), kind, seed)
+    out["backgrounds"] = canonical_backgrounds(
+        given.get("backgrounds"), "bundle" if kind == "t2d" else "random", seed
+    )
+    out["splits"] = canonical_splits(given.get("splits", DEFAULT_SPLITS))
+    out["image_size"] = check_int(
+        given.get("image_size", 32), "image_size", minimum=4, maximum=4096
+    )
+    if kind == "t2d":
+        out["object_scale"] = check_float(
+            given.get("object_scale", PROTOTYPE_DEFAULTS["object_scale"]),
+            "object_scale",
+            low=0.0,
+            high=1.0,
+            low_open=True,
+        )
+        out["squash_aspect"] = check_bool(
+            given.get("squash_aspect", PROTOTYPE_DEFAULTS["squash_aspect"]), "squash_aspect"
+        )
+        out["prototype_resample"] = check_choice(
+            given.get("prototype_resample", PROTOTYPE_DEFAULTS["prototype_resample"]),
+            "prototype_resample",
+            RESAMPLE_MODES,
+        )
+    out["class_balance"] = check_choice(
+        given.get("class_balance", DEFAULT_CLASS_BALANCE), "class_balance", CLASS_BALANCE
+    )
+    out.update(underscored({k: v for k, v in given.items() if k not in out}))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # prototypes
 # --------------------------------------------------------------------------------------------
-def prototype_layer(
-    rgba: np.ndarray,
-    size: int,
-    *,
-    scale: float = 0.7,
-    squash_aspect: bool = False,
-    resample: str = "bilinear",
-) -> torch.Tensor:
-    """One object prototype: ``float32`` ``4×size×size``, straight alpha, RGB = 0 where transparent.
-
-    The crop is resized so that its longest side is ``round(scale·size)`` pixels (both sides with
-    ``squash_aspect``), antialiased on premultiplied RGBA, and centred (offset ``(size − side)//2``,
-    which gives the reference's (5, 5) for 22 px in 32).
-    """
-    if (
-        not isinstance(rgba, np.ndarray)
-        or rgba.dtype != np.uint8
-        or rgba.ndim != 3
-        or rgba.shape[2] != 4
-    ):
-        raise TypeError(
-            f"rgba must be a uint8 H×W×4 array, got {type(rgba).__name__} "
-            f"{getattr(rgba, 'dtype', '')} {getattr(rgba, 'shape', '')}"
-        )
-    if resample not in ("bilinear", "bicubic", "nearest"):
-        raise ValueError(f"resample must be bilinear, bicubic or nearest, got {resample!r}")
-    h, w = rgba.shape[:2]
-    side = max(1, _round_half_up(scale * size))
-    if squash_aspect:
-        th, tw = side, side
-    elif h >= w:
-        th, tw = side, max(1, _round_half_up(side * w / h))
-    else:
-        th, tw = max(1, _round_half_up(side * h / w)), side
-    x = torch.from_numpy(np.array(rgba, copy=True)).permute(2, 0, 1).to(torch.float32) / 255.0
-    alpha = x[3:4]
-    premult = torch.cat([x[:3] * alpha, alpha])[None]  # 1×4×h×w
-    if resample == "nearest":
-        small = F.interpolate(premult, size=(th, tw), mode="nearest-exact")
-    else:
-        small = F.interpolate(
-            premult, size=(th, tw), mode=resample, antialias=True, align_corners=False
-        )
-    small = small[0].clamp(0.0, 1.0)
-    a = small[3:4]
-    rgb = torch.where(a > 1e-6, small[:3] / a.clamp_min(1e-6), torch.zeros_like(small[:3]))
-    layer = torch.zeros(4, size, size, dtype=torch.float32)
-    top, left = (size - th) // 2, (size - tw) // 2
-    layer[:3, top : top + th, left : left + tw] = rgb.clamp(0.0, 1.0)
-    layer[3:4, top : top + th, left : left + tw] = a
-    return layer
-
-
-def object_prototypes(
-    rgbas: Sequence[np.ndarray],
-    size: int,
-    *,
-    scale: float = 0.7,
-    squash_aspect: bool = False,
-    resample: str = "bilinear",
-) -> torch.Tensor:
-    """``K×4×size×size`` prototypes, one per object (done once per dataset, not per sample)."""
-    return torch.stack(
-        [
-            prototype_layer(r, size, scale=scale, squash_aspect=squash_aspect, resample=resample)
-            for r in rgbas
-        ]
-    )
-
-
 def _uniform_bytes(rng: CounterRNG, name: str, nbytes: int) -> np.ndarray:
     """``n×nbytes`` uniform ``uint8`` per sample (8 bytes of each SplitMix64 output, little-endian)."""
     words = rng.bits(name, (nbytes + 7) // 8).astype("<u8", copy=False)
@@ -168,7 +205,11 @@ def random_patterns(count: int, size: int, *, seed: int, fraction: float = 0.7) 
 # per-sample sampling (vectorised over indices)
 # --------------------------------------------------------------------------------------------
 def assign_classes(
-    seed: int, split: str, indices: np.ndarray, num_classes: int, balance: str = "exact"
+    seed: int,
+    split: str,
+    indices: np.ndarray,
+    num_classes: int,
+    balance: str = DEFAULT_CLASS_BALANCE,
 ) -> np.ndarray:
     """The class of each index (``int64``); see the module docstring for ``exact`` vs ``iid``."""
     indices = np.asarray(indices, dtype=np.int64)
@@ -204,66 +245,8 @@ def random_backgrounds(
 
 
 # --------------------------------------------------------------------------------------------
-# composition
-# --------------------------------------------------------------------------------------------
-def composite(layer: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
-    """Alpha-composite an RGBA layer ``N×4×H×W`` (straight alpha) onto RGB ``N×H×W×3``.
-
-    Returns ``N×H×W×3`` (channels last, like the stored images) in [0, 1]: ``bg + a·(rgb − bg)``,
-    one fused ``lerp`` over a channels-last view of the layer (no extra permute copies).
-    """
-    lay = layer.permute(0, 2, 3, 1)  # view N×H×W×4
-    alpha = lay[..., 3:].clamp(0.0, 1.0)  # RGB overshoot is clamped once, in to_uint8
-    return torch.lerp(background, lay[..., :3], alpha)
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """Float images in [0, 1] → ``uint8`` of the same layout by round-half-to-even of ``255·x``.
-
-    The input is consumed (quantised in place) to save a copy per chunk.
-    """
-    q = images.mul_(255.0).round_().clamp_(0.0, 255.0).to(torch.uint8)
-    return q.contiguous().numpy()
-
-
-# --------------------------------------------------------------------------------------------
 # plan
 # --------------------------------------------------------------------------------------------
-def _select_objects(spec: Mapping[str, Any]) -> tuple[list[str], list[np.ndarray], list[str]]:
-    """Class names, RGBA crops and source ids of the spec's objects (class i = names[i])."""
-    from invtransfer.assets import available_object_names, load_objects
-
-    cfg = spec["objects"]
-    asset_cfg: dict[str, Any] = {"source": cfg["source"]}
-    for name in ("path", "font"):
-        if location(cfg, name) is not None:
-            asset_cfg[name] = location(cfg, name)
-    if cfg.get("download"):
-        asset_cfg["download"] = True
-    names = cfg.get("names")
-    if names is not None:
-        available = available_object_names(asset_cfg)
-        known = set(available)
-        for i, name in enumerate(names):
-            if name not in known:
-                raise ConfigError(
-                    f"dataset spec key 'objects.names[{i}]': unknown object {name!r} in source "
-                    f"{cfg['source']!r}; known objects: {', '.join(available)}"
-                )
-        asset_cfg["names"] = list(names)
-    elif cfg.get("count") is not None:
-        asset_cfg["count"] = cfg["count"]
-    objects = load_objects(asset_cfg)
-    if not objects:
-        raise ConfigError(f"dataset spec key 'objects': source {cfg['source']!r} gave no objects")
-    got = [o.name for o in objects]
-    if len(set(got)) != len(got):
-        raise ConfigError(f"dataset spec key 'objects': source {cfg['source']!r} repeats names")
-    if names is not None and got != list(names):
-        raise RuntimeError(f"load_objects returned {got}, expected the requested {list(names)}")
-    return got, [o.rgba for o in objects], [o.source for o in objects]
-
-
 def _photo_bank(spec: Mapping[str, Any], split: str, photos: Any) -> torch.Tensor:
     from invtransfer.assets import background_bank
 
@@ -299,7 +282,7 @@ class _T2DPlan(BuildPlan):
                 k, size, seed=objects["seed"], fraction=objects["pattern_fraction"]
             )
         else:
-            class_names, rgbas, self.object_ids = _select_objects(spec)
+            class_names, rgbas, self.object_ids = load_object_images(spec["objects"])
             self.prototypes = object_prototypes(
                 rgbas,
                 size,
@@ -335,12 +318,14 @@ class _T2DPlan(BuildPlan):
             self._bank(split)
 
     def _bank(self, split: str) -> torch.Tensor | None:
-        """The split's background bank as float ``N×H×W×3`` (built once per split and process)."""
+        """The split's background bank as float ``N×H×W×3`` (built once per bank and process:
+        with ``split_photos="shared"`` every split uses the same bank)."""
         if self._photos is None:
             return None
-        if split not in self._banks:
-            self._banks[split] = _photo_bank(self.spec, split, self._photos)
-        return self._banks[split]
+        key = "shared" if self.spec["backgrounds"]["split_photos"] == "shared" else split
+        if key not in self._banks:
+            self._banks[key] = _photo_bank(self.spec, split, self._photos)
+        return self._banks[key]
 
     def chunks(
         self, split: str, chunk_size: int = 256, *, start: int = 0, stop: int | None = None
@@ -402,7 +387,4 @@ class _T2DPlan(BuildPlan):
 
 def build(spec: Mapping[str, Any]) -> BuildPlan:
     """The build plan of a ``t2d`` or ``random`` spec (objects and prototypes are loaded here)."""
-    canonical = canonicalize_spec(spec)
-    if canonical["kind"] not in ("t2d", "random"):
-        raise ValueError(f"t2d.build handles kinds 't2d' and 'random', got {canonical['kind']!r}")
-    return _T2DPlan(canonical)
+    return _T2DPlan(canonicalize_t2d_spec(spec))
