@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from invtransfer.aggregation import IT_EVALS, TVO_FAMILIES, canonical_arch
+from invtransfer.aggregation import IT_EVALS, TRANSFORM_ORDER, TVO_FAMILIES, canonical_arch
 from invtransfer.config import resolve_arch
 
 __all__ = ["figure", "scorecard", "table"]
@@ -90,6 +90,95 @@ def _reasons(config: Mapping[str, Any], notes: Mapping[str, str]) -> dict[str, s
             reasons[fam] = f"experiments.{fam}.enabled is false in this run"
     reasons.update({k: v for k, v in notes.items() if k not in reasons})
     return reasons
+
+
+_CIFAR_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+_TVO_FIG_OF = {(fam, reg): fig for fig, (fam, reg) in _TVO_FIGS.items()}
+_PAPER_TM = {"fig18a": "vgg11", "fig18b": "densenet", "fig18c": "vit"}
+
+
+def _cifar_hint(dataset: str) -> str:
+    """How to get a CIFAR data set, for reasons that depend on it."""
+    folder = "cifar-10-batches-py/" if dataset == "cifar10" else "cifar-100-python/"
+    return (
+        f"needs {_CIFAR_NAMES.get(dataset, dataset)}: {folder} in assets.cifar.path "
+        "(or $INVTRANSFER_CIFAR_DIR), or assets.cifar.download: true"
+    )
+
+
+def panel_reasons(config: Mapping[str, Any]) -> dict[str, str]:
+    """Why a paper panel, column or row is absent in a run of ``config``, keyed the way the
+    scorecard looks reasons up (``fig7a``, ``fig13b:arch``, ``table3``, ``table2:cifar10``,
+    ``fig16:shear``, ``fig14a``): the config key that leaves it empty and how to get it."""
+    from invtransfer.scorecard import ARTIFACTS as PANELS
+
+    exps = config["experiments"]
+    tvo = exps.get("tvo", {})
+    families, regimes = tvo.get("families", []), tvo.get("regimes", ["lp"])
+    out: dict[str, str] = {}
+
+    def tvo_reason(family: str, regime: str) -> str | None:
+        if family not in families:
+            hint = f"; {_cifar_hint(family)}" if family in _CIFAR_NAMES else ""
+            return f"{family} is not in experiments.tvo.families (add it{hint})"
+        if regime not in regimes:
+            return f"{regime} is not in experiments.tvo.regimes (add it)"
+        return None
+
+    for name, spec in PANELS.items():
+        if spec.source == "tvo":
+            why = tvo_reason(spec.params["family"], spec.params["regime"])
+            if why:
+                out[name] = why
+    for fam in ("it", "tm", "ife"):
+        if not exps.get(fam, {}).get("enabled", False):
+            hint = (
+                f"; IFE pastes objects on CIFAR-10: {_cifar_hint('cifar10')}"
+                if fam == "ife"
+                else ""
+            )
+            why = f"experiments.{fam}.enabled is false (set it to true{hint})"
+            for name, spec in PANELS.items():
+                if spec.source == fam or (fam == "ife" and name == "table1"):
+                    out[name] = why
+    it = exps.get("it", {})
+    if it.get("enabled", False):
+        it_archs = [resolve_arch(a, config) for a in it.get("architectures", [])]
+        for table, arch in _IT_TABLES.items():
+            if resolve_arch(arch, config) not in it_archs:
+                out[table] = f"{arch} is not in experiments.it.architectures (add it)"
+        evals = it.get("evals", list(IT_EVALS))
+        for ev in IT_EVALS:
+            if ev not in evals:
+                hint = f"; {_cifar_hint(ev)}" if ev in _CIFAR_NAMES else ""
+                for table in ("table2", *_IT_TABLES):
+                    out.setdefault(
+                        f"{table}:{ev}", f"{ev} is not in experiments.it.evals (add it{hint})"
+                    )
+        transforms = it.get("transforms", "all")
+        if transforms != "all":
+            for t in TRANSFORM_ORDER:
+                if t not in transforms:
+                    for fig in ("fig16", "fig17"):
+                        out[f"{fig}:{t}"] = f"{t} is not in experiments.it.transforms (add it)"
+    tm = exps.get("tm", {})
+    if tm.get("enabled", False):
+        tm_archs = [resolve_arch(a, config) for a in tm.get("architectures", [])]
+        for fig, arch in _PAPER_TM.items():
+            if resolve_arch(arch, config) not in tm_archs:
+                out[fig] = f"{arch} is not in experiments.tm.architectures (add it)"
+    ife = exps.get("ife", {})
+    if ife.get("enabled", False):
+        variants = ife.get("variants", ["fixed", "translate"])
+        if "translate" not in variants:
+            out["table1"] = "translate is not in experiments.ife.variants (add it)"
+        sweeps = [("relevance", "correlations")] * 2 + [("availability", "availabilities")] * 2
+        for letter, (sweep, key) in zip("abcd", sweeps, strict=True):
+            if "fixed" not in variants:
+                out[f"fig14{letter}"] = "fixed is not in experiments.ife.variants (add it)"
+            elif not ife.get(key):
+                out[f"fig14{letter}"] = f"experiments.ife.{key} is empty (list the {sweep} values)"
+    return out
 
 
 def _stem(out: Path) -> Path:
@@ -229,4 +318,5 @@ def scorecard(
                 data[fam] = df
                 labels[f"resnet18 ({fam})"] = f"{first}, this preset's stand-in for ResNet-18"
     arch_labels = {**labels, "densenet": _arch_labels(config)["densenet"]}
-    build_scorecard(data, out_md, reasons=_reasons(config, notes), arch_labels=arch_labels)
+    reasons = {**notes, **panel_reasons(config)}
+    build_scorecard(data, out_md, reasons=reasons, arch_labels=arch_labels)
