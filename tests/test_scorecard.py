@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from invtransfer.aggregation import IFE_LABELS, TRANSFORM_ORDER
+from invtransfer.artifacts import PANELS
 from invtransfer.scorecard import (
-    ARTIFACTS,
     CLAIM_KINDS,
     FAILS,
     HOLDS,
@@ -133,7 +133,7 @@ NOT_CHECKABLE_ON_PAPER = {
 def test_claims_file(claims):
     assert len(claims) == 50
     assert {c.kind for c in claims} == set(CLAIM_KINDS)
-    assert all(a in ARTIFACTS for c in claims for a in c.artifacts)
+    assert all(a in PANELS for c in claims for a in c.artifacts)
     assert all(c.source for c in claims)
     for c in claims:  # every threshold is stated: ours, or none
         assert "ours" in c.statement or "no margin" in c.statement, c.id

@@ -390,11 +390,13 @@ def draw_it_heatmap(
     eval_name: str = "in_dist",
     arch_label: str | None = None,
     reason: str | None = None,
+    cells_reason: str | None = None,
 ) -> Figure:
     """Fig. 16 (``model_type="image"``) / 17 (``"random"``): 19×18 heatmap of mean sens over seeds,
     rows = training transformation (18 + none), columns = target transformation, annotated with two
     decimals, reversed magma (low = invariant = light). Cells without data stay blank and are
-    counted in the footer; an entirely empty matrix is drawn as "not run: <reason>"."""
+    counted in the footer with ``cells_reason`` (else ``reason``); an entirely empty matrix is
+    drawn as "not run: <reason>"."""
     matrix = it_heatmap(it_df, model_type, arch, eval_name)
     title = f"{arch_label or _value_label(arch, None)}, {model_type} models, {eval_name}"
     with mpl.rc_context({**_STYLE, "axes.grid": False}):
@@ -413,8 +415,9 @@ def draw_it_heatmap(
         ax.set_ylabel("Training Transformations")
         missing = int(np.isnan(matrix.to_numpy()).sum())
         if missing:
-            fig.text(0.01, 0.0, f"{missing} of {matrix.size} cells without data "
-                     f"({reason or 'not part of this run'})", fontsize=8, color="0.35")  # fmt: skip
+            why = cells_reason or reason or "not part of this run"
+            fig.text(0.01, 0.0, f"{missing} of {matrix.size} cells without data ({why})",
+                     fontsize=8, color="0.35")  # fmt: skip
         return fig
 
 
@@ -509,6 +512,7 @@ def fig_it_heatmap(
     eval_name: str = "in_dist",
     arch_label: str | None = None,
     reason: str | None = None,
+    cells_reason: str | None = None,
     dpi: int = 150,
 ) -> dict[str, Path]:
     """Draw with :func:`draw_it_heatmap` and write ``<stem>.pdf`` / ``<stem>.png``."""
@@ -521,6 +525,7 @@ def fig_it_heatmap(
                 eval_name=eval_name,
                 arch_label=arch_label,
                 reason=reason,
+                cells_reason=cells_reason,
             ),
             stem,
             dpi=dpi,

@@ -11,6 +11,9 @@ Inputs:
 * ``results`` — the tidy tables of this run (keys ``tvo``, ``ife``, ``ife_sens``, ``it``, ``tm``;
   any may be missing).
 
+The paper panels (``table2``, ``fig2a``, …) and where their numbers come from are the registry's
+:data:`invtransfer.artifacts.PANELS`.
+
 :func:`measured_numbers` turns the tidy tables into the same long format as the paper numbers
 (through :mod:`invtransfer.aggregation`, like the tables and figures), :func:`evaluate_claims`
 checks the rules on any such frame, and :func:`build_scorecard` writes the Markdown report (and a
@@ -34,7 +37,6 @@ import pandas as pd
 import yaml
 
 from invtransfer.aggregation import (
-    TVO_FACTORS,
     canonical_arch,
     ife_sweep,
     it_heatmap,
@@ -45,10 +47,10 @@ from invtransfer.aggregation import (
     tvo_diff,
     validate_frame,
 )
+from invtransfer.artifacts import PANELS, Panel
 from invtransfer.io import atomic_write_text
 
 __all__ = [
-    "ARTIFACTS",
     "CLAIM_KINDS",
     "FAILS",
     "HOLDS",
@@ -69,76 +71,6 @@ __all__ = [
 
 ENV_RESOURCES = "INVTRANSFER_RESOURCES"
 NUMBER_COLUMNS = ("artifact", "row", "column", "statistic", "value")
-
-
-@dataclass(frozen=True)
-class ArtifactSpec:
-    """Where a paper artifact's numbers come from in this run."""
-
-    source: str  # results key
-    title: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-
-def _artifacts() -> dict[str, ArtifactSpec]:
-    specs: dict[str, ArtifactSpec] = {
-        "table1": ArtifactSpec("ife", "Table 1 — irrelevant features (RN18, translate variant)",
-                               {"variant": "translate"}),
-        "table2": ArtifactSpec("it", "Table 2 — invariance transfer, ResNet-18", {"arch": "resnet18"}),
-        "table3": ArtifactSpec("it", "Table 3 — invariance transfer, VGG-11", {"arch": "vgg11"}),
-        "table4": ArtifactSpec("it", "Table 4 — invariance transfer, DenseNet", {"arch": "densenet"}),
-        "table5": ArtifactSpec("it", "Table 5 — invariance transfer, ViT", {"arch": "vit"}),
-        "fig4": ArtifactSpec("tm", "Fig. 4 — invariance mismatch, ResNet-18", {"arch": "resnet18"}),
-        "fig18a": ArtifactSpec("tm", "Fig. 18a — invariance mismatch, VGG-11", {"arch": "vgg11"}),
-        "fig18b": ArtifactSpec("tm", "Fig. 18b — invariance mismatch, DenseNet", {"arch": "densenet"}),
-        "fig18c": ArtifactSpec("tm", "Fig. 18c — invariance mismatch, ViT", {"arch": "vit"}),
-        "fig16": ArtifactSpec("it", "Fig. 16 — sens heatmap, RN18 image models, in-distribution",
-                              {"arch": "resnet18", "model_type": "image"}),
-        "fig17": ArtifactSpec("it", "Fig. 17 — sens heatmap, RN18 random models, in-distribution",
-                              {"arch": "resnet18", "model_type": "random"}),
-    }  # fmt: skip
-    factor_figs = {
-        ("t2d", "lp"): "fig2", ("cifar10", "lp"): "fig7", ("cifar100", "lp"): "fig8",
-        ("t2d", "ft-low"): "fig9", ("cifar10", "ft-low"): "fig10", ("cifar100", "ft-low"): "fig11",
-    }  # fmt: skip
-    names = {"t2d": "Transforms-2D", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
-    regimes = {
-        "lp": "linear probe",
-        "ft-low": "fine-tuning (low data)",
-        "ft-high": "fine-tuning (high data)",
-    }
-    for (family, regime), fig in factor_figs.items():
-        for letter, factor in zip("abc", TVO_FACTORS, strict=True):
-            specs[f"{fig}{letter}"] = ArtifactSpec(
-                "tvo", f"Fig. {fig[3:]}{letter} — {names[family]}, {regimes[regime]}, {factor}",
-                {"family": family, "regime": regime, "factor": factor},
-            )  # fmt: skip
-    for fig, regime in (("fig3", "lp"), ("fig12", "ft-low"), ("fig13", "ft-high")):
-        for letter, family in zip("abc", ("t2d", "cifar10", "cifar100"), strict=True):
-            specs[f"{fig}{letter}"] = ArtifactSpec(
-                "tvo", f"Fig. {fig[3:]}{letter} — differences, {names[family]}, {regimes[regime]}",
-                {"family": family, "regime": regime},
-            )  # fmt: skip
-    # The paper draws no factor curves for the high-data fine-tuning regime (only Fig. 13's bars);
-    # App. C.2's "same at least as good as disjoint, in all cases" is checked on the curves behind
-    # each Fig. 13 panel: fig13a:class_rel, … (no paper numbers, claims only).
-    for letter, family in zip("abc", ("t2d", "cifar10", "cifar100"), strict=True):
-        for factor in TVO_FACTORS:
-            specs[f"fig13{letter}:{factor}"] = ArtifactSpec(
-                "tvo", f"Fig. 13{letter} (curves behind the bars) — {names[family]}, "
-                f"{regimes['ft-high']}, {factor}", {"family": family, "regime": "ft-high", "factor": factor},
-            )  # fmt: skip
-    panels = (("relevance", "C+O/C"), ("relevance", "C+O/O"), ("availability", "C+O/C"),
-              ("availability", "C+O/O"))  # fmt: skip
-    for letter, (experiment, target) in zip("abcd", panels, strict=True):
-        specs[f"fig14{letter}"] = ArtifactSpec(
-            "ife", f"Fig. 14{letter} — {experiment} sweep, transfer to {target}",
-            {"experiment": experiment, "target": target, "variant": "fixed"},
-        )  # fmt: skip
-    return specs
-
-
-ARTIFACTS: dict[str, ArtifactSpec] = _artifacts()
 
 
 def resources_dir() -> Path:
@@ -163,9 +95,9 @@ def load_paper_numbers(path: str | os.PathLike[str] | None = None) -> pd.DataFra
         df["value"] = df["value"].astype(float)
     except ValueError as exc:
         raise ValueError(f"{path}: non-numeric value ({exc})") from exc
-    unknown = sorted(set(df["artifact"]) - set(ARTIFACTS))
+    unknown = sorted(set(df["artifact"]) - set(PANELS))
     if unknown:
-        raise ValueError(f"{path}: unknown artifacts {unknown}; known: {sorted(ARTIFACTS)}")
+        raise ValueError(f"{path}: unknown artifacts {unknown}; known: {sorted(PANELS)}")
     bad = sorted(set(df["statistic"]) - {"mean", "std", "value"})
     if bad:
         raise ValueError(f"{path}: statistic must be mean, std or value, got {bad}")
@@ -187,7 +119,7 @@ def _fmt_sweep(v: float) -> str:
 
 def _rows_for(
     artifact: str,
-    spec: ArtifactSpec,
+    spec: Panel,
     results: Mapping[str, pd.DataFrame],
     gaps: dict[tuple[str, str, str], str],
 ) -> list[dict]:
@@ -258,7 +190,7 @@ def _measure(
 ) -> tuple[pd.DataFrame, dict[tuple[str, str, str], str]]:
     rows: list[dict] = []
     gaps: dict[tuple[str, str, str], str] = {}
-    for artifact, spec in ARTIFACTS.items():
+    for artifact, spec in PANELS.items():
         if spec.source not in results:
             continue
         rows.extend(_rows_for(artifact, spec, results, gaps))
@@ -298,18 +230,21 @@ class _WhyMissing:
             if str(c) not in cols:
                 cols.append(str(c))
 
-    def __call__(self, artifact: str, row: str | None = None, column: str | None = None) -> str:
-        keys = []
+    def __call__(
+        self, artifact: str, row: str | None = None, column: str | None = None
+    ) -> tuple[str, ...]:
+        """Every caller reason that applies (the panel's, the column's, the row's, the cell's:
+        all of them stand between this run and the value), else one derived from the data."""
+        keys = [artifact, *(f"{artifact}:{x}" for x in (column, row) if x is not None)]
         if row is not None and column is not None:
             keys.append(f"{artifact}:{row}:{column}")
-        keys += [f"{artifact}:{x}" for x in (column, row) if x is not None]
-        keys.append(artifact)
-        for key in keys:
-            if key in self.reasons:
-                return str(self.reasons[key])
+        given = tuple(dict.fromkeys(str(self.reasons[k]) for k in keys if k in self.reasons))
+        return given or (self._derived(artifact, row, column),)
+
+    def _derived(self, artifact: str, row: str | None, column: str | None) -> str:
         if row is not None and column is not None and (artifact, row, column) in self.gaps:
             return self.gaps[(artifact, row, column)]
-        spec = ARTIFACTS[artifact]
+        spec = PANELS[artifact]
         needed = ["ife", "ife_sens"] if artifact == "table1" else [spec.source]
         absent = [k for k in needed if k not in self.results]
         if absent:
@@ -363,7 +298,7 @@ def compare_numbers(
     merged["status"] = np.where(merged["ours"].isna(), "not run", "compared")
     why = _WhyMissing(results, ours, reasons, gaps)
     merged["reason"] = [
-        why(r.artifact, r.row, r.column) if r.status == "not run" else ""
+        "; ".join(why(r.artifact, r.row, r.column)) if r.status == "not run" else ""
         for r in merged.itertuples()
     ]
     merged["n"] = merged["n"].fillna(0).astype(int)
@@ -460,9 +395,9 @@ def load_claims(path: str | os.PathLike[str] | None = None) -> list[Claim]:
         if item["kind"] not in CLAIM_KINDS:
             raise ValueError(f"{where} ({cid}): kind {item['kind']!r} not in {CLAIM_KINDS}")
         arts = item["artifacts"]
-        if not isinstance(arts, list) or not arts or any(a not in ARTIFACTS for a in arts):
+        if not isinstance(arts, list) or not arts or any(a not in PANELS for a in arts):
             raise ValueError(
-                f"{where} ({cid}): artifacts must be a non-empty list of {sorted(ARTIFACTS)}"
+                f"{where} ({cid}): artifacts must be a non-empty list of {sorted(PANELS)}"
             )
         params = dict(item.get("params") or {})
         lacking = [k for k in _REQUIRED_PARAMS[item["kind"]] if k not in params]
@@ -471,7 +406,7 @@ def load_claims(path: str | os.PathLike[str] | None = None) -> list[Claim]:
         if item["kind"] == "abs_diff_at_most" and ("rows" in params) == ("pairs" in params):
             raise ValueError(f"{where} ({cid}): abs_diff_at_most needs 'rows' or 'pairs', not both")
         for ref in _refs(params):
-            if len(ref) == 3 and ref[0] not in ARTIFACTS:
+            if len(ref) == 3 and ref[0] not in PANELS:
                 raise ValueError(f"{where} ({cid}): cell {ref} names unknown artifact {ref[0]!r}")
         claims.append(Claim(cid, tuple(arts), item["kind"], str(item["statement"]).strip(),
                             str(item["source"]), params))  # fmt: skip
@@ -489,12 +424,12 @@ def _refs(params: Mapping[str, Any]) -> list[Sequence[str]]:
 
 
 # Why a value is missing: (artifact, row or None, column or None) -> reason.
-WhyMissing = Callable[[str, "str | None", "str | None"], str]
+WhyMissing = Callable[[str, "str | None", "str | None"], "tuple[str, ...]"]
 
 
-def _default_why(artifact: str, row: str | None, column: str | None) -> str:
+def _default_why(artifact: str, row: str | None, column: str | None) -> tuple[str, ...]:
     where = "/".join(x for x in (row, column) if x is not None)
-    return f"no value for {artifact}{' ' + where if where else ''}"
+    return (f"no value for {artifact}{' ' + where if where else ''}",)
 
 
 class _Lookup:
@@ -538,7 +473,7 @@ class _Tally:
     units: int = 0  # comparisons with data
     passes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
-    missing: list[tuple[str, str]] = field(default_factory=list)  # (what, reason)
+    missing: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (what, reasons)
     diffs: list[float] = field(default_factory=list)  # fraction_within: the differences
 
     def check(self, ok: bool, text: str, *, unit: bool = True) -> None:
@@ -774,7 +709,7 @@ def _summarise(claim: Claim, tally: _Tally) -> ClaimResult:
                         f"{inside} of {len(diffs)} differences in [{lo:g}, {hi:g}] "
                         f"(min {_f(min(diffs))}, max {_f(max(diffs))})", unit=False)  # fmt: skip
     total = tally.units + len(tally.missing)
-    reasons = tuple(dict.fromkeys(r for _, r in tally.missing))
+    reasons = tuple(dict.fromkeys(r for _, rs in tally.missing for r in rs))
     if total == 0:  # a kind found nothing to compare and nothing to ask for
         return ClaimResult(claim, NOT_CHECKED, "no comparisons", 0, 0, 0, ("no data",))
     if tally.missing:
@@ -804,7 +739,8 @@ def evaluate_claims(
     value). Status: ``holds`` (every comparison the claim makes had data and holds), ``fails``
     (every comparison had data and at least one fails), ``not checked`` (some comparison had no
     data: the claim is never reported as holding on partial data). ``why_missing(artifact, row,
-    column)`` names the reason for a missing value (row/column None: the whole panel/row)."""
+    column)`` returns the reasons a value is missing (row/column None: the whole panel/row).
+    """
     why = why_missing or _default_why
     out: list[ClaimResult] = []
     for claim in claims:
@@ -928,7 +864,7 @@ def build_scorecard(
     lines += ["", "## Numbers", ""]
     for art in dict.fromkeys(comp["artifact"]):
         sub = comp[comp["artifact"] == art]
-        lines += [f"### {art} — {ARTIFACTS[art].title}", ""]
+        lines += [f"### {art} — {PANELS[art].title}", ""]
         notes = list(dict.fromkeys(sub["note"]))
         lines += [f"Source: {_md(n)}" for n in notes if n]
         not_run = sub[sub["status"] == "not run"]

@@ -1,0 +1,12 @@
+"""Shim: draw one paper artifact — figure, table, example figure or the scorecard — from its tidy
+tables and the settings the registry derived from the config (invtransfer.steps.make_artifact)."""
+
+from invtransfer.steps import log_to, make_artifact
+
+log_to(snakemake.log[0])
+make_artifact(
+    snakemake.params.artifact,
+    list(snakemake.input.get("tables", [])),
+    snakemake.output[0],
+    settings=snakemake.params.settings,
+)
