@@ -54,7 +54,11 @@ def test_registry_names_kinds_and_captions():
         assert a.caption_rst.startswith(f"**{a.title}.** ") and "\n" not in a.caption_rst
         assert len(a.caption.split()) >= 5, a.name
     assert ARTIFACTS["fig2"].outputs == ["figures/fig2.pdf", "figures/fig2.png"]
-    assert ARTIFACTS["table2"].outputs == ["tables/table2.md", "tables/table2.csv", "tables/table2.tex"]
+    assert ARTIFACTS["table2"].outputs == [
+        "tables/table2.md",
+        "tables/table2.csv",
+        "tables/table2.tex",
+    ]
     assert ARTIFACTS["scorecard"].target == "tables/scorecard.md"
 
 
@@ -119,7 +123,9 @@ def _set(cfg, section, key, value):
 
 @pytest.mark.parametrize("preset", ["quick", "tiny", "paper"])
 @pytest.mark.parametrize(("section", "key", "value"), UNRELATED)
-def test_unrelated_config_edits_leave_every_artifacts_settings(configs, preset, section, key, value):
+def test_unrelated_config_edits_leave_every_artifacts_settings(
+    configs, preset, section, key, value
+):
     cfg, _ = configs[preset]
     edited = _set(cfg, section, key, value)
     edited["training"]["pretrain"] = {**cfg["training"]["pretrain"], "epochs": 3, "lr": 0.1}

@@ -153,7 +153,10 @@ def test_every_claim_on_the_paper_numbers(paper, claims):
         "claims": 50, "checked": 33, "holds": 33, "fails": 0, "not checked": 17,
     }  # fmt: skip
     by_id = {r.claim.id: r for r in results}
-    assert (by_id["it_same_beats_other_and_none"].available, by_id["it_same_beats_other_and_none"].total) == (12, 12)
+    assert (
+        by_id["it_same_beats_other_and_none"].available,
+        by_id["it_same_beats_other_and_none"].total,
+    ) == (12, 12)
     assert by_id["it_same_beats_other_and_none_other_archs"].total == 3 * 12
     assert by_id["it_heatmap_diagonal_below_none"].total == 2 * 18
     # fig2c's read-off has 2 PT-sample values, fig2a 4 and fig2b 5 values per row
@@ -270,7 +273,9 @@ def _tm_numbers(n=4, art="fig4", change=None):
     cells = {(k, j): 0.99 if j <= k else 0.99 - 0.1 * (j - k)
              for k in range(1, n + 1) for j in range(1, n + 1)}  # fmt: skip
     cells.update(change or {})
-    return _numbers([(art, str(k), str(j), "value", v) for (k, j), v in cells.items() if v is not None])
+    return _numbers(
+        [(art, str(k), str(j), "value", v) for (k, j), v in cells.items() if v is not None]
+    )
 
 
 def test_nested_claims_complete_partial_violating(claims):
@@ -477,7 +482,9 @@ def test_scorecard_reasons_come_from_the_config():
     )
     assert reasons["fig7a"] == reasons["fig3b"] == reasons["fig10c"] == cifar
     assert reasons["fig9a"] == "ft-low is not in experiments.tvo.regimes (add it)"
-    assert reasons["table2:cifar100"].startswith("cifar100 is not in experiments.it.evals (add it; needs CIFAR-100")
+    assert reasons["table2:cifar100"].startswith(
+        "cifar100 is not in experiments.it.evals (add it; needs CIFAR-100"
+    )
     assert reasons["table3"] == "vgg11 is not in experiments.it.architectures (add it)"
     assert reasons["fig18b"] == "densenet is not in experiments.tm.architectures (add it)"
     assert reasons["table1"].startswith("experiments.ife.enabled is false (set it to true; IFE")
