@@ -125,8 +125,8 @@ def _tvo_factors(name: str, family: str, regime: str, title: str, caption: str) 
 
     def settings(ctx: ReportContext) -> dict[str, Any]:
         return {
-            # TvO factor values are the config's names ("densenet"), the tidy tables' arch resolved
-            "labels": ctx.arch_labels(ctx.archs("tvo", resolved=False)),
+            # tick labels; TvO factor values are the config's names ("densenet")
+            "labels": ctx.arch_labels(ctx.archs("tvo", resolved=False), short=True),
             "reasons": _present({f: ctx.reason(f"{name}{letters[f]}") for f in TVO_FACTORS}),
         }
 

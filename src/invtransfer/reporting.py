@@ -41,13 +41,16 @@ __all__ = [
 ]
 
 _CIFAR_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+# architecture -> (label in titles, captions and headers; short label for tick labels)
 _ARCH_LABELS = {
-    "densenet_cifar": "DenseNet (densenet_cifar, growth 12: the reference's 'DenseNet-121')",
-    "densenet121": "DenseNet-121 (growth 32)",
-    "resnet18": "ResNet-18",
-    "resnet50": "ResNet-50",
-    "vgg11": "VGG-11",
-    "vit": "ViT",
+    "densenet_cifar": (
+        "DenseNet (densenet_cifar, growth 12: the reference's 'DenseNet-121')", "DN (cifar)"
+    ),
+    "densenet121": ("DenseNet-121 (growth 32)", "DN121"),
+    "resnet18": ("ResNet-18", "ResNet18"),
+    "resnet50": ("ResNet-50", "ResNet50"),
+    "vgg11": ("VGG-11", "VGG11"),
+    "vit": ("ViT", "ViT"),
 }
 
 
@@ -180,25 +183,25 @@ class ReportContext:
         archs = self.archs(family)
         return archs[0] if archs else None
 
-    @cached_property
-    def _labels(self) -> dict[str, str]:
-        labels = dict(_ARCH_LABELS)
+    def _labels(self, short: bool) -> dict[str, str]:
+        labels = {name: pair[short] for name, pair in _ARCH_LABELS.items()}
         models = self.config.get("models", {})
         for name, kwargs in models.get("arch_kwargs", {}).items():
             if kwargs:
                 extra = ", ".join(f"{k}={v}" for k, v in kwargs.items())
                 labels[name] = f"{labels.get(name, name)} ({extra})"
-        dense = "densenet121" if models.get("densenet") == "densenet121" else "densenet_cifar"
-        labels["densenet"] = labels[dense]
+        labels["densenet"] = labels[self.resolve("densenet")]
         return labels
 
     def arch_label(self, arch: str) -> str:
-        return self._labels.get(arch, arch)
+        return self._labels(short=False).get(arch, arch)
 
-    def arch_labels(self, archs: Sequence[str]) -> dict[str, str]:
-        """Labels of ``archs`` that differ from the plain name (config names and resolved ones)."""
+    def arch_labels(self, archs: Sequence[str], *, short: bool = False) -> dict[str, str]:
+        """Labels of ``archs`` that differ from the plain name (config names and resolved ones);
+        ``short``: the compact form for tick labels ("DN (cifar)")."""
+        labels = self._labels(short)
         names = [*archs, *(self.resolve(a) for a in archs)]
-        return {a: self._labels[a] for a in dict.fromkeys(names) if a in self._labels}
+        return {a: labels[a] for a in dict.fromkeys(names) if a in labels}
 
     def it_transforms_note(self) -> str | None:
         transforms = self.config["experiments"].get("it", {}).get("transforms", "all")
