@@ -44,7 +44,8 @@ _CIFAR_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 # architecture -> (label in titles, captions and headers; short label for tick labels)
 _ARCH_LABELS = {
     "densenet_cifar": (
-        "DenseNet (densenet_cifar, growth 12: the reference's 'DenseNet-121')", "DN (cifar)"
+        "DenseNet (densenet_cifar, growth 12: the reference's 'DenseNet-121')",
+        "DN (cifar)",
     ),
     "densenet121": ("DenseNet-121 (growth 32)", "DN121"),
     "resnet18": ("ResNet-18", "ResNet18"),
