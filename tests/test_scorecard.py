@@ -11,19 +11,17 @@ import pytest
 
 from invtransfer.aggregation import IFE_LABELS, TRANSFORM_ORDER
 from invtransfer.artifacts import PANELS
-from invtransfer.scorecard import (
+from invtransfer.claims import (
     CLAIM_KINDS,
     FAILS,
     HOLDS,
     NOT_CHECKED,
     Claim,
-    build_scorecard,
     claim_counts,
     evaluate_claims,
     load_claims,
-    load_paper_numbers,
-    measured_numbers,
 )
+from invtransfer.scorecard import build_scorecard, load_paper_numbers, measured_numbers
 
 
 @pytest.fixture(scope="module")
