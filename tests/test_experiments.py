@@ -9,7 +9,7 @@ import pytest
 
 from invtransfer.config import load_config
 from invtransfer.experiments import build_plan, draw_tvo_transforms, twin_seed
-from invtransfer.targets import artifact_tables, final_targets
+from invtransfer.reporting import artifact_tables, final_targets
 from invtransfer.transforms import CATEGORIES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,6 +19,7 @@ Paper ↔ function:
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -105,13 +106,28 @@ def _new_figure(
     return fig, list(axes.ravel())
 
 
-def _not_run(ax: Axes, reason: str) -> None:
+_NOT_RUN_FONTSIZE = 8
+
+
+def _wrap(text: str, width_in: float, fontsize: float) -> str:
+    """``text`` broken into lines that fit ``width_in`` inches at ``fontsize`` points (a glyph
+    is at most ~0.6 em wide on average in DejaVu Sans); existing line breaks are kept."""
+    chars = max(10, int(width_in * 72 / (0.6 * fontsize)))
+    return "\n".join(textwrap.fill(line, chars) for line in text.splitlines())
+
+
+def _not_run(ax: Axes, reason: str, *, width_in: float) -> None:
+    """An empty panel that says why it is empty, wrapped to the panel (``width_in``: the panel's
+    width in inches). Kept out of the layout computation so a long reason cannot squeeze the
+    other panels."""
     ax.text(
-        0.5, 0.5, f"not run:\n{reason}", ha="center", va="center", transform=ax.transAxes,
-        fontsize=9, color="0.35", wrap=True,
+        0.5, 0.5, _wrap(f"not run: {reason}", 0.8 * width_in, _NOT_RUN_FONTSIZE), ha="center",
+        va="center", transform=ax.transAxes, fontsize=_NOT_RUN_FONTSIZE, color="0.35",
+        in_layout=False,
     )  # fmt: skip
     ax.set_xticks([])
     ax.set_yticks([])
+    ax.grid(False)
 
 
 def _reason(reasons: Mapping[str, str] | None, keys: Sequence[str], default: str) -> str:
@@ -125,6 +141,11 @@ def _value_label(value: str, labels: Mapping[str, str] | None) -> str:
     if labels and value in labels:
         return labels[value]
     return DEFAULT_VALUE_LABELS.get(value, value)
+
+
+def _fit_labels(labels: Sequence[str], slot_in: float, fontsize: float = 9) -> list[str]:
+    """Tick labels broken at spaces so that each fits its slot (``slot_in`` inches per tick)."""
+    return [_wrap(label, slot_in, fontsize) for label in labels]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -157,13 +178,14 @@ def draw_tvo_factors(
         value_name="accuracy",
     )
     long["metric"] = long["metric"].str.replace("_acc", "", regex=False)
+    panel = (4.0, 3.0)
     with mpl.rc_context(_STYLE):
-        fig, axes = _new_figure(3, (4.0, 3.0))
+        fig, axes = _new_figure(3, panel)
         for ax, factor in zip(axes, TVO_FACTORS, strict=True):
             sub = long[long["factor"] == factor]
             if sub.empty:
                 default = f"no {family}/{regime} results for {FACTOR_LABELS[factor]}"
-                _not_run(ax, _reason(reasons, [factor, "*"], default))
+                _not_run(ax, _reason(reasons, [factor, "*"], default), width_in=panel[0])
                 ax.set_xlabel(FACTOR_LABELS[factor])
                 continue
             order = sub.drop_duplicates("value").sort_values("value_order", kind="stable")
@@ -175,7 +197,8 @@ def draw_tvo_factors(
                 dashes={"transfer": "", "training": _DOTTED}, markers={"transfer": "o", "training": "s"},
                 palette=REL_COLORS, errorbar=_CI, n_boot=n_boot, seed=seed, ax=ax, legend=False,
             )  # fmt: skip
-            ax.set_xticks(range(len(pos)), [_value_label(v, labels) for v in pos])
+            ticks = [_value_label(v, labels) for v in pos]
+            ax.set_xticks(range(len(pos)), _fit_labels(ticks, 0.8 * panel[0] / len(pos)))
             xlabel = FACTOR_LABELS[factor]
             if factor == "pt_samples" and family != "t2d":
                 xlabel += " per class"
@@ -186,7 +209,7 @@ def draw_tvo_factors(
                    marker="o" if met == "transfer" else "s", label=f"{rel}, {met}")
             for rel in ("same", "disjoint") for met in ("transfer", "training")
         ]  # fmt: skip
-        axes[0].legend(handles=handles, fontsize=7, loc="best")
+        fig.legend(handles=handles, fontsize=7, loc="outside lower center", ncols=4)
         fig.suptitle(f"{FAMILY_LABELS.get(family, family)} — {_REGIME_TITLES.get(regime, regime)}")
         return fig
 
@@ -214,14 +237,16 @@ def draw_tvo_diff(
     empty.
     """
     df = validate_frame(tvo_df, "tvo")
-    width = 0.22
+    width = 0.26  # bar slot (data units); the bar labels are narrower than a slot
+    panel = (4.5, 3.2)
     with mpl.rc_context(_STYLE):
-        fig, axes = _new_figure(len(families), (4.0, 3.2))
+        fig, axes = _new_figure(len(families), panel)
         for ax, family in zip(axes, families, strict=True):
             ax.set_title(FAMILY_LABELS.get(family, family))
             stats = tvo_diff(df, family, regime)
             if stats.empty:
-                _not_run(ax, _reason(reasons, [family], f"no {family}/{regime} results"))
+                why = _reason(reasons, [family], f"no {family}/{regime} results")
+                _not_run(ax, why, width_in=panel[0])
                 continue
             by_factor = {r["factor"]: r for r in stats.to_dict("records")}
             lows, highs = [], []
@@ -229,8 +254,10 @@ def draw_tvo_diff(
                 row = by_factor.get(factor)
                 if row is None:
                     note = _reason(reasons, [f"{family}:{factor}", family], "no results")
-                    ax.text(i, 0.5, f"not run:\n{note}", ha="center", va="center", fontsize=7,
-                            color="0.35", transform=ax.get_xaxis_transform())  # fmt: skip
+                    slot = 0.8 * panel[0] / len(TVO_FACTORS)
+                    ax.text(i, 0.5, _wrap(f"not run: {note}", 0.9 * slot, 7), ha="center",
+                            va="center", fontsize=7, color="0.35", in_layout=False,
+                            transform=ax.get_xaxis_transform())  # fmt: skip
                     continue
                 bars = [
                     (i - width, row["disjoint_min"], row["disjoint_span"], REL_COLORS["disjoint"], row["disjoint_mean"]),
@@ -243,13 +270,14 @@ def draw_tvo_diff(
                         ax.plot([x], [dot], marker="o", color="white", mec="black", ms=4, zorder=3)
                     ax.annotate(
                         f"{height:.2f}", (x, bottom + height), xytext=(0, 2), textcoords="offset points",
-                        ha="center", va="bottom", fontsize=7,
+                        ha="center", va="bottom", fontsize=6.5,
                     )  # fmt: skip
                     lows.append(bottom)
                     highs.append(bottom + height)
             if lows:
                 pad = max(0.02, 0.15 * (max(highs) - min(lows)))
                 ax.set_ylim(min(lows) - pad, max(highs) + pad)
+            ax.set_xlim(-0.5, len(TVO_FACTORS) - 0.5)
             ax.set_xticks(range(len(TVO_FACTORS)), [FACTOR_LABELS[f] for f in TVO_FACTORS])
             ax.set_ylabel("Accuracy")
         handles = [
@@ -257,7 +285,8 @@ def draw_tvo_diff(
             Patch(color=REL_COLORS["same"], label="within same"),
             Patch(color="black", label="same vs. disjoint"),
         ]
-        axes[-1].legend(handles=handles, title="Differences", fontsize=7, title_fontsize=7)
+        fig.legend(handles=handles, title="Differences", fontsize=7, title_fontsize=7,
+                   loc="outside lower center", ncols=3)  # fmt: skip
         fig.suptitle(f"Transfer accuracy differences — {_REGIME_TITLES.get(regime, regime)}")
         return fig
 
@@ -282,8 +311,9 @@ def draw_tm(
     arch_list = [archs] if isinstance(archs, str) else list(archs)
     if not arch_list:
         raise ValueError("fig_tm: archs must name at least one architecture")
+    panel = (4.5, 3.5)
     with mpl.rc_context(_STYLE):
-        fig, axes = _new_figure(len(arch_list), (4.5, 3.5))
+        fig, axes = _new_figure(len(arch_list), panel)
         for k, (ax, arch) in enumerate(zip(axes, arch_list, strict=True)):
             sub = df[df["arch"].map(canonical_arch) == canonical_arch(arch)]
             title = _value_label(arch, labels)
@@ -291,7 +321,8 @@ def draw_tm(
                 title = f"({'abcdefgh'[k]}) {title}"
             ax.set_title(title)
             if sub.empty:
-                _not_run(ax, _reason(reasons, [arch], f"no invariance-mismatch results for {arch}"))
+                why = _reason(reasons, [arch], f"no invariance-mismatch results for {arch}")
+                _not_run(ax, why, width_in=panel[0])
                 continue
             sub = sub.assign(train=sub["n_train_transforms"].astype(int).astype(str))
             hue_order = [str(k) for k in sorted(sub["n_train_transforms"].astype(int).unique())]
@@ -342,8 +373,9 @@ def draw_ife_sweeps(
     # paper legend order: mixed CIFAR labels (the swept C+O/C models, blue), CIFAR-only,
     # mixed object labels, objects-only
     colors = {"C+O/C": _PALETTE[0], "C/C": _PALETTE[1], "C+O/O": _PALETTE[2], "O/O": _PALETTE[3]}
+    panel = (3.3, 2.8)
     with mpl.rc_context(_STYLE):
-        fig, axes = _new_figure(4, (3.3, 2.8))
+        fig, axes = _new_figure(4, panel)
         for k, (ax, (experiment, target, xlabel, ylabel)) in enumerate(
             zip(axes, _IFE_PANELS, strict=True)
         ):
@@ -357,7 +389,7 @@ def draw_ife_sweeps(
             ]
             if sub.empty:
                 default = f"no {experiment} sweep results ({variant})"
-                _not_run(ax, _reason(reasons, [experiment], default))
+                _not_run(ax, _reason(reasons, [experiment], default), width_in=panel[0])
                 continue
             swept = ife_sweep(df, experiment, target, variant)["pretrain"].unique()
             for pre in swept:
@@ -390,19 +422,23 @@ def draw_it_heatmap(
     eval_name: str = "in_dist",
     arch_label: str | None = None,
     reason: str | None = None,
+    cells_reason: str | None = None,
 ) -> Figure:
     """Fig. 16 (``model_type="image"``) / 17 (``"random"``): 19×18 heatmap of mean sens over seeds,
     rows = training transformation (18 + none), columns = target transformation, annotated with two
     decimals, reversed magma (low = invariant = light). Cells without data stay blank and are
-    counted in the footer; an entirely empty matrix is drawn as "not run: <reason>"."""
+    counted in the footer with ``cells_reason`` (else ``reason``); an entirely empty matrix is
+    drawn as "not run: <reason>"."""
     matrix = it_heatmap(it_df, model_type, arch, eval_name)
     title = f"{arch_label or _value_label(arch, None)}, {model_type} models, {eval_name}"
+    panel = (11.0, 10.0)
     with mpl.rc_context({**_STYLE, "axes.grid": False}):
-        fig, axes = _new_figure(1, (11.0, 10.0))
+        fig, axes = _new_figure(1, panel)
         ax = axes[0]
         ax.set_title(title)
         if matrix.isna().all().all():
-            _not_run(ax, reason or f"no {model_type}-model sens results for {arch} ({eval_name})")
+            why = reason or f"no {model_type}-model sens results for {arch} ({eval_name})"
+            _not_run(ax, why, width_in=panel[0])
             return fig
         sns.heatmap(
             matrix, annot=True, fmt=".2f", cmap="magma_r", ax=ax, annot_kws={"fontsize": 8},
@@ -413,8 +449,9 @@ def draw_it_heatmap(
         ax.set_ylabel("Training Transformations")
         missing = int(np.isnan(matrix.to_numpy()).sum())
         if missing:
-            fig.text(0.01, 0.0, f"{missing} of {matrix.size} cells without data "
-                     f"({reason or 'not part of this run'})", fontsize=8, color="0.35")  # fmt: skip
+            why = cells_reason or reason or "not part of this run"
+            note = _wrap(f"{missing} of {matrix.size} cells without data ({why})", panel[0], 8)
+            fig.supxlabel(note, x=0.01, ha="left", fontsize=8, color="0.35")
         return fig
 
 
@@ -509,6 +546,7 @@ def fig_it_heatmap(
     eval_name: str = "in_dist",
     arch_label: str | None = None,
     reason: str | None = None,
+    cells_reason: str | None = None,
     dpi: int = 150,
 ) -> dict[str, Path]:
     """Draw with :func:`draw_it_heatmap` and write ``<stem>.pdf`` / ``<stem>.png``."""
@@ -521,6 +559,7 @@ def fig_it_heatmap(
                 eval_name=eval_name,
                 arch_label=arch_label,
                 reason=reason,
+                cells_reason=cells_reason,
             ),
             stem,
             dpi=dpi,

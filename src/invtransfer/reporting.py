@@ -1,38 +1,300 @@
-"""Paper artifacts from tidy tables: which plot/table function draws each figure/table, with what.
+"""The machinery around the artifact registry (:mod:`invtransfer.artifacts`).
 
-The workflow hands over the tidy tables an artifact depends on (``results/tables/<key>.csv``, see
-:mod:`invtransfer.targets`) keyed by file stem; this module concatenates them per kind (``tvo``,
-``it``, ``tm``, ``ife``, ``ife_sens``), works out why absent parts are absent (from the config),
-and calls :mod:`invtransfer.plots`, :mod:`invtransfer.tables` or :mod:`invtransfer.scorecard`.
+* :class:`ReportContext`: a config (and its plan) with what the entries derive from it — the
+  architectures of each experiment, architecture labels, and why a panel, column or row is absent
+  (:func:`panel_reasons`: the config key that leaves it empty and how to get it);
+* :func:`artifact_tables`, :func:`artifact_settings`, :func:`final_targets`,
+  :func:`wildcard_pattern`: what the workflow asks at parse time (a report rule gets the tables
+  and the settings of its artifact, nothing else of the config);
+* :func:`render_artifact`: reads the tidy tables, groups them by kind and calls the entry's
+  renderer; :func:`render_scorecard` is the scorecard's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from invtransfer.aggregation import IT_EVALS, TVO_FAMILIES, canonical_arch
+from invtransfer.aggregation import IT_EVALS, TRANSFORM_ORDER, canonical_arch
+from invtransfer.artifacts import ARTIFACTS, KINDS, PANELS, Artifact, Inputs
 from invtransfer.config import resolve_arch
 
-__all__ = ["figure", "scorecard", "table"]
+if TYPE_CHECKING:
+    from invtransfer.experiments import Plan
 
-_TVO_FIGS = {
-    "fig2": ("t2d", "lp"),
-    "fig7": ("cifar10", "lp"),
-    "fig8": ("cifar100", "lp"),
-    "fig9": ("t2d", "ft-low"),
-    "fig10": ("cifar10", "ft-low"),
-    "fig11": ("cifar100", "ft-low"),
+__all__ = [
+    "ReportContext",
+    "artifact_settings",
+    "artifact_tables",
+    "example_specs",
+    "final_targets",
+    "frames_by_kind",
+    "panel_reasons",
+    "render_artifact",
+    "render_scorecard",
+    "wildcard_pattern",
+]
+
+_CIFAR_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+# architecture -> (label in titles, captions and headers; short label for tick labels)
+_ARCH_LABELS = {
+    "densenet_cifar": (
+        "DenseNet (densenet_cifar, growth 12: the reference's 'DenseNet-121')",
+        "DN (cifar)",
+    ),
+    "densenet121": ("DenseNet-121 (growth 32)", "DN121"),
+    "resnet18": ("ResNet-18", "ResNet18"),
+    "resnet50": ("ResNet-50", "ResNet50"),
+    "vgg11": ("VGG-11", "VGG11"),
+    "vit": ("ViT", "ViT"),
 }
-_DIFF_FIGS = {"fig3": "lp", "fig12": "ft-low", "fig13": "ft-high"}
-_IT_TABLES = {"table3": "vgg11", "table4": "densenet", "table5": "vit"}
 
 
-def _by_kind(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Concatenate ``tvo_t2d_lp``, ``tvo_cifar10_lp``, … into ``tvo`` (likewise it, tm, ife)."""
+def _cifar_hint(dataset: str) -> str:
+    """How to get a CIFAR data set, for reasons that depend on it."""
+    folder = "cifar-10-batches-py/" if dataset == "cifar10" else "cifar-100-python/"
+    return (
+        f"needs {_CIFAR_NAMES.get(dataset, dataset)}: {folder} in assets.cifar.path "
+        "(or $INVTRANSFER_CIFAR_DIR), or assets.cifar.download: true"
+    )
+
+
+def panel_reasons(config: Mapping[str, Any]) -> dict[str, str]:
+    """Why a paper panel, column or row is absent in a run of ``config``, keyed by panel
+    (``fig7a``, ``fig13b:arch``, ``table3``, ``fig14a``), panel column (``table2:cifar10``) or
+    heatmap row/column (``fig16:shear``): the config key that leaves it empty and how to get it.
+    Empty for the paper's own config."""
+    exps = config["experiments"]
+    tvo = exps.get("tvo", {})
+    families, regimes = tvo.get("families", []), tvo.get("regimes", ["lp"])
+    out: dict[str, str] = {}
+
+    def tvo_reason(family: str, regime: str, factor: str | None) -> str | None:
+        if family not in families:
+            hint = f"; {_cifar_hint(family)}" if family in _CIFAR_NAMES else ""
+            return f"{family} is not in experiments.tvo.families (add it{hint})"
+        if regime not in regimes:
+            return f"{regime} is not in experiments.tvo.regimes (add it)"
+        if factor == "pt_samples" and not tvo.get("pt_samples", {}).get(family):
+            return f"experiments.tvo.pt_samples.{family} is empty (list pretraining sample counts)"
+        if factor == "class_rel" and tvo.get("class_relationships") == []:
+            return (
+                "experiments.tvo.class_relationships is empty (list subset/disjoint/same/superset)"
+            )
+        return None
+
+    for name, spec in PANELS.items():
+        if spec.source == "tvo":
+            p = spec.params
+            why = tvo_reason(p["family"], p["regime"], p.get("factor"))
+            if why:
+                out[name] = why
+    for fam in ("it", "tm", "ife"):
+        if not exps.get(fam, {}).get("enabled", False):
+            hint = (
+                f"; IFE pastes objects on CIFAR-10: {_cifar_hint('cifar10')}"
+                if fam == "ife"
+                else ""
+            )
+            for name, spec in PANELS.items():
+                if spec.source == fam:
+                    out[name] = f"experiments.{fam}.enabled is false (set it to true{hint})"
+    it = exps.get("it", {})
+    if it.get("enabled", False):
+        it_archs = [resolve_arch(a, config) for a in it.get("architectures", [])]
+        for table in ("table3", "table4", "table5"):
+            arch = PANELS[table].params["arch"]
+            if resolve_arch(arch, config) not in it_archs:
+                out[table] = f"{arch} is not in experiments.it.architectures (add it)"
+        evals = it.get("evals", list(IT_EVALS))
+        for ev in IT_EVALS:
+            if ev not in evals:
+                hint = f"; {_cifar_hint(ev)}" if ev in _CIFAR_NAMES else ""
+                for table in ("table2", "table3", "table4", "table5"):
+                    out[f"{table}:{ev}"] = f"{ev} is not in experiments.it.evals (add it{hint})"
+        transforms = it.get("transforms", "all")
+        if transforms != "all":
+            for t in TRANSFORM_ORDER:
+                if t not in transforms:
+                    for fig in ("fig16", "fig17"):
+                        out[f"{fig}:{t}"] = f"{t} is not in experiments.it.transforms (add it)"
+    tm = exps.get("tm", {})
+    if tm.get("enabled", False):
+        tm_archs = [resolve_arch(a, config) for a in tm.get("architectures", [])]
+        for panel in ("fig18a", "fig18b", "fig18c"):
+            arch = PANELS[panel].params["arch"]
+            if resolve_arch(arch, config) not in tm_archs:
+                out[panel] = f"{arch} is not in experiments.tm.architectures (add it)"
+    ife = exps.get("ife", {})
+    if ife.get("enabled", False):
+        variants = ife.get("variants", ["fixed", "translate"])
+        if "translate" not in variants:
+            out["table1"] = "translate is not in experiments.ife.variants (add it)"
+        for panel, spec in PANELS.items():
+            if spec.source != "ife" or panel == "table1":
+                continue
+            key = "correlations" if spec.params["experiment"] == "relevance" else "availabilities"
+            if "fixed" not in variants:
+                out[panel] = "fixed is not in experiments.ife.variants (add it)"
+            elif not ife.get(key):
+                out[panel] = (
+                    f"experiments.ife.{key} is empty (list the {spec.params['experiment']} values)"
+                )
+    return out
+
+
+class ReportContext:
+    """A config (validated) and, when given, its plan, with what the registry's entries derive
+    from them. Only :meth:`all_tables` and :func:`artifact_tables` need the plan."""
+
+    def __init__(self, config: Mapping[str, Any], plan: Plan | None = None):
+        self.config = config
+        self.plan = plan
+
+    @cached_property
+    def reasons(self) -> dict[str, str]:
+        return panel_reasons(self.config)
+
+    def reason(self, key: str) -> str | None:
+        return self.reasons.get(key)
+
+    def resolve(self, arch: str) -> str:
+        return resolve_arch(arch, self.config)
+
+    def archs(self, family: str, *, resolved: bool = True) -> list[str]:
+        """The architectures of experiment ``family`` (tvo, it, tm), as resolved names."""
+        exp = self.config["experiments"].get(family, {})
+        if family == "tvo":
+            names = list(exp.get("architectures", [exp.get("default_arch", "resnet18")]))
+        elif exp.get("enabled", False):
+            names = list(exp.get("architectures", []))
+        else:
+            names = []
+        return [self.resolve(a) for a in names] if resolved else names
+
+    def first(self, family: str) -> str | None:
+        """The first architecture of ``family``: the paper's main-text artifacts (Fig 4, 16, 17,
+        Table 2) are ResNet-18 runs, and a preset with other architectures draws them with its
+        first one (labelled as such)."""
+        archs = self.archs(family)
+        return archs[0] if archs else None
+
+    def _labels(self, short: bool) -> dict[str, str]:
+        labels = {name: pair[short] for name, pair in _ARCH_LABELS.items()}
+        models = self.config.get("models", {})
+        for name, kwargs in models.get("arch_kwargs", {}).items():
+            if kwargs:
+                extra = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+                labels[name] = f"{labels.get(name, name)} ({extra})"
+        labels["densenet"] = labels[self.resolve("densenet")]
+        return labels
+
+    def arch_label(self, arch: str) -> str:
+        return self._labels(short=False).get(arch, arch)
+
+    def arch_labels(self, archs: Sequence[str], *, short: bool = False) -> dict[str, str]:
+        """Labels of ``archs`` that differ from the plain name (config names and resolved ones);
+        ``short``: the compact form for tick labels ("DN (cifar)")."""
+        labels = self._labels(short)
+        names = [*archs, *(self.resolve(a) for a in archs)]
+        return {a: labels[a] for a in dict.fromkeys(names) if a in labels}
+
+    def it_transforms_note(self) -> str | None:
+        transforms = self.config["experiments"].get("it", {}).get("transforms", "all")
+        if transforms == "all":
+            return None
+        return (
+            f"experiments.it.transforms lists {len(transforms)} of {len(TRANSFORM_ORDER)} "
+            "transformations; add the others to fill the heatmap"
+        )
+
+    def uses_cifar(self) -> bool:
+        exps = self.config["experiments"]
+        return bool(
+            {"cifar10", "cifar100"} & set(exps.get("tvo", {}).get("families", []))
+            or exps.get("ife", {}).get("enabled", False)
+            or {"cifar10", "cifar100"} & set(exps.get("it", {}).get("evals", []))
+        )
+
+    def example_specs(self, name: str) -> dict[str, dict[str, dict]]:
+        return example_specs(name, self.config)
+
+    def all_tables(self) -> list[str]:
+        if self.plan is None:
+            raise ValueError("the scorecard reads every table of the plan: pass the plan")
+        return sorted(self.plan.records)
+
+    def scorecard_settings(self) -> dict[str, Any]:
+        """Which first architectures stand in for ResNet-18 in the comparison, the DenseNet
+        label, and every panel reason."""
+        stand_in = {
+            fam: first
+            for fam in ("it", "tm")
+            if (first := self.first(fam)) and canonical_arch(first) != "resnet18"
+        }
+        return {
+            "stand_in": stand_in,
+            "densenet": self.arch_label("densenet"),
+            "reasons": dict(sorted(self.reasons.items())),
+        }
+
+
+def _entry(name: str) -> Artifact:
+    try:
+        return ARTIFACTS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown artifact {name!r}; the registry (invtransfer.artifacts) has "
+            f"{', '.join(ARTIFACTS)}"
+        ) from None
+
+
+def artifact_tables(name: str, config: Mapping[str, Any], plan: Plan) -> list[str]:
+    """Keys of the tidy tables (``results/tables/<key>.csv``) that artifact ``name`` is drawn
+    from, limited to those the plan has records for (the drawing shows "not run" for the rest)."""
+    ctx = ReportContext(config, plan)
+    have = set(plan.records)
+    return [t for t in _entry(name).tables(ctx) if t in have]
+
+
+def artifact_settings(
+    name: str, config: Mapping[str, Any], plan: Plan | None = None
+) -> dict[str, Any]:
+    """The settings artifact ``name``'s renderer uses: a small JSON-able dict derived from the
+    config (a report rule's params; an unrelated config edit leaves them unchanged)."""
+    return _entry(name).settings(ReportContext(config, plan))
+
+
+def final_targets(config: Mapping[str, Any], plan: Plan) -> list[str]:
+    """Every artifact the config can build (registry order): example figures the config's data
+    allow, and every other artifact with at least one tidy table behind it."""
+    ctx = ReportContext(config, plan)
+    have = set(plan.records)
+    out = []
+    for a in ARTIFACTS.values():
+        built = a.built(ctx) if a.built else any(t in have for t in a.tables(ctx))
+        if built:
+            out.append(a.target)
+    return out
+
+
+def wildcard_pattern(kind: str) -> str:
+    """A regular expression matching exactly the names of the registry's artifacts of ``kind``
+    (the report rules' wildcard constraints)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown artifact kind {kind!r}; expected one of {KINDS}")
+    names = [a.name for a in ARTIFACTS.values() if a.kind == kind]
+    return "|".join(re.escape(n) for n in sorted(names, key=lambda n: (-len(n), n)))
+
+
+def frames_by_kind(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Concatenate ``tvo_t2d_lp``, ``tvo_cifar10_lp``, … into ``tvo`` (likewise it, tm, ife,
+    ife_sens)."""
     groups: dict[str, list[pd.DataFrame]] = {}
     for key, df in tables.items():
         kind = "ife_sens" if key.startswith("ife_sens_") else key.split("_", 1)[0]
@@ -43,190 +305,80 @@ def _by_kind(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return out
 
 
-def _first_arch(config: Mapping[str, Any], family: str) -> str | None:
-    archs = config["experiments"].get(family, {}).get("architectures", [])
-    return resolve_arch(archs[0], config) if archs else None
-
-
-def _arch_labels(config: Mapping[str, Any]) -> dict[str, str]:
-    labels = {
-        "densenet_cifar": "DenseNet (densenet_cifar, growth 12: the reference's 'DenseNet-121')",
-        "densenet121": "DenseNet-121 (growth 32)",
-        "resnet18": "ResNet-18",
-        "resnet50": "ResNet-50",
-        "vgg11": "VGG-11",
-        "vit": "ViT",
-    }
-    for name, kwargs in config.get("models", {}).get("arch_kwargs", {}).items():
-        if kwargs:
-            extra = ", ".join(f"{k}={v}" for k, v in kwargs.items())
-            labels[name] = f"{labels.get(name, name)} ({extra})"
-    if config.get("models", {}).get("densenet") == "densenet121":
-        labels["densenet"] = labels["densenet121"]
-    else:
-        labels["densenet"] = labels["densenet_cifar"]
-    return labels
-
-
-def _reasons(config: Mapping[str, Any], notes: Mapping[str, str]) -> dict[str, str]:
-    """Why parts of an artifact are absent, keyed the way plots/tables/scorecard look them up."""
-    exps = config["experiments"]
-    reasons: dict[str, str] = {}
-    families = exps.get("tvo", {}).get("families", [])
-    for fam in TVO_FAMILIES:
-        if fam not in families:
-            reasons[fam] = f"{fam} not in experiments.tvo.families of this run"
-    evals = exps.get("it", {}).get("evals", [])
-    for ev in IT_EVALS:
-        if ev not in evals:
-            why = f"{ev} not in experiments.it.evals of this run"
-            if ev.startswith("cifar"):
-                why += " (needs CIFAR data; see README)"
-            reasons[ev] = why
-            for table in ("table2", "table3", "table4", "table5"):
-                reasons[f"{table}:{ev}"] = why
-    for fam in ("it", "tm", "ife"):
-        if not exps.get(fam, {}).get("enabled", False):
-            reasons[fam] = f"experiments.{fam}.enabled is false in this run"
-    reasons.update({k: v for k, v in notes.items() if k not in reasons})
-    return reasons
-
-
-def _stem(out: Path) -> Path:
-    return out.with_suffix("")
-
-
-def figure(
-    artifact: str,
-    tables: Mapping[str, pd.DataFrame],
-    out_pdf: Path,
-    *,
-    notes: Mapping[str, str],
-    config: Mapping[str, Any],
+def render_artifact(
+    name: str,
+    tables: Mapping[str, pd.DataFrame] | Sequence[str | Path],
+    out: str | Path,
+    settings: Mapping[str, Any],
 ) -> None:
-    """Draw ``figures/<artifact>.pdf`` (and its PNG twin) from the tidy tables it depends on."""
-    from invtransfer import plots
-
-    data = _by_kind(tables)
-    reasons = _reasons(config, notes)
-    labels = _arch_labels(config)
-    stem = _stem(Path(out_pdf))
-    empty = {
-        "tvo": pd.DataFrame(columns=["family", "regime", "factor", "value", "value_order",
-                                     "relation", "seed", "training_acc", "transfer_acc"]),
-        "tm": pd.DataFrame(columns=["arch", "seed", "n_train_transforms", "n_target_transforms",
-                                    "accuracy"]),
-        "ife": pd.DataFrame(columns=["seed", "variant", "experiment", "sweep_value", "pretrain",
-                                     "target", "accuracy"]),
-        "it": pd.DataFrame(columns=["arch", "seed", "model_type", "train_transform", "eval",
-                                    "target_transform", "sens"]),
-    }  # fmt: skip
-
-    def get(kind: str) -> pd.DataFrame:
-        return data.get(kind, empty[kind])
-
-    if artifact in _TVO_FIGS:
-        family, regime = _TVO_FIGS[artifact]
-        plots.fig_tvo_factors(get("tvo"), family, regime, stem, labels=labels, reasons=reasons)
-    elif artifact in _DIFF_FIGS:
-        plots.fig_tvo_diff(get("tvo"), _DIFF_FIGS[artifact], stem, reasons=reasons)
-    elif artifact == "fig4":
-        arch = _first_arch(config, "tm") or "resnet18"
-        plots.fig_tm(get("tm"), arch, stem, labels=labels, reasons=reasons)
-    elif artifact == "fig18":
-        archs = [resolve_arch(a, config) for a in ("vgg11", "densenet", "vit")]
-        plots.fig_tm(get("tm"), archs, stem, labels=labels, reasons=reasons)
-    elif artifact == "fig14":
-        plots.fig_ife_sweeps(get("ife"), stem, variant="fixed", reasons=reasons)
-    elif artifact in ("fig16", "fig17"):
-        arch = _first_arch(config, "it") or "resnet18"
-        model_type = "image" if artifact == "fig16" else "random"
-        plots.fig_it_heatmap(
-            get("it"), model_type, stem, arch=arch, arch_label=labels.get(arch, arch),
-            reason=reasons.get("it"),
-        )  # fmt: skip
-    else:
-        raise ValueError(f"no figure recipe for {artifact!r}")
+    """Draw artifact ``name`` into ``out`` (its first output: ``figures/<name>.pdf`` or
+    ``tables/<name>.md``) from its tidy tables (frames by key, or the CSV paths) and settings."""
+    if not isinstance(tables, Mapping):
+        tables = {Path(p).stem: pd.read_csv(p) for p in tables}
+    _entry(name).render(Inputs(frames_by_kind(tables), dict(settings), Path(out)))
 
 
-def table(
-    artifact: str,
-    tables: Mapping[str, pd.DataFrame],
-    out_md: Path,
-    *,
-    notes: Mapping[str, str],
-    config: Mapping[str, Any],
-) -> None:
-    """Write ``tables/<artifact>.{md,tex,csv}`` from the tidy tables it depends on."""
-    from invtransfer import tables as tab
+def render_scorecard(inp: Inputs) -> None:
+    """``tables/scorecard.md``: every paper number beside ours, and each claim's status.
 
-    if artifact == "scorecard":
-        scorecard(tables, Path(out_md), notes=notes, config=config)
-        return
-    data = _by_kind(tables)
-    reasons = _reasons(config, notes)
-    labels = _arch_labels(config)
-    if artifact == "table1":
-        empty_ife = pd.DataFrame(
-            columns=[
-                "seed",
-                "variant",
-                "experiment",
-                "sweep_value",
-                "pretrain",
-                "target",
-                "accuracy",
-            ]
-        )
-        empty_sens = pd.DataFrame(columns=["seed", "variant", "pretrain", "changed", "sens"])
-        result = tab.table1(
-            data.get("ife", empty_ife), data.get("ife_sens", empty_sens), "translate",
-            reasons=reasons, name="Table 1",
-        )  # fmt: skip
-    elif artifact == "table2" or artifact in _IT_TABLES:
-        if artifact == "table2":
-            arch = _first_arch(config, "it") or "resnet18"
-        else:
-            arch = resolve_arch(_IT_TABLES[artifact], config)
-        it = data.get("it")
-        if it is None:
-            it = pd.DataFrame(columns=["arch", "seed", "model_type", "train_transform", "eval",
-                                       "target_transform", "sens"])  # fmt: skip
-        result = tab.table_it(
-            it, arch, reasons=reasons, arch_label=labels.get(arch, arch),
-            name=f"Table {artifact[5:]}",
-        )  # fmt: skip
-    else:
-        raise ValueError(f"no table recipe for {artifact!r}")
-    tab.write_table(result, _stem(Path(out_md)))
-
-
-def scorecard(
-    tables: Mapping[str, pd.DataFrame],
-    out_md: Path,
-    *,
-    notes: Mapping[str, str],
-    config: Mapping[str, Any],
-) -> None:
-    """``tables/scorecard.md``: every paper number beside ours, and each claim's verdict.
-
-    The paper's main-text artifacts are ResNet-18 runs. When a preset trains a different first
-    architecture (e.g. the quick preset's small CNN), its results stand in for ResNet-18 in the
-    comparison, and the scorecard header says so.
+    When a preset trains a different first architecture than ResNet-18 (e.g. the quick preset's
+    small CNN), its results stand in for ResNet-18 in the comparison, and the header says so.
     """
     from invtransfer.scorecard import build_scorecard
 
-    data = _by_kind(tables)
+    data = dict(inp.frames)
     labels: dict[str, str] = {}
-    for fam in ("it", "tm"):
-        first = _first_arch(config, fam)
-        if first and canonical_arch(first) != "resnet18" and fam in data:
-            df = data[fam]
-            present = set(df["arch"].map(canonical_arch))
-            if "resnet18" not in present:
-                df = df.copy()
-                df.loc[df["arch"] == first, "arch"] = "resnet18"
-                data[fam] = df
-                labels[f"resnet18 ({fam})"] = f"{first}, this preset's stand-in for ResNet-18"
-    arch_labels = {**labels, "densenet": _arch_labels(config)["densenet"]}
-    build_scorecard(data, out_md, reasons=_reasons(config, notes), arch_labels=arch_labels)
+    for fam, first in inp.settings.get("stand_in", {}).items():
+        if fam in data and "resnet18" not in set(data[fam]["arch"].map(canonical_arch)):
+            df = data[fam].copy()
+            df.loc[df["arch"] == first, "arch"] = "resnet18"
+            data[fam] = df
+            labels[f"resnet18 ({fam})"] = f"{first}, this preset's stand-in for ResNet-18"
+    arch_labels = {**labels, "densenet": inp.settings["densenet"]}
+    build_scorecard(data, inp.out, reasons=inp.settings["reasons"], arch_labels=arch_labels)
+
+
+def example_specs(name: str, config: Mapping[str, Any]) -> dict[str, dict[str, dict]]:
+    """Dataset specs of the example figures' rows (built in memory; only the first images are
+    used). Returns ``{panel: {row: spec}}``: Fig 1 and 5 have one panel ``rows``; Fig 15
+    ``random`` and ``cifar``; Fig 6 ``rows`` with C, C+O and O."""
+    from invtransfer.example_figures import (
+        FIG1_TRANSFORMS,
+        FIG15_CIFAR_TRANSFORMS,
+        FIG15_RANDOM_TRANSFORMS,
+    )
+    from invtransfer.experiments import (
+        _all_transforms,
+        _object_pool,
+        cifar_spec,
+        ife_spec,
+        random_spec,
+        t2d_spec,
+    )
+
+    small = {**config, "data": {**config["data"], "n_test": 64}}
+    pool = _object_pool(config)
+    if name in ("fig1", "fig5"):
+        names = FIG1_TRANSFORMS if name == "fig1" else _all_transforms()
+        return {"rows": {t: t2d_spec(small, pool[:4], [t], 0, test_only=True) for t in names}}
+    if name == "fig15":
+        return {
+            "random": {
+                t: random_spec(small, 4, 998, [t], 0, test_only=True)
+                for t in FIG15_RANDOM_TRANSFORMS
+            },
+            "cifar": {
+                t: cifar_spec(small, "cifar10", list(range(10)), [t], 0, test_only=True)
+                for t in FIG15_CIFAR_TRANSFORMS
+            },
+        }
+    if name == "fig6":
+        objs = pool[:10]
+        rows = {
+            "cifar": ife_spec(small, "C/C", objs, 0, placement="random", test_only=True),
+            "cifar_objects": ife_spec(small, "C+O/C", objs, 0, placement="random", test_only=True),
+            "objects": ife_spec(small, "O/O", objs, 0, placement="random", test_only=True),
+        }
+        return {"rows": rows}
+    examples = [a.name for a in ARTIFACTS.values() if a.kind == "example"]
+    raise ValueError(f"{name!r} is not an example figure; expected one of {examples}")

@@ -29,9 +29,7 @@ __all__ = [
     "extract_features",
     "finetune_model",
     "log_to",
-    "make_example_figure",
-    "make_figure",
-    "make_table",
+    "make_artifact",
     "materialize_dataset",
     "pretrain_model",
     "probe_features",
@@ -255,50 +253,12 @@ def collect_table(table: str, records: Sequence[Mapping[str, Any]], out_csv: str
     log.info("%s: %d rows", table, len(df))
 
 
-def make_example_figure(
-    artifact: str, panels: Mapping[str, Mapping[str, Mapping[str, Any]]], out_pdf: str | Path
+def make_artifact(
+    artifact: str, inputs: Sequence[str], out: str | Path, *, settings: Mapping[str, Any]
 ) -> None:
-    """Fig 1, 5, 6, 15: example images drawn from dataset specs (first images, built in memory)."""
-    from invtransfer import example_figures as ex
+    """Draw a paper artifact (figure, table, example figure or the scorecard) into ``out`` from
+    the tidy tables ``inputs`` and the settings the registry derived from the config
+    (:func:`invtransfer.reporting.artifact_settings`)."""
+    from invtransfer.reporting import render_artifact
 
-    if artifact == "fig1":
-        ex.fig1(out_pdf, panels["rows"], object_label=0)
-    elif artifact == "fig5":
-        ex.fig5(out_pdf, panels["rows"], object_label=0)
-    elif artifact == "fig6":
-        rows = panels["rows"]
-        ex.fig6(out_pdf, rows["cifar"], rows["cifar_objects"], rows["objects"])
-    elif artifact == "fig15":
-        ex.fig15(out_pdf, panels["random"], panels["cifar"])
-    else:
-        raise ValueError(f"{artifact!r} is not an example figure (fig1, fig5, fig6, fig15)")
-
-
-def _read_tables(paths: Sequence[str]) -> dict[str, pd.DataFrame]:
-    return {Path(p).stem: pd.read_csv(p) for p in paths}
-
-
-def make_figure(
-    artifact: str,
-    inputs: Sequence[str],
-    out_pdf: str | Path,
-    *,
-    notes: Mapping[str, str],
-    config: Mapping[str, Any],
-) -> None:
-    from invtransfer import reporting
-
-    reporting.figure(artifact, _read_tables(inputs), Path(out_pdf), notes=notes, config=config)
-
-
-def make_table(
-    artifact: str,
-    inputs: Sequence[str],
-    out_md: str | Path,
-    *,
-    notes: Mapping[str, str],
-    config: Mapping[str, Any],
-) -> None:
-    from invtransfer import reporting
-
-    reporting.table(artifact, _read_tables(inputs), Path(out_md), notes=notes, config=config)
+    render_artifact(artifact, list(inputs), Path(out), settings)

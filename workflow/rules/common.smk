@@ -5,8 +5,9 @@ import json
 
 from invtransfer.config import check_config
 from invtransfer.experiments import build_plan, finetune_regimes
-from invtransfer.targets import artifact_tables, example_specs
-from invtransfer.targets import final_targets as _final_targets
+from invtransfer.artifacts import ARTIFACTS
+from invtransfer.reporting import artifact_settings, artifact_tables, wildcard_pattern
+from invtransfer.reporting import final_targets as _final_targets
 
 check_config(config)
 PLAN = build_plan(config)
@@ -20,8 +21,6 @@ wildcard_constraints:
     model=r"[^/]+",
     sensset=r"[^/]+",
     table=r"[^/]+",
-    artifact=r"fig(2|3|4|7|8|9|10|11|12|13|14|16|17|18)|table[1-5]",
-    example=r"fig(1|5|6|15)",
 
 
 # Tiny bookkeeping jobs run where Snakemake runs (on a cluster: the login node, which also has the
@@ -139,25 +138,35 @@ def table_inputs(wildcards):
     return sorted(files)
 
 
+# -- report rules: everything about an artifact comes from the registry (invtransfer.artifacts);
+# each rule gets its artifact's tables, settings and caption, not the whole config.
+ARTIFACT_NAMES = {
+    kind: wildcard_pattern(kind) for kind in ("figure", "table", "example")
+}
+_REPORT = {}
+
+
+def _report(wildcards):
+    name = wildcards.get("artifact", "scorecard")
+    if name not in _REPORT:
+        tables = artifact_tables(name, config, PLAN)
+        _REPORT[name] = {
+            "tables": [f"results/tables/{t}.csv" for t in tables],
+            "settings": artifact_settings(name, config, PLAN),
+        }
+    return _REPORT[name]
+
+
 def artifact_inputs(wildcards):
-    return [
-        f"results/tables/{t}.csv"
-        for t in artifact_tables(wildcards.artifact, config, PLAN)
-    ]
+    return _report(wildcards)["tables"]
 
 
-def scorecard_inputs(wildcards):
-    return [
-        f"results/tables/{t}.csv" for t in artifact_tables("scorecard", config, PLAN)
-    ]
+def artifact_params(wildcards):
+    return _report(wildcards)["settings"]
 
 
-def example_panels(wildcards):
-    return example_specs(wildcards.example, config)
-
-
-def artifact_notes(wildcards):
-    return dict(PLAN.notes)
+def artifact_caption(wildcards):
+    return ARTIFACTS[wildcards.get("artifact", "scorecard")].caption_rst
 
 
 def runtime_settings():

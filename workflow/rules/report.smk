@@ -16,9 +16,14 @@ rule collect:
         "../scripts/collect.py"
 
 
+# The four artifact rules: names, tables, settings and captions come from the registry
+# (src/invtransfer/artifacts.py) through common.smk; a rule's params are only its artifact's
+# settings and caption, so editing an unrelated config key never reruns a figure.
+
+
 rule figure:
     input:
-        artifact_inputs,
+        tables=artifact_inputs,
     output:
         pdf=report(
             "figures/{artifact}.pdf",
@@ -28,18 +33,21 @@ rule figure:
         png="figures/{artifact}.png",
     log:
         "logs/figure/{artifact}.log",
+    wildcard_constraints:
+        artifact=ARTIFACT_NAMES["figure"],
     conda:
         "../../envs/invtransfer.yaml"
     params:
-        notes=artifact_notes,
-        config=config,
+        artifact="{artifact}",
+        settings=artifact_params,
+        caption=artifact_caption,
     script:
-        "../scripts/figure.py"
+        "../scripts/artifact.py"
 
 
 rule table:
     input:
-        artifact_inputs,
+        tables=artifact_inputs,
     output:
         md=report(
             "tables/{artifact}.md",
@@ -50,18 +58,21 @@ rule table:
         csv="tables/{artifact}.csv",
     log:
         "logs/table/{artifact}.log",
+    wildcard_constraints:
+        artifact=ARTIFACT_NAMES["table"],
     conda:
         "../../envs/invtransfer.yaml"
     params:
-        notes=artifact_notes,
-        config=config,
+        artifact="{artifact}",
+        settings=artifact_params,
+        caption=artifact_caption,
     script:
-        "../scripts/table.py"
+        "../scripts/artifact.py"
 
 
 rule scorecard:
     input:
-        scorecard_inputs,
+        tables=artifact_inputs,
     output:
         md=report(
             "tables/scorecard.md", caption="../report/artifact.rst", category="Tables"
@@ -72,10 +83,11 @@ rule scorecard:
     conda:
         "../../envs/invtransfer.yaml"
     params:
-        notes=artifact_notes,
-        config=config,
+        artifact="scorecard",
+        settings=artifact_params,
+        caption=artifact_caption,
     script:
-        "../scripts/scorecard.py"
+        "../scripts/artifact.py"
 
 
 rule example_figure:
@@ -83,14 +95,18 @@ rule example_figure:
         "results/assets/check.json",
     output:
         pdf=report(
-            "figures/{example}.pdf", caption="../report/artifact.rst", category="Data"
+            "figures/{artifact}.pdf", caption="../report/artifact.rst", category="Data"
         ),
-        png="figures/{example}.png",
+        png="figures/{artifact}.png",
     log:
-        "logs/figure/{example}.log",
+        "logs/figure/{artifact}.log",
+    wildcard_constraints:
+        artifact=ARTIFACT_NAMES["example"],
     conda:
         "../../envs/invtransfer.yaml"
     params:
-        panels=example_panels,
+        artifact="{artifact}",
+        settings=artifact_params,
+        caption=artifact_caption,
     script:
-        "../scripts/example_figure.py"
+        "../scripts/artifact.py"
