@@ -22,10 +22,10 @@ import pandas as pd
 import yaml
 
 from invtransfer.artifacts import PANELS
+from invtransfer.resources import resources_dir
 
 __all__ = [
     "CLAIM_KINDS",
-    "ENV_RESOURCES",
     "FAILS",
     "HOLDS",
     "NOT_CHECKED",
@@ -37,17 +37,7 @@ __all__ = [
     "claims_header",
     "evaluate_claims",
     "load_claims",
-    "resources_dir",
 ]
-
-ENV_RESOURCES = "INVTRANSFER_RESOURCES"
-
-
-def resources_dir() -> Path:
-    """``$INVTRANSFER_RESOURCES`` if set, else the checkout's ``resources/`` folder."""
-    env = os.environ.get(ENV_RESOURCES)
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "resources"
-
 
 HOLDS, FAILS, NOT_CHECKED = "holds", "fails", "not checked"
 STATUSES = (HOLDS, FAILS, NOT_CHECKED)

@@ -45,16 +45,15 @@ from invtransfer.aggregation import (
 )
 from invtransfer.artifacts import PANELS, Panel
 from invtransfer.claims import (
-    ENV_RESOURCES,
     NOT_CHECKED,
     Claim,
     ClaimResult,
     claims_header,
     evaluate_claims,
     load_claims,
-    resources_dir,
 )
 from invtransfer.io import atomic_write_text
+from invtransfer.resources import ENV_RESOURCES, resources_dir
 
 __all__ = ["build_scorecard", "compare_numbers", "load_paper_numbers", "measured_numbers"]
 

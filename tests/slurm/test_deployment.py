@@ -254,34 +254,33 @@ def test_post_deploy_script_installs_the_package_like_snakemake_does(tmp_path):
 
 # ---- report captions -------------------------------------------------------------------------
 def _artifact_names() -> list[str]:
-    """Every figure/table name the rules' wildcard constraints accept."""
-    common = (RULES / "common.smk").read_text()
-    patterns = [
-        re.search(rf'^\s+{key}=r"([^"]+)"', common, flags=re.M) for key in ("artifact", "example")
-    ]
-    assert all(patterns), "wildcard constraints for artifact/example not found in common.smk"
-    candidates = [f"fig{i}" for i in range(1, 40)] + [f"table{i}" for i in range(1, 20)]
-    return [c for c in candidates if any(re.fullmatch(p.group(1), c) for p in patterns if p)]
+    """Every figure/table name the report rules accept (the artifact registry)."""
+    from invtransfer.artifacts import ARTIFACTS
+
+    return [a.name for a in ARTIFACTS.values() if a.kind in ("figure", "table", "example")]
 
 
 def test_every_artifact_has_a_caption():
+    from invtransfer.artifacts import ARTIFACTS
+
     names = _artifact_names()
     assert "fig2" in names and "table2" in names
-    missing = [
-        n
-        for n in [*names, "scorecard", "workflow", "artifact"]
-        if not (REPORT / f"{n}.rst").exists()
-    ]
-    assert not missing, f"captions missing in workflow/report/: {missing}"
+    missing = [n for n in [*names, "scorecard"] if not ARTIFACTS[n].caption.strip()]
+    assert not missing, f"registry entries without a caption: {missing}"
+    assert (REPORT / "artifact.rst").exists() and (REPORT / "workflow.rst").exists()
 
 
-def _render(template: Path, config: dict, wildcards: dict) -> str:
+def _render(template: Path, config: dict, wildcards: dict, caption: str | None = None) -> str:
     """Render a caption the way Snakemake's report does (Jinja2, then docutils)."""
     from docutils.core import publish_parts
     from jinja2 import Environment
 
     env = Environment(trim_blocks=True, lstrip_blocks=True)
-    snakemake = SimpleNamespace(config=config, wildcards=SimpleNamespace(**wildcards))
+    snakemake = SimpleNamespace(
+        config=config,
+        wildcards=SimpleNamespace(**wildcards),
+        params=SimpleNamespace(caption=caption),
+    )
     text = env.from_string(template.read_text()).render(snakemake=snakemake)
     return publish_parts(text, writer="html")["body"]
 
@@ -294,23 +293,21 @@ def _render(template: Path, config: dict, wildcards: dict) -> str:
         ("profiles/tiny/overrides.yaml", "the tiny preset"),
     ],
 )
-def test_captions_render_and_name_the_preset(overlay, preset, monkeypatch):
+def test_captions_render_and_name_the_preset(overlay, preset):
+    from invtransfer.artifacts import ARTIFACTS
     from invtransfer.config import load_config
 
     config = load_config(ROOT / "config.yaml", *([ROOT / overlay] if overlay else []))
-    monkeypatch.chdir(ROOT)  # `.. include::` paths are relative to the working directory
-    for name in _artifact_names():
-        key = "example" if name in {"fig1", "fig5", "fig6", "fig15"} else "artifact"
-        html = _render(REPORT / "artifact.rst", config, {key: name})
-        title = re.search(r"\*\*(.+?)\*\*", (REPORT / f"{name}.rst").read_text()).group(1)
-        assert title.split(" -- ")[0] in html, (name, html[:500])
+    for name in [*_artifact_names(), "scorecard"]:
+        art = ARTIFACTS[name]
+        html = _render(REPORT / "artifact.rst", config, {"artifact": name}, art.caption_rst)
+        assert art.title.split(" -- ")[0] in html, (name, html[:500])
         assert preset in html and "system-message" not in html, (name, html)
-    html = _render(REPORT / "artifact.rst", config, {})
-    assert "Scorecard" in html
     assert preset in _render(REPORT / "workflow.rst", config, {})
 
 
 REPORT_TOY = """
+from invtransfer.artifacts import ARTIFACTS
 configfile: "config.yaml"
 report: "workflow/report/workflow.rst"
 rule all:
@@ -318,15 +315,18 @@ rule all:
 rule figure:
     output: report("figures/{artifact}.pdf", caption="workflow/report/artifact.rst", category="Figures")
     wildcard_constraints: artifact="fig4"
+    params: caption=lambda w: ARTIFACTS[w.artifact].caption_rst
     shell: "echo {wildcards.artifact} > {output}"
 rule table:
     output: report("tables/{artifact}.md", caption="workflow/report/artifact.rst", category="Tables")
     wildcard_constraints: artifact="table2"
+    params: caption=lambda w: ARTIFACTS[w.artifact].caption_rst
     shell: "echo {wildcards.artifact} > {output}"
 rule example_figure:
-    output: report("figures/{example}.pdf", caption="workflow/report/artifact.rst", category="Data")
-    wildcard_constraints: example="fig1"
-    shell: "echo {wildcards.example} > {output}"
+    output: report("figures/{artifact}.pdf", caption="workflow/report/artifact.rst", category="Data")
+    wildcard_constraints: artifact="fig1"
+    params: caption=lambda w: ARTIFACTS[w.artifact].caption_rst
+    shell: "echo {wildcards.artifact} > {output}"
 """
 
 
