@@ -500,7 +500,7 @@ def test_data_layer_defaults_agree_in_config_schema_and_code():
         "noise": ("gaussian",) * 3,  # paper: Gaussian noise, mu 0, sigma 1
         "pixelate_fraction": (0.5,) * 3,  # paper: "to half resolution"
         "contrast_mean": ("canvas",) * 3,  # reference: mean incl. the transparent area
-        "image_translate_fraction": (0.25,) * 3,  # paper: [0 %, 50 %] range, centred
+        "image_translate_fraction": (0.3,) * 3,  # paper App. D.1: up to 30 % per axis
     }
     assert DEFAULT_SPLIT_PHOTOS == bank["split_photos"].default == "shared"
     assert proto["squash_aspect"].default is True and proto["resample"].default == "reference"
