@@ -21,7 +21,7 @@ PRESETS = [
 
 @pytest.fixture(scope="module")
 def paper() -> dict:
-    return yaml.safe_load((ROOT / "config.yaml").read_text())
+    return load_config(ROOT / "config.yaml").to_dict()
 
 
 @pytest.mark.parametrize("files", PRESETS, ids=lambda f: f[-1])
@@ -31,7 +31,7 @@ def test_presets_are_valid(files):
 
 
 def test_paper_settings(paper):
-    # The paper's sizes (App. A.1) and training constants (App. B.2).
+    # The paper's sizes (App. A.1) and training constants (App. B.2) are the defaults.
     assert (paper["data"]["n_train"], paper["data"]["n_val"], paper["data"]["n_test"]) == (
         50000,
         10000,
@@ -80,7 +80,6 @@ def _broken(paper: dict, path: str, value) -> dict:
             ["resnet18", "alexnet"],
             "experiments.tm.architectures[1]",
         ),
-        ("experiments.tvo.n_classes.t2d", 40, "experiments.tvo.n_classes.t2d"),
     ],
 )
 def test_bad_values_name_the_key(paper, path, value, expected):
@@ -112,3 +111,93 @@ def test_broken_yaml_file(tmp_path):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_too_many_classes_for_the_objects_fail_naming_key_and_numbers():
+    # count given: decided at parse time
+    with pytest.raises(ConfigError) as err:
+        check_config(
+            {
+                "assets": {"objects": {"count": 61}},
+                "experiments": {"tvo": {"n_classes": {"t2d": 40}}},
+            }
+        )
+    assert "'experiments.tvo.n_classes.t2d': needs 80 distinct objects" in str(err.value)
+    assert "provides 61" in str(err.value)
+    # count from the source (bundle: 61 by default): decided when the plan draws the objects
+    from invtransfer.experiments import build_plan
+
+    with pytest.raises(ConfigError) as err:
+        build_plan(check_config({"experiments": {"tvo": {"n_classes": {"t2d": 40}}}}))
+    assert "'experiments.tvo.n_classes.t2d': needs 80 distinct objects" in str(err.value)
+    assert "provides only 61" in str(err.value)
+
+
+# -- the schema: one place for every default -----------------------------------------------------
+def _schema_keys(node, prefix=""):
+    from invtransfer.config import _resolve
+
+    node = _resolve(node)
+    for key, sub in node.get("properties", {}).items():
+        sub = _resolve(sub)
+        path = f"{prefix}.{key}" if prefix else key
+        yield path, sub
+        yield from _schema_keys(sub, path)
+
+
+def test_every_schema_key_has_a_description_and_one_default():
+    from invtransfer.config import load_schema
+
+    keys = dict(_schema_keys(load_schema()))
+    assert len(keys) == 119
+    for path, sub in keys.items():
+        assert str(sub.get("description", "")).strip(), f"{path} has no description"
+        if "properties" in sub:
+            assert "default" not in sub, f"{path}: defaults belong to its keys"
+        else:
+            assert "default" in sub, f"{path} has no default"
+
+
+def test_the_defaults_are_the_paper_settings_and_config_yaml_repeats_none():
+    from invtransfer.config import schema_defaults
+
+    defaults = schema_defaults()
+    assert load_config(ROOT / "config.yaml").to_dict() == defaults
+    assert yaml.safe_load((ROOT / "config.yaml").read_text()) == {}
+    assert defaults["training"]["vit"] == {"warmup_epochs": 5, "min_lr": 1e-5, "weight_decay": 1e-5}
+    assert defaults["experiments"]["tvo"]["finetune_samples"]["t2d"] == {
+        "ft-low": 200,
+        "ft-high": 2000,
+    }
+    assert defaults["assets"]["objects"]["count"] is None  # the source decides (bundle: 61)
+
+
+def test_missing_keys_are_filled_and_partial_mappings_keep_their_other_defaults():
+    cfg = check_config({"experiments": {"tvo": {"finetune_samples": {"t2d": {"ft-low": 50}}}}})
+    assert cfg["experiments"]["tvo"]["finetune_samples"]["t2d"] == {"ft-low": 50, "ft-high": 2000}
+    assert cfg["experiments"]["tvo"]["finetune_samples"]["cifar10"]["ft-high"] == 0.1
+    assert cfg["seeds"] == 10 and cfg["sens"]["estimator"] == "global"
+
+
+def test_config_is_read_only_and_validated_once():
+    from invtransfer.config import Config
+
+    cfg = load_config(ROOT / "config.yaml")
+    with pytest.raises(TypeError):
+        cfg["experiments"]["tvo"]["families"] = []  # type: ignore[index]
+    assert check_config(cfg) is cfg  # a Config is not validated again
+    with pytest.raises(TypeError, match="check_config"):
+        Config({"seeds": 1})
+    plain = cfg.to_dict()
+    plain["seeds"] = 2  # a plain copy is mutable and leaves the Config alone
+    assert cfg["seeds"] == 10
+
+
+def test_schema_ships_inside_the_package():
+    import importlib.resources
+
+    text = importlib.resources.files("invtransfer").joinpath("config.schema.yaml").read_text()
+    assert yaml.safe_load(text)["properties"]["seeds"]["default"] == 10
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert '"config.schema.yaml"' in pyproject  # package data: a non-editable install has it
+    assert not (ROOT / "workflow" / "schemas").exists()  # one schema, in the package

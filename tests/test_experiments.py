@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
 
@@ -44,18 +45,18 @@ def test_it_sens_pairs_cover_every_eval_and_transform(paper_plan):
     rec = paper_plan.records["it_resnet18"][0]
     group = paper_plan.requires(rec["sens_path"]).removeprefix("results/sens/")
     assert rec["sens_path"] == f"results/sens/{group}/{rec['model']}.csv"
-    pairs = paper_plan.sens[group]["models"][rec["model"]]
-    cells = {(p["eval"], p["target_transform"]) for p in pairs}
+    pairs = paper_plan.sens[group].models[rec["model"]]
+    cells = {(p.eval, p.target_transform) for p in pairs}
     assert len(cells) == 5 * 18
 
 
 def test_sens_jobs_group_the_models_of_a_seed_and_architecture(paper_plan):
     # IT: one sens job per (architecture, seed) with its 38 models; IFE: one per (variant, seed)
     assert len(paper_plan.sens) == 4 * 10 + 2 * 10
-    it = paper_plan.sens["it-resnet18-s3"]["models"]
+    it = paper_plan.sens["it-resnet18-s3"].models
     assert len(it) == 38
     assert set(it) == {r["model"] for r in paper_plan.records["it_resnet18"] if r["seed"] == 3}
-    assert len(paper_plan.sens["ife-fixed-s0"]["models"]) == 4
+    assert len(paper_plan.sens["ife-fixed-s0"].models) == 4
 
 
 def test_tm_grid(paper_plan):
@@ -76,9 +77,9 @@ def test_probe_jobs_are_one_per_model_over_all_its_targets(paper_plan):
     model = recs[0]["model"]
     targets = [r["transfer_path"].split("/")[3] for r in recs if r["model"] == model]
     assert len(targets) == 8
-    assert paper_plan.probes[model]["datasets"] == targets
-    assert paper_plan.features[model]["datasets"] == targets
-    assert paper_plan.probes[model]["epochs"] == 200
+    assert paper_plan.probes[model].datasets == tuple(targets)
+    assert paper_plan.features[model].datasets == tuple(targets)
+    assert paper_plan.probes[model].epochs == 200
     # every probe result lives inside its model's probe folder, which is what a rule writes
     for rec in recs[:8]:
         assert paper_plan.requires(rec["transfer_path"]) == f"results/probes/{model}"
@@ -94,7 +95,7 @@ def test_probe_jobs_are_one_per_model_over_all_its_targets(paper_plan):
         for r in recs
         if r.get("transfer_path", "").startswith("results/probes/")
     }
-    jobs = {(m, d) for m, job in paper_plan.probes.items() for d in job["datasets"]}
+    jobs = {(m, d) for m, job in paper_plan.probes.items() for d in job.datasets}
     assert probed == jobs
     assert len(paper_plan.probes) == len(paper_plan.features) < len(jobs) / 2
 
@@ -104,9 +105,9 @@ def test_finetuning_is_one_job_per_model_and_target_running_both_regimes(paper_p
     rec = recs[0]
     model, dataset, regime = rec["transfer_path"].split("/")[2:5]
     job = paper_plan.finetunes[f"{model}/{dataset}"]
-    assert list(job["runs"]) == ["ft-low", "ft-high"] and regime in job["runs"]
-    assert job["runs"]["ft-low"]["n_samples"] == 200
-    assert job["runs"]["ft-high"]["n_samples"] == 2000
+    assert list(job.runs) == ["ft-low", "ft-high"] and regime in job.runs
+    assert job.runs["ft-low"].n_samples == 200
+    assert job.runs["ft-high"].n_samples == 2000
     # every fine-tuning result of every table is a declared output of exactly one job
     wanted = {
         r["transfer_path"]
@@ -118,21 +119,23 @@ def test_finetuning_is_one_job_per_model_and_target_running_both_regimes(paper_p
     declared = {
         f"results/finetune/{key}/{regime}/metrics.json"
         for key, job in paper_plan.finetunes.items()
-        for regime in job["runs"]
+        for regime in job.runs
     }
     assert wanted == declared
     assert len(paper_plan.finetunes) == len(declared) / 2
 
 
 def test_one_model_cannot_get_two_probe_configurations():
-    from invtransfer.experiments import Plan
+    from invtransfer.experiments import Plan, ProbeJob
 
     plan = Plan()
-    plan.add_probe("m", "d1", {"epochs": 200, "seed": 0})
-    assert plan.add_probe("m", "d1", {"epochs": 200, "seed": 0}) == "m/d1"
-    assert plan.probes["m"]["datasets"] == ["d1"]
+    probe = ProbeJob("m", (), epochs=200, batch_size=512, lr=1e-3, seed=0)
+    plan.add_probe("m", "d1", probe)
+    assert plan.add_probe("m", "d1", probe) == "m/d1"
+    assert plan.probes["m"].datasets == ("d1",)
+    assert plan.features["m"].datasets == ("d1",)
     with pytest.raises(ValueError, match="different settings"):
-        plan.add_probe("m", "d2", {"epochs": 100, "seed": 0})
+        plan.add_probe("m", "d2", dataclasses.replace(probe, epochs=100))
 
 
 def test_tvo_grid_and_pairs(paper_plan):
@@ -166,7 +169,7 @@ def test_tvo_objects_disjoint_between_pretraining_and_target(paper_plan):
             if r["seed"] == seed and r["factor"] == "class_rel" and r["value"] == "disjoint"
         )
         model = paper_plan.models[rec["model"]]
-        pre = paper_plan.datasets[model["dataset"]]["objects"]["names"]
+        pre = paper_plan.datasets[model.dataset]["objects"]["names"]
         target_ds = rec["transfer_path"].split("/")[3]
         target = paper_plan.datasets[target_ds]["objects"]["names"]
         assert len(pre) == len(target) == 30
@@ -176,9 +179,7 @@ def test_tvo_objects_disjoint_between_pretraining_and_target(paper_plan):
             for r in recs
             if r["seed"] == seed and r["factor"] == "class_rel" and r["value"] == "subset"
         )
-        sub_objs = paper_plan.datasets[paper_plan.models[sub["model"]]["dataset"]]["objects"][
-            "names"
-        ]
+        sub_objs = paper_plan.datasets[paper_plan.models[sub["model"]].dataset]["objects"]["names"]
         assert len(sub_objs) == 10 and set(sub_objs) <= set(target)
 
 
@@ -213,12 +214,13 @@ def test_quick_preset_builds_only_t2d(tmp_path):
 
 def test_changing_one_factor_value_changes_only_its_jobs():
     base = load_config(ROOT / "config.yaml", ROOT / "profiles/tiny/overrides.yaml")
-    changed = load_config(ROOT / "config.yaml", ROOT / "profiles/tiny/overrides.yaml")
-    changed["experiments"]["tvo"]["pt_samples"]["t2d"] = [300, 400]
+    changed = load_config(
+        ROOT / "config.yaml",
+        ROOT / "profiles/tiny/overrides.yaml",
+        overrides={"experiments": {"tvo": {"pt_samples": {"t2d": [300, 400]}}}},
+    )
     a, b = build_plan(base), build_plan(changed)
     new_models = set(b.models) - set(a.models)
     assert new_models and len(new_models) == 2 * 2  # (same, disjoint) x 2 seeds for n=300
-    assert all("-300-s" in b.models[m]["dataset"] for m in new_models)
-    assert set(a.models) - set(b.models) == {
-        m for m in a.models if "-200-s" in a.models[m]["dataset"]
-    }
+    assert all("-300-s" in b.models[m].dataset for m in new_models)
+    assert set(a.models) - set(b.models) == {m for m in a.models if "-200-s" in a.models[m].dataset}

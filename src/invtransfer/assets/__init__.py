@@ -21,6 +21,7 @@ from invtransfer.assets.objects import (
     ObjectImage,
     available_object_names,
     load_objects,
+    selected_object_names,
 )
 
 __all__ = [
@@ -40,5 +41,6 @@ __all__ = [
     "read_manifest",
     "rebuild_bundle",
     "resources_dir",
+    "selected_object_names",
     "verify_bundle",
 ]
