@@ -224,3 +224,120 @@ def test_changing_one_factor_value_changes_only_its_jobs():
     assert new_models and len(new_models) == 2 * 2  # (same, disjoint) x 2 seeds for n=300
     assert all("-300-s" in b.models[m].dataset for m in new_models)
     assert set(a.models) - set(b.models) == {m for m in a.models if "-200-s" in a.models[m].dataset}
+
+
+# -- model folders a person can find by hand ------------------------------------------------------
+def test_model_folder_name_says_arch_training_data_and_seed():
+    from invtransfer.experiments import ModelJob, model_name
+
+    job = ModelJob(
+        arch="resnet18",
+        arch_kwargs={},
+        dataset="t2d-rotate-50k-s3-0123456789",
+        seed=3,
+        epochs=50,
+        batch_size=512,
+        lr=0.001,
+        weight_decay=0.0,
+        schedule="constant",
+        warmup_epochs=None,
+        min_lr=None,
+        augment="none",
+        experiment="it",
+        label="it-image-rotate-30c-50k",
+    )
+    assert model_name(job) == "resnet18--it-image-rotate-30c-50k--s3--4807e4"
+    # the hash covers what is trained, not the words: another label, same weights, same hash
+    relabelled = dataclasses.replace(job, experiment="tm", label="tm-rotate-30c-50k")
+    assert model_name(relabelled) == "resnet18--tm-rotate-30c-50k--s3--4807e4"
+    assert model_name(dataclasses.replace(job, epochs=49)) != model_name(job)
+
+
+def test_label_parts():
+    from invtransfer.experiments.naming import count_label, ife_label, transforms_label
+
+    assert [count_label(n) for n in (50000, 400, 2500, None, "all")] == [
+        "50k",
+        "400",
+        "2500",
+        "all",
+        "all",
+    ]
+    assert (
+        count_label(4500, per_class=True) == "4500pc"
+        and count_label("all", per_class=True) == "all"
+    )
+    assert transforms_label([]) == "none"
+    assert transforms_label(["rotate", "hue", "blur"]) == "rotate+hue+blur"
+    assert transforms_label(["scale", "rotate", "hue", "blur", "noise"]) == "scale+rotate+hue+2more"
+    assert ife_label("fixed", "C/C") == "ife-fixed-c_c-all"
+    assert ife_label("fixed", "C+O/C", correlation=0.2) == "ife-fixed-co_c-cor0.2-all"
+    assert ife_label("translate", "C+O/O", availability=0.4, n_train=2000) == (
+        "ife-translate-co_o-av0.4-2k"
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_plan():
+    return build_plan(load_config(ROOT / "config.yaml", ROOT / "profiles/tiny/overrides.yaml"))
+
+
+def test_tiny_model_folders_by_family(tiny_plan):
+    import re
+
+    pattern = re.compile(r"^cnn4--(tvo|it|tm)-[a-z0-9_+.-]+--s[01]--[0-9a-f]{6}$")
+    assert all(pattern.match(name) for name in tiny_plan.models), sorted(tiny_plan.models)
+    stems = Counter(name.rsplit("--", 1)[0] for name in tiny_plan.models)
+    same, disjoint = ("+".join(t) for t in draw_tvo_transforms(0, "t2d"))
+    # TvO, seed 0: class relationships disjoint and same (4 classes each) at 400 images, and the
+    # 200-image pretraining, each for the same and the disjoint transformations
+    tvo = {s: n for s, n in stems.items() if s.startswith("cnn4--tvo") and s.endswith("--s0")}
+    assert tvo == {
+        f"cnn4--tvo-t2d-{same}-4c-400--s0": 2,
+        f"cnn4--tvo-t2d-{disjoint}-4c-400--s0": 2,
+        f"cnn4--tvo-t2d-{same}-4c-200--s0": 1,
+        f"cnn4--tvo-t2d-{disjoint}-4c-200--s0": 1,
+    }
+    it = sorted(s for s in stems if s.startswith("cnn4--it") and s.endswith("--s1"))
+    assert it == [
+        f"cnn4--it-{kind}-{t}-4c-400--s1"
+        for kind in ("image", "random")
+        for t in ("hue", "none", "rotate")
+    ]
+    tm = sorted(s for s in stems if s.startswith("cnn4--tm"))
+    assert len(tm) == 4 and all(
+        re.match(r"cnn4--tm-[a-z_]+(\+[a-z_]+)?-4c-400--s[01]$", s) for s in tm
+    )
+
+
+def test_find_models_matches_on_the_typed_jobs(tiny_plan):
+    found = tiny_plan.find_models(arch="cnn4", transforms=["rotate"], seed=1, experiment="it")
+    assert [n.rsplit("--", 1)[0] for n in found] == [
+        "cnn4--it-image-rotate-4c-400--s1",
+        "cnn4--it-random-rotate-4c-400--s1",
+    ]
+    untransformed = tiny_plan.find_models(transforms=["none"], seed=0)
+    assert [n.rsplit("--", 1)[0] for n in untransformed] == [
+        "cnn4--it-image-none-4c-400--s0",
+        "cnn4--it-random-none-4c-400--s0",
+    ]
+    assert len(tiny_plan.find_models(experiment="tvo")) == 2 * 6
+    assert len(tiny_plan.find_models()) == len(tiny_plan.models) == 28
+    assert tiny_plan.find_models(arch="resnet18") == []
+    # every job is found by its own arch, seed and transformations
+    for name, job in tiny_plan.models.items():
+        ts = tiny_plan.datasets[job.dataset]["transforms"] or ["none"]
+        assert name in tiny_plan.find_models(arch=job.arch, seed=job.seed, transforms=ts)
+
+
+def test_identical_training_is_one_model_whatever_its_label():
+    from invtransfer.experiments import ModelJob, Plan
+
+    cfg = load_config(ROOT / "config.yaml")
+    plan = Plan()
+    a = ModelJob.from_config(cfg, "resnet18", "d", 0, experiment="it", label="it-image-x")
+    b = dataclasses.replace(a, experiment="tm", label="tm-x")
+    assert (
+        plan.add_model(a) == plan.add_model(b) == "resnet18--it-image-x--s0--" + a.training_hash()
+    )
+    assert len(plan.models) == 1

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from invtransfer.experiments.jobs import ModelJob, ProbeJob, SensJob, SensPair
+from invtransfer.experiments.naming import ife_label
 from invtransfer.experiments.plan import Plan
 from invtransfer.experiments.specs import draw_objects, ife_spec, rng
 
@@ -30,8 +31,8 @@ def plan_ife(
         return
     arch = ife["arch"]
 
-    def model_job(dataset: str, seed: int) -> ModelJob:
-        return ModelJob.from_config(config, arch, dataset, seed, experiment="ife", label="")
+    def model_job(dataset: str, seed: int, label: str) -> ModelJob:
+        return ModelJob.from_config(config, arch, dataset, seed, experiment="ife", label=label)
 
     for seed in seeds:
         objs = draw_objects(
@@ -44,7 +45,12 @@ def plan_ife(
                 v: plan.add_dataset(ife_spec(config, v, objs, seed, placement=placement))
                 for v in IFE_CORE
             }
-            models = {v: plan.add_model(model_job(core[v], seed)) for v in IFE_CORE}
+            models = {
+                v: plan.add_model(
+                    model_job(core[v], seed, ife_label(variant, v, n_train=ife["n_train"]))
+                )
+                for v in IFE_CORE
+            }
             for pre in IFE_CORE:
                 for tgt in IFE_CORE:
                     probe = plan.add_probe(models[pre], core[tgt], probe_job)
@@ -93,7 +99,8 @@ def plan_ife(
                 ds = plan.add_dataset(
                     ife_spec(config, "C+O/C", objs, seed, placement=placement, **kwargs)
                 )
-                model = plan.add_model(model_job(ds, seed))
+                label = ife_label(variant, "C+O/C", n_train=ife["n_train"], **kwargs)
+                model = plan.add_model(model_job(ds, seed, label))
                 for tgt in ("C+O/C", "C+O/O"):
                     probe = plan.add_probe(model, core[tgt], probe_job)
                     plan.record(

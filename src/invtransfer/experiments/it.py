@@ -13,6 +13,7 @@ from typing import Any
 
 from invtransfer.config import resolve_arch
 from invtransfer.experiments.jobs import ModelJob, SensJob, SensPair
+from invtransfer.experiments.naming import count_label
 from invtransfer.experiments.plan import Plan
 from invtransfer.experiments.specs import (
     CIFAR_CLASSES,
@@ -101,8 +102,10 @@ def plan_it(
                     else:
                         spec = random_spec(config, k, pattern["rp"], ts, seed)
                     ds = plan.add_dataset(spec)
+                    size = count_label(int(config["data"]["n_train"]))
+                    label = f"it-{model_type}-{train_t}-{k}c-{size}"
                     model = plan.add_model(
-                        ModelJob.from_config(config, arch, ds, seed, experiment="it", label="")
+                        ModelJob.from_config(config, arch, ds, seed, experiment="it", label=label)
                     )
                     pairs = [
                         SensPair(

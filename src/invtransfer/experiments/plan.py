@@ -7,6 +7,7 @@ name (e.g. the default ResNet-18 pair shared by the three TvO factors is trained
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,7 @@ class Plan:
     sens: dict[str, SensJob] = field(default_factory=dict)  # by group
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # table -> records
     notes: dict[str, str] = field(default_factory=dict)  # table key -> why it is absent
+    _trained: dict[str, str] = field(default_factory=dict, repr=False)  # training hash -> name
 
     # -- registration (dedupes identical artifacts) -------------------------------------------
     def add_dataset(self, spec: dict) -> str:
@@ -57,11 +59,45 @@ class Plan:
         return name
 
     def add_model(self, job: ModelJob) -> str:
+        """Register ``job``; returns its folder name. A job that trains exactly the same weights
+        as a registered one (whatever its label) is the registered model."""
+        key = job.training_hash(16)
+        if key in self._trained:
+            return self._trained[key]
         name = model_name(job)
-        known = self.models.setdefault(name, job)
-        if known.to_params() != job.to_params():
+        if name in self.models:
             raise ValueError(f"two different model jobs are both named {name}")
+        self.models[name] = job
+        self._trained[key] = name
         return name
+
+    def find_models(
+        self,
+        *,
+        arch: str | None = None,
+        transforms: Sequence[str] = (),
+        seed: int | None = None,
+        experiment: str | None = None,
+    ) -> list[str]:
+        """Names of the models trained with ``arch`` (as resolved, e.g. ``densenet_cifar``), on
+        data with every one of ``transforms`` (``["none"]``: no transformation at all), with
+        ``seed``, for ``experiment`` (tvo, it, tm, ife); ``None`` / empty matches anything."""
+        out = []
+        for name, job in self.models.items():
+            trained = self.datasets[job.dataset].get("transforms", [])
+            if arch is not None and job.arch != arch:
+                continue
+            if seed is not None and job.seed != seed:
+                continue
+            if experiment is not None and job.experiment != experiment:
+                continue
+            if list(transforms) == ["none"]:
+                if trained:
+                    continue
+            elif not set(transforms) <= set(trained):
+                continue
+            out.append(name)
+        return sorted(out)
 
     def add_probe(self, model: str, dataset: str, probe: ProbeJob) -> str:
         """Probe ``model`` on ``dataset`` with ``probe``'s settings; returns ``"model/dataset"``,
@@ -123,5 +159,8 @@ class Plan:
 
 
 def model_name(job: ModelJob) -> str:
-    """The folder of a model under ``results/models/``."""
-    return f"{job.arch}--{job.dataset}--{job_hash(job.to_params(), 6)}"
+    """The folder of a model under ``results/models/``: ``<arch>--<label>--s<seed>--<hash6>``
+    (see :mod:`invtransfer.experiments.naming`)."""
+    if not job.label:
+        raise ValueError(f"model job of {job.arch} on {job.dataset} has no label")
+    return f"{job.arch}--{job.label}--s{job.seed}--{job.training_hash(6)}"

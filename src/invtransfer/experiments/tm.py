@@ -11,6 +11,7 @@ from typing import Any
 
 from invtransfer.config import resolve_arch
 from invtransfer.experiments.jobs import ModelJob, ProbeJob
+from invtransfer.experiments.naming import count_label, transforms_label
 from invtransfer.experiments.plan import Plan
 from invtransfer.experiments.specs import all_transforms, draw_objects, rng, t2d_spec
 
@@ -35,8 +36,11 @@ def plan_tm(
         for arch in tm["architectures"]:
             arch_r = resolve_arch(arch, config)
             for i, ds_train in enumerate(datasets, start=1):
+                label = (
+                    f"tm-{transforms_label(ts[:i])}-{k}c-{count_label(config['data']['n_train'])}"
+                )
                 model = plan.add_model(
-                    ModelJob.from_config(config, arch, ds_train, seed, experiment="tm", label="")
+                    ModelJob.from_config(config, arch, ds_train, seed, experiment="tm", label=label)
                 )
                 for j, ds_target in enumerate(datasets, start=1):
                     probe = plan.add_probe(

@@ -14,6 +14,7 @@ from typing import Any
 
 from invtransfer.config import resolve_arch
 from invtransfer.experiments.jobs import FinetuneRun, ModelJob, ProbeJob
+from invtransfer.experiments.naming import count_label, transforms_label
 from invtransfer.experiments.plan import Plan
 from invtransfer.experiments.specs import (
     CIFAR_CLASSES,
@@ -93,8 +94,10 @@ def plan_tvo(
             for factor, value, order, arch, rel, n in runs:
                 for relation, transforms in (("same", same_t), ("disjoint", disj_t)):
                     ds = plan.add_dataset(make(rel_classes[rel], transforms, n))
+                    size = count_label(n, per_class=family != "t2d")
+                    label = f"tvo-{family}-{transforms_label(transforms)}-{len(rel_classes[rel])}c-{size}"
                     model = plan.add_model(
-                        ModelJob.from_config(config, arch, ds, seed, experiment="tvo", label="")
+                        ModelJob.from_config(config, arch, ds, seed, experiment="tvo", label=label)
                     )
                     probe = plan.add_probe(
                         model, target_ds, ProbeJob.from_config(config, model, seed)
