@@ -341,3 +341,55 @@ def test_identical_training_is_one_model_whatever_its_label():
         plan.add_model(a) == plan.add_model(b) == "resnet18--it-image-x--s0--" + a.training_hash()
     )
     assert len(plan.models) == 1
+
+
+# -- the IFE family's own training settings and the sens layer (issue 11) -------------------------
+def test_ife_models_train_with_the_references_settings(paper_plan):
+    ife = {n: j for n, j in paper_plan.models.items() if j.experiment == "ife"}
+    assert len(ife) == 10 * (4 + 3 + 8 + 5)  # fixed 4 + translate 3 (C/C is shared) + sweeps
+    assert {j.epochs for j in ife.values()} == {200}
+    assert {paper_plan.probes[n].epochs for n in ife} == {100}
+    cc = {n for n, j in ife.items() if j.augment == "crop-flip"}
+    assert len(cc) == 10 and all("--ife-fixed-c_c-cropflip-all--" in n for n in cc)
+    assert all(paper_plan.models[n].to_params()["augment"] == "crop-flip" for n in cc)
+    assert all("augment" not in j.to_params() for n, j in ife.items() if n not in cc)
+    # every other family keeps training.pretrain / training.probe
+    others = [j for j in paper_plan.models.values() if j.experiment != "ife"]
+    assert {j.epochs for j in others} == {50}
+    assert {paper_plan.probes[n].epochs for n, j in paper_plan.models.items()
+            if j.experiment in ("tvo", "tm")} == {200}  # fmt: skip
+
+
+def test_ife_settings_are_config_keys():
+    cfg = load_config(
+        ROOT / "config.yaml",
+        overrides={
+            "seeds": 1,
+            "experiments": {
+                "tvo": {"families": []},
+                "it": {"enabled": False},
+                "tm": {"enabled": False},
+                "ife": {"pretrain_epochs": 7, "probe_epochs": 3, "cc_augment": "none"},
+            },
+        },
+    )
+    plan = build_plan(cfg)
+    assert {j.epochs for j in plan.models.values()} == {7}
+    assert {p.epochs for p in plan.probes.values()} == {3}
+    assert {j.augment for j in plan.models.values()} == {"none"}
+    assert [n.rsplit("--", 1)[0] for n in plan.find_models(transforms=[]) if "c_c" in n] == [
+        "resnet18--ife-fixed-c_c-all--s0"
+    ]
+
+
+def test_sens_jobs_carry_the_layer(paper_plan):
+    assert {job.layer for job in paper_plan.sens.values()} == {"penultimate"}
+    cfg = load_config(
+        ROOT / "config.yaml", ROOT / "profiles/tiny/overrides.yaml",
+        overrides={"sens": {"layer": "reference"}},
+    )  # fmt: skip
+    plan = build_plan(cfg)
+    assert len(plan.sens) == 2
+    for job in plan.sens.values():
+        assert job.to_params()["layer"] == "reference"
+        assert job.settings() == {"pairs": 100, "estimator": "global", "layer": "reference"}

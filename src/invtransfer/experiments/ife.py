@@ -31,26 +31,27 @@ def plan_ife(
         return
     arch = ife["arch"]
 
-    def model_job(dataset: str, seed: int, label: str) -> ModelJob:
-        return ModelJob.from_config(config, arch, dataset, seed, experiment="ife", label=label)
+    def model_job(variant: str, dataset: str, seed: int, core: str, **sweep: float) -> ModelJob:
+        """IFE models have their own epochs; the C/C model is trained with ``cc_augment``."""
+        augment = ife["cc_augment"] if core == "C/C" and not sweep else "none"
+        label = ife_label(variant, core, n_train=ife["n_train"], augment=augment, **sweep)
+        return ModelJob.from_config(
+            config, arch, dataset, seed, experiment="ife", label=label,
+            epochs=ife["pretrain_epochs"], augment=augment,
+        )  # fmt: skip
 
     for seed in seeds:
         objs = draw_objects(
             pool, int(ife["n_objects"]), rng("ife-objects", seed), "experiments.ife.n_objects"
         )
-        probe_job = ProbeJob.from_config(config, "", seed)
+        probe_job = ProbeJob.from_config(config, "", seed, epochs=ife["probe_epochs"])
         for variant in ife["variants"]:
             placement = "upper-right" if variant == "fixed" else "random"
             core = {
                 v: plan.add_dataset(ife_spec(config, v, objs, seed, placement=placement))
                 for v in IFE_CORE
             }
-            models = {
-                v: plan.add_model(
-                    model_job(core[v], seed, ife_label(variant, v, n_train=ife["n_train"]))
-                )
-                for v in IFE_CORE
-            }
+            models = {v: plan.add_model(model_job(variant, core[v], seed, v)) for v in IFE_CORE}
             for pre in IFE_CORE:
                 for tgt in IFE_CORE:
                     probe = plan.add_probe(models[pre], core[tgt], probe_job)
@@ -99,8 +100,7 @@ def plan_ife(
                 ds = plan.add_dataset(
                     ife_spec(config, "C+O/C", objs, seed, placement=placement, **kwargs)
                 )
-                label = ife_label(variant, "C+O/C", n_train=ife["n_train"], **kwargs)
-                model = plan.add_model(model_job(ds, seed, label))
+                model = plan.add_model(model_job(variant, ds, seed, "C+O/C", **kwargs))
                 for tgt in ("C+O/C", "C+O/O"):
                     probe = plan.add_probe(model, core[tgt], probe_job)
                     plan.record(

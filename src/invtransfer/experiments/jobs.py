@@ -273,6 +273,7 @@ class SensJob:
     models: Mapping[str, tuple[SensPair, ...]]
     n_pairs: int  # random pairs per expectation of Eq. 1
     estimator: str  # "global" | "reference-batch"
+    layer: str  # "penultimate" | "reference" (the layer the reference hooks)
 
     def __post_init__(self) -> None:
         _freeze_mapping(self, "models")
@@ -280,11 +281,17 @@ class SensJob:
     @classmethod
     def from_config(cls, config: Mapping[str, Any], group: str) -> SensJob:
         s = config["sens"]
-        return cls(group=group, models={}, n_pairs=int(s["pairs"]), estimator=str(s["estimator"]))
+        return cls(
+            group=group,
+            models={},
+            n_pairs=int(s["pairs"]),
+            estimator=str(s["estimator"]),
+            layer=str(s["layer"]),
+        )
 
     def settings(self) -> dict[str, Any]:
         """How sens is computed (the step's ``sens`` argument)."""
-        return {"pairs": self.n_pairs, "estimator": self.estimator}
+        return {"pairs": self.n_pairs, "estimator": self.estimator, "layer": self.layer}
 
     def to_params(self) -> dict[str, Any]:
         return {"models": _plain(self.models), **self.settings()}

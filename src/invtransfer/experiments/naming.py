@@ -9,13 +9,13 @@ family                training data                                  example
 tvo                   ``tvo-<t2d|cifar10|cifar100>-<T>-<K>c-<size>``  ``tvo-t2d-rotate+hue+blur-30c-50k``
 it                    ``it-<image|random>-<t|none>-<K>c-<size>``      ``it-image-rotate-30c-50k``
 tm                    ``tm-<T>-<K>c-<size>``                          ``tm-scale+hue+noise+5more-30c-50k``
-ife                   ``ife-<variant>-<X_Y>[-cor<a>|-av<b>]-<size>``  ``ife-fixed-co_c-cor0.2-all``
+ife                   ``ife-<variant>-<X_Y>[-cor<a>|-av<b>]-<size>``  ``ife-fixed-c_c-cropflip-all``
 ====================  =============================================  ==========================
 
 ``T``: the transformations joined by ``+`` (``none`` without any; after three, ``+<n>more``);
 ``K``: classes; size: training images (``50k``) or, for CIFAR, images per class (``4500pc``,
 ``all``); IFE ``X_Y``: features and labels (``c_c``, ``co_c``, ``co_o``, ``o_o`` for C/C, C+O/C,
-C+O/O, O/O). The hash (of everything that determines the weights) keeps names unique.
+C+O/O, O/O), then the augmentation if any (``cropflip``). The hash (of everything that determines the weights) keeps names unique.
 """
 
 from __future__ import annotations
@@ -48,9 +48,12 @@ def transforms_label(names: Sequence[str]) -> str:
 
 
 def ife_label(variant: str, core: str, *, correlation: float = 0.0, availability: float = 1.0,
-              n_train: int | None = None) -> str:  # fmt: skip
-    """``ife-<variant>-<X_Y>[-cor<a>|-av<b>]-<size>`` (the sweeps' defaults are not written)."""
+              n_train: int | None = None, augment: str = "none") -> str:  # fmt: skip
+    """``ife-<variant>-<X_Y>[-<augment>][-cor<a>|-av<b>]-<size>`` (the sweeps' neutral values
+    and no augmentation are not written)."""
     parts = ["ife", variant, IFE_LABELS[core]]
+    if augment != "none":
+        parts.append(augment.replace("-", ""))
     if correlation != 0.0:
         parts.append(f"cor{correlation:g}")
     if availability != 1.0:
