@@ -176,7 +176,8 @@ def test_config_prints_the_effective_configuration_with_descriptions(capsys, mon
     monkeypatch.chdir(ROOT)
     assert main(["config", *TINY]) == 0
     out = capsys.readouterr().out
-    expected = load_config(ROOT / "config.yaml", ROOT / "profiles/tiny/overrides.yaml").to_dict()
+    expected = load_config(ROOT / "config.yaml", preset="tiny").to_dict()
     assert yaml.safe_load(out) == expected
+    assert "preset: tiny  # name of a preset" in out
     assert "seeds: 2  # number of seeds" in out
     assert "  n_train: 400  # training images per dataset" in out

@@ -193,7 +193,7 @@ def preset_file(name: str, workdir: str | Path = ".") -> Path:
     path = Path(workdir) / "profiles" / name / "overrides.yaml"
     if not path.is_file():
         known = sorted(p.parent.name for p in (Path(workdir) / "profiles").glob("*/overrides.yaml"))
-        hint = difflib.get_close_matches(name, known, n=1)
+        hint = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
         raise ConfigError(
             f"config key 'preset': no preset {name!r} ({path} does not exist)"
             + (f"; did you mean {hint[0]!r}?" if hint else "")
@@ -600,6 +600,11 @@ def _cross_checks(config: Mapping[str, Any]) -> list[str]:
                     f"provides {pool} (raise assets.objects.count or lower {key})"
                 )
     errors += _check_sample_counts(config)
+    if exps["it"]["enabled"] and config["data"]["n_test"] < 2:
+        errors.append(
+            f"config key 'data.n_test': {config['data']['n_test']} test image, but sens "
+            "(experiments.it) needs at least 2 per evaluation set"
+        )
     vit, pre = config["training"]["vit"], config["training"]["pretrain"]
     uses_vit = any(
         "vit" in exps[f]["architectures"] for f in ("it", "tm", "tvo") if _enabled(exps, f)

@@ -26,9 +26,14 @@ def plan_ife(
     plan: Plan, config: Mapping[str, Any], seeds: Sequence[int], pool: Sequence[str]
 ) -> None:
     ife = config["experiments"]["ife"]
+    variants = ("fixed", "translate")
     if not ife["enabled"]:
-        plan.notes["ife"] = "experiments.ife.enabled is false"
+        plan.disabled("ife", [f"ife_{s}{v}" for s in ("", "sens_") for v in variants])
         return
+    for variant in variants:
+        if variant not in ife["variants"]:
+            for table in (f"ife_{variant}", f"ife_sens_{variant}"):
+                plan.notes[table] = f"variant {variant} not in experiments.ife.variants"
     arch = ife["arch"]
 
     def model_job(variant: str, dataset: str, seed: int, core: str, **sweep: float) -> ModelJob:

@@ -50,7 +50,7 @@ def plan_it(
 ) -> None:
     it = config["experiments"]["it"]
     if not it["enabled"]:
-        plan.notes["it"] = "experiments.it.enabled is false"
+        plan.disabled("it", [f"it_{resolve_arch(a, config)}" for a in it["architectures"]])
         return
     k = int(it["n_classes"])
     transforms = it_transforms(config)

@@ -157,6 +157,15 @@ class Plan:
     def record(self, table: str, row: dict[str, Any]) -> None:
         self.records.setdefault(table, []).append(row)
 
+    def disabled(self, experiment: str, tables: Sequence[str]) -> None:
+        """Note that ``experiment`` is off: its key and each of its ``tables`` say so."""
+        why = (
+            f"the {experiment} experiment is disabled in this config "
+            f"(experiments.{experiment}.enabled: false)"
+        )
+        for key in (experiment, *tables):
+            self.notes[key] = why
+
 
 def model_name(job: ModelJob) -> str:
     """The folder of a model under ``results/models/``: ``<arch>--<label>--s<seed>--<hash6>``

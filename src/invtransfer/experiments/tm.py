@@ -23,7 +23,7 @@ def plan_tm(
 ) -> None:
     tm = config["experiments"]["tm"]
     if not tm["enabled"]:
-        plan.notes["tm"] = "experiments.tm.enabled is false"
+        plan.disabled("tm", [f"tm_{resolve_arch(a, config)}" for a in tm["architectures"]])
         return
     k, n_t = int(tm["n_classes"]), int(tm["n_transforms"])
     for seed in seeds:
