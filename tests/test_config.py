@@ -135,7 +135,7 @@ def test_too_many_classes_for_the_objects_fail_naming_key_and_numbers():
 
 # -- the schema: one place for every default -----------------------------------------------------
 def _schema_keys(node, prefix=""):
-    from invtransfer.config import _resolve
+    from invtransfer.config.schema import _resolve
 
     node = _resolve(node)
     for key, sub in node.get("properties", {}).items():
@@ -423,3 +423,23 @@ def test_device_cuda_without_cuda_fails_the_local_dry_run_naming_the_key(tmp_pat
     assert "config key 'device': 'cuda' requested but CUDA is not available" in (
         proc.stdout + proc.stderr
     )
+
+
+def test_profile_settings_read_like_snakemake(tmp_path):
+    from invtransfer.config import profile_settings
+
+    assert profile_settings(ROOT / "profiles/tiny") == {
+        "preset": "tiny",
+        "config": {"preset": "tiny"},
+        "configfiles": [],
+    }
+    assert profile_settings(ROOT / "profiles/quick")["preset"] == "quick"
+    (tmp_path / "extra.yaml").write_text("seeds: 1\n")
+    (tmp_path / "config.yaml").write_text(
+        "config: ['preset=tiny', 'seeds=3']\nconfigfile: extra.yaml other.yaml\n"
+    )
+    assert profile_settings(tmp_path) == {
+        "preset": "tiny",
+        "config": {"preset": "tiny", "seeds": 3},
+        "configfiles": [str(tmp_path / "extra.yaml"), "other.yaml"],
+    }
