@@ -81,6 +81,9 @@ def test_dry_run_measures_every_step(tmp_path):
     fig2 = steps["fig2"]["result"]
     assert fig2["jobs"] == 12  # the cut-down tiny preset's Fig 2 DAG
     assert sum(fig2["devices"].values()) == 2 and all(d.startswith("cpu") for d in fig2["devices"])
+    # device auto with 2 pretend cards: every GPU job of the workflow held a card slot
+    assert sum(fig2["cards"].values()) == 2
+    assert set(fig2["cards"]) <= {"card 0 (pretend)", "card 1 (pretend)"}
 
     md = out.read_text()
     rows = _summary_rows(md)
