@@ -386,11 +386,25 @@ def step_pretrain(args: argparse.Namespace) -> Result:
 
 
 # -- 4. features + probe + sens of one paper-scale model ------------------------------------------
-def _timed_runs(device: Any, repeats: int, fn: Any, warmup: Any | None = None) -> list[float]:
-    """Seconds of ``repeats`` calls of ``fn(run)`` after one untimed ``(warmup or fn)(-1)``."""
+def _deadline(args: argparse.Namespace, share: float = 1.0) -> float:
+    """When a step should stop repeating measurements: ``share`` of what its --time-limit has
+    left now, minus a margin for writing the result (infinite without a limit)."""
+    if not args.time_limit:
+        return math.inf
+    left = args.time_limit - (time.perf_counter() - STARTED) - 10
+    return time.perf_counter() + share * left
+
+
+def _timed_runs(
+    device: Any, repeats: int, fn: Any, warmup: Any | None = None, deadline: float = math.inf
+) -> list[float]:
+    """Seconds of ``repeats`` calls of ``fn(run)`` after one untimed ``(warmup or fn)(-1)``;
+    fewer (at least one) when another would end after ``deadline``."""
     (warmup or fn)(-1)
-    times = []
+    times: list[float] = []
     for run in range(repeats):
+        if times and time.perf_counter() + times[-1] > deadline:
+            break
         with Timer(device) as t:
             fn(run)
         times.append(t.seconds)
@@ -446,7 +460,7 @@ def step_pipeline(args: argparse.Namespace) -> Result:
             model_path, [work / "data" / "target"], work / f"features-{run}", runtime=runtime
         )
 
-    feat_s = _timed_runs(device, args.repeats, features)
+    feat_s = _timed_runs(device, args.repeats, features, deadline=_deadline(args, 1 / 4))
     feats = work / "features-0"
     job = {
         "datasets": ["target"],
@@ -461,7 +475,13 @@ def step_pipeline(args: argparse.Namespace) -> Result:
             {**job, "epochs": epochs}, feats, work / f"probes-{run}", runtime=runtime
         )
 
-    probe_s = _timed_runs(device, args.repeats, probe, warmup=lambda run: probe(run, 2))
+    probe_s = _timed_runs(
+        device,
+        args.repeats,
+        probe,
+        warmup=lambda run: probe(run, 2),
+        deadline=_deadline(args, 3 / 4),
+    )
     pair = {
         "eval": "in_dist",
         "target_transform": "rotate",
@@ -480,7 +500,7 @@ def step_pipeline(args: argparse.Namespace) -> Result:
             runtime=runtime,
         )
 
-    sens_s = _timed_runs(device, args.repeats, sens)
+    sens_s = _timed_runs(device, args.repeats, sens, deadline=_deadline(args))
     metrics = read_json(work / "probes-0" / "target" / "metrics.json")
     manifest = read_json(feats / "target" / "manifest.json")
     sens_value = float(pd.read_csv(work / "sens-0" / "m.csv")["sens"][0])
@@ -493,16 +513,18 @@ def step_pipeline(args: argparse.Namespace) -> Result:
             f"a rotate dataset of {args.train:,}/{args.val:,}/{args.test:,} images and a twin "
             f"evaluation set of 2 × {args.sens_images:,}, generated first on {threads} CPU threads "
             f"in {data_s:.1f} s (not timed below). Each job: one warm-up call excluded (probe: 2 "
-            f"epochs), then {args.repeats} timed calls, files read and written as in a workflow job.",
+            f"epochs), then up to {args.repeats} timed calls (n: fewer where the step's time "
+            "limit would be passed), files read and written as in a workflow job.",
             "",
-            "| job | what | seconds (mean ± std) | rate |",
-            "|---|---|---:|---:|",
+            "| job | what | seconds (mean ± std) | n | rate |",
+            "|---|---|---:|---:|---:|",
             f"| features | {n_images:,} images → {manifest['feature_dim']}-d | {_fmt(fm, fsd, 2)} | "
-            f"{n_images / fm:,.0f} img/s |",
+            f"{len(feat_s)} | {n_images / fm:,.0f} img/s |",
             f"| probe | {args.probe_epochs} epochs, batch 512, on the cached features | "
-            f"{_fmt(pm, psd, 2)} | {args.probe_epochs / pm:,.1f} epochs/s |",
-            f"| sens | 2 × {args.sens_images:,} images, {args.pairs:,} pairs | {_fmt(sm, ssd, 2)} | |",
-            f"| all three | | {total:.2f} | |",
+            f"{_fmt(pm, psd, 2)} | {len(probe_s)} | {args.probe_epochs / pm:,.1f} epochs/s |",
+            f"| sens | 2 × {args.sens_images:,} images, {args.pairs:,} pairs | {_fmt(sm, ssd, 2)} | "
+            f"{len(sens_s)} | |",
+            f"| all three | | {total:.2f} | | |",
             "",
             f"Probe test accuracy {metrics['test_accuracy']:.4f} (random backbone), sens "
             f"{sens_value:.4f}; device recorded: {metrics['device']}.",

@@ -146,3 +146,16 @@ def test_pytest_summary_parsing():
     }
     assert gpu_steps.parse_pytest_summary("1 failed, 2 errors in 0.1s")["errors"] == 2
     assert gpu_steps.parse_pytest_summary("no tests ran")["passed"] == 0
+
+
+def test_repeats_stop_at_the_deadline():
+    calls = []
+
+    def work(run):
+        calls.append(run)
+        time.sleep(0.05)
+
+    assert len(gpu_steps._timed_runs("cpu", 3, work)) == 3 and calls == [-1, 0, 1, 2]
+    calls.clear()
+    times = gpu_steps._timed_runs("cpu", 3, work, deadline=time.perf_counter())
+    assert len(times) == 1 and times[0] >= 0.05 and calls == [-1, 0]  # at least one timed run
