@@ -409,6 +409,20 @@ def test_a_read_only_results_folder_is_named(tmp_path, monkeypatch):
     assert not any(p.is_file() for p in (tmp_path / "results").rglob("*"))
 
 
+def test_an_error_about_another_file_is_not_a_write_error(tmp_path):
+    """An input that cannot be read inside a write (a photo without permission) keeps its own
+    error; only errors about the output or its folder become WriteError/NoSpaceError."""
+    elsewhere = tmp_path / "assets" / "photo.png"
+    for error in (
+        PermissionError(errno.EACCES, "Permission denied", str(elsewhere)),
+        OSError(errno.ENOSPC, "No space left on device", str(elsewhere)),
+    ):
+        with pytest.raises(OSError) as info, atomic_dir(tmp_path / "results" / "datasets" / "d"):
+            raise error
+        assert info.value is error and not isinstance(info.value, WriteError)
+        _nothing_left(tmp_path / "results" / "datasets")
+
+
 def _can_mount() -> bool:
     if os.geteuid() != 0 or shutil.which("mount") is None:
         return False

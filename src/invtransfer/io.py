@@ -246,9 +246,24 @@ def _free_bytes(path: Path) -> int | None:
     return st.f_bavail * st.f_frsize
 
 
+def _concerns(exc: BaseException, path: Path) -> bool:
+    """Whether an OS error is about writing ``path``: it names no file, or a file in the folder
+    of ``path`` (its temporaries) or a folder on the way to it. An error about another file
+    (an input that could not be read, say) is not turned into a write error of ``path``."""
+    filename = getattr(exc, "filename", None) if isinstance(exc, OSError) else None
+    if filename is None:
+        return True
+    try:
+        named = Path(os.fsdecode(filename)).absolute()
+    except (TypeError, ValueError):
+        return True
+    target = path.absolute()
+    return named == target.parent or target.parent in named.parents or named in target.parents
+
+
 def _space_failure(exc: BaseException, path: Path) -> tuple[int, int | None] | None:
     """``(errno, bytes the failed write asked for or None)`` if ``exc`` or an exception in its
-    cause/context chain is a full disk or quota; None otherwise."""
+    cause/context chain is a full disk or quota while writing ``path``; None otherwise."""
     seen: set[int] = set()
     stack: list[BaseException | None] = [exc]
     while stack:
@@ -258,6 +273,8 @@ def _space_failure(exc: BaseException, path: Path) -> tuple[int, int | None] | N
         seen.add(id(e))
         if isinstance(e, NoSpaceError):
             return e.errno or errno.ENOSPC, e.needed
+        if not _concerns(e, path):
+            continue
         code = e.errno if isinstance(e, OSError) else None
         if code in (errno.ENOSPC, errno.EDQUOT):
             return code, None
@@ -277,8 +294,8 @@ def _space_failure(exc: BaseException, path: Path) -> tuple[int, int | None] | N
     return None
 
 
-def _unwritable(exc: BaseException) -> int | None:
-    code = exc.errno if isinstance(exc, OSError) else None
+def _unwritable(exc: BaseException, path: Path) -> int | None:
+    code = exc.errno if isinstance(exc, OSError) and _concerns(exc, path) else None
     return code if code in (errno.EROFS, errno.EACCES, errno.EPERM) else None
 
 
@@ -314,7 +331,7 @@ def _write_error(
             free=free,
             code=code,
         )
-    code = _unwritable(exc)
+    code = _unwritable(exc, path)
     if code is not None:
         folder = _existing_ancestor(path.parent)
         why = (
