@@ -7,6 +7,13 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
+# Integrity errors in jobs name the one command that rebuilds a broken file, with this run's
+# options (--profile, --configfile, ...): the main process records them for its jobs.
+if workflow.is_main_process:
+    from invtransfer.recovery import announce_run_options
+
+    announce_run_options()
+
 
 configfile: "config.yaml"
 

@@ -66,6 +66,7 @@ def child(config: dict) -> None:
             spec, Path(tmp) / "ds", chunk_size=config["chunk_size"], progress=False
         )
         wall = time.perf_counter() - t0
+        build = json.loads((Path(tmp) / "ds" / "build.json").read_text())  # workers, timings
     usage = resource.getrusage(resource.RUSAGE_SELF)
     workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # forked generation workers, reaped
     peak = usage.ru_maxrss * 1024  # Linux: KiB
@@ -82,7 +83,7 @@ def child(config: dict) -> None:
                 # this is far less inflated than wall time
                 "cpu_s": usage.ru_utime + usage.ru_stime + workers.ru_utime + workers.ru_stime,
                 "worker_peak_rss_mib": workers.ru_maxrss / 1024,
-                "workers": manifest.get("workers", 1),
+                "workers": build["workers"],
                 "load_avg_end": os.getloadavg()[0],
                 "name": manifest["name"],
             }

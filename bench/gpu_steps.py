@@ -463,6 +463,7 @@ def step_pipeline(args: argparse.Namespace) -> Result:
     feat_s = _timed_runs(device, args.repeats, features, deadline=_deadline(args, 1 / 4))
     feats = work / "features-0"
     job = {
+        "model": "m",  # the features' model (its folder name), checked by the probe step
         "datasets": ["target"],
         "epochs": args.probe_epochs,
         "batch_size": 512,

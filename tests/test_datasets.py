@@ -26,7 +26,7 @@ from invtransfer.datasets.compose import prototype_layer
 from invtransfer.datasets.preview import grid_size
 from invtransfer.datasets.t2d import assign_classes, build, random_patterns
 from invtransfer.errors import ConfigError
-from invtransfer.io import sha256_file
+from invtransfer.io import read_json, sha256_file
 
 NAMES = ["banana", "binoculars", "broccoli", "candle", "hammer"]
 SAMPLING_COLUMNS = ["index", "split", "label", "class_name", "object", "background"]
@@ -112,9 +112,10 @@ def test_worker_processes_write_the_same_bytes(photo_dir, tmp_path, monkeypatch)
     import invtransfer.datasets.builders as builders
 
     spec = t2d_spec(photo_dir, transforms=["rotate", "noise"], splits={"train": 150, "val": 40})
-    one = materialize(spec, tmp_path / "one", chunk_size=32, threads=1, progress=False)
+    materialize(spec, tmp_path / "one", chunk_size=32, threads=1, progress=False)
     monkeypatch.setattr(builders, "POOL_MIN_CHUNKS_PER_WORKER", 0)
-    two = materialize(spec, tmp_path / "two", chunk_size=32, threads=2, progress=False)
+    materialize(spec, tmp_path / "two", chunk_size=32, threads=2, progress=False)
+    one, two = (read_json(tmp_path / name / "build.json") for name in ("one", "two"))
     assert (one["workers"], two["workers"]) == (1, 2)
     assert shard_hashes(tmp_path / "one") == shard_hashes(tmp_path / "two")
     assert torch.get_num_threads() == 1  # restored (the autouse fixture set 1)
@@ -319,6 +320,7 @@ def test_random_twin_shares_patterns_and_backgrounds(tmp_path):
 def test_folder_contents_manifest_and_preview(base):
     files = sorted(p.name for p in base.iterdir())
     assert files == [
+        "build.json",
         "images-00000.npy",
         "images-00001.npy",
         "images-00002.npy",
@@ -339,7 +341,9 @@ def test_folder_contents_manifest_and_preview(base):
         ("test", 0, 20),
     ]
     assert manifest["spec"] == canonicalize_spec(manifest["spec"])
-    assert manifest["images_per_s"] > 0 and manifest["wall_time_s"] > 0
+    build = read_json(base / "build.json")  # how the build ran: beside the manifest
+    assert build["images_per_s"] > 0 and build["wall_time_s"] > 0 and build["workers"] == 1
+    assert not {"wall_time_s", "images_per_s", "workers", "chunk_size"} & set(manifest)
     assert manifest["preview"]["classes"] == NAMES
     with Image.open(base / "preview.png") as im:
         width, height = im.size

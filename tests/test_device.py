@@ -268,7 +268,7 @@ def test_each_job_records_the_card_it_held(slots, tmp_path, monkeypatch):
         read_json(tmp_path / "features" / "m" / "ds" / "manifest.json")["gpu_assignment"]
         == expected
     )
-    probe = {"datasets": ["ds"], "epochs": 2, "batch_size": 32, "lr": 1e-3, "seed": 0}
+    probe = {"model": "m", "datasets": ["ds"], "epochs": 2, "batch_size": 32, "lr": 1e-3, "seed": 0}
     steps.probe_features(
         probe, tmp_path / "features" / "m", tmp_path / "probes" / "m", threads=1, runtime=runtime
     )

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from invtransfer import recovery
 from invtransfer.device import resolve_device
 from invtransfer.errors import CheckpointError
 from invtransfer.io import atomic_path, atomic_write_text, sha256_file
@@ -78,47 +79,44 @@ def checksum_path(path: str | os.PathLike[str]) -> Path:
 
 def rebuild_advice(path: str | os.PathLike[str]) -> str:
     """How to rebuild the weights file at ``path``: for the workflow's files the Snakemake
-    command that reruns the job writing it (its declared output), for a resume checkpoint how
-    to start the run over, otherwise the step to rerun."""
+    command that reruns the job writing it (its declared output, with the run's options; see
+    :mod:`invtransfer.recovery`), for a resume checkpoint how to start the run over, otherwise
+    the step to rerun."""
     path = Path(path)
     if path.name == "checkpoint.pt":
         return (
             f"delete it (rm {path} {checksum_path(path)}) and rerun the job: training then "
             "starts over from its first epoch"
         )
-    parts = path.parts
-    starts = [i for i, part in enumerate(parts) if part == "results"]
-    rel = parts[starts[-1] :] if starts else ()
-    target = None
-    if len(rel) == 4 and rel[1] == "models" and rel[3] == "model.pt":
-        target = "/".join(rel)  # rule pretrain declares model.pt
-    elif len(rel) == 5 and rel[1] == "probes" and rel[4] == "head.pt":
-        target = "/".join(rel[:3])  # rule probe declares the folder results/probes/<model>
-    elif len(rel) == 6 and rel[1] == "finetune" and rel[5] == "model.pt":
-        target = "/".join((*rel[:5], "metrics.json"))  # rule finetune declares metrics.json
-    if target is not None:
-        return (
-            f"rebuild it with: snakemake --force {target} (add the --profile/--configfile "
-            "options of your run), then rerun your usual command to refresh what depends on it"
-        )
-    return "rebuild it by rerunning the step that wrote it"
+    return recovery.rebuild_advice(path)
 
 
-def _read_record(path: Path) -> list[str] | None:
-    """The digests recorded for ``path`` (newest first); None if there is no record."""
+def _read_record(path: Path) -> list[str] | str | None:
+    """The digests recorded for ``path`` (newest first); None if there is no record, or a
+    string saying what is wrong with it."""
     record = checksum_path(path)
     try:
         text = record.read_text()
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError):
-        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"cannot be read ({exc})"
     digests = []
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), start=1):
         match = _RECORD_LINE.match(line)
-        if match is None or match.group(2) != path.name:
-            return []
+        if match is None:
+            return (
+                f"is malformed: line {number} is not '<64 hex digits>  {path.name}' "
+                "(truncated or edited)"
+            )
+        if match.group(2) != path.name:
+            return (
+                f"is the record of another file: line {number} names {match.group(2)!r}, "
+                f"not {path.name!r}"
+            )
         digests.append(match.group(1))
+    if not digests:
+        return "is empty (truncated)"
     return digests
 
 
@@ -130,7 +128,8 @@ def save_torch_file(path: str | os.PathLike[str], obj: Any) -> None:
     """``torch.save`` atomically and record the file's SHA-256 beside it; the same object
     always gives the same bytes."""
     path = Path(path)
-    previous = [d for d in (_read_record(path) or []) if path.exists()]
+    recorded = _read_record(path)
+    previous = recorded if isinstance(recorded, list) and path.exists() else []
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             torch.save(obj, fh)
@@ -157,9 +156,10 @@ def verify_torch_file(path: str | os.PathLike[str], what: str = "weights file") 
             "verified (written by hand or by an older version, or the record was deleted; it "
             f"may be corrupt); {rebuild_advice(path)}"
         )
-    if not recorded:
+    if isinstance(recorded, str):
         raise CheckpointError(
-            f"{what} {path}: its SHA-256 record {record} is unreadable; {rebuild_advice(path)}"
+            f"{what} {path}: its SHA-256 record {record} {recorded}, so the file cannot be "
+            f"verified; {rebuild_advice(path)}"
         )
     digest = sha256_file(path)
     if digest not in recorded:

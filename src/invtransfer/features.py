@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from invtransfer import __version__
+from invtransfer import __version__, recovery
 from invtransfer.checkpoint import load_model
 from invtransfer.device import (
     assignment_fields,
@@ -240,16 +240,49 @@ def extract_features_many(
     return manifests
 
 
-def read_features_manifest(features_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The ``manifest.json`` of a feature cache (format checked)."""
+def _cache_error(
+    features_dir: str | os.PathLike[str], path: Path, problem: str
+) -> DatasetIntegrityError:
+    advice = recovery.rebuild_advice(
+        path, fallback=f"invtransfer.features.extract_features into {features_dir} again"
+    )
+    return DatasetIntegrityError(f"{path}: {problem}; {advice}", path=path, problem=problem)
+
+
+def read_features_manifest(
+    features_dir: str | os.PathLike[str], *, model: str | None = None, dataset: str | None = None
+) -> dict[str, Any]:
+    """The ``manifest.json`` of a feature cache (format checked). ``model`` / ``dataset``, when
+    given, must be the model folder name and dataset folder name the cache was computed from
+    (a cache copied from another model or dataset is a DatasetIntegrityError)."""
     path = Path(features_dir) / "manifest.json"
     if not path.is_file():
         raise FileNotFoundError(
-            f"feature cache {features_dir}: manifest.json is missing; run extract_features first"
+            f"feature cache {features_dir}: manifest.json is missing; "
+            + recovery.rebuild_advice(path, fallback="run extract_features first")
         )
-    manifest = read_json(path)
+    try:
+        manifest = read_json(path)
+    except (ValueError, OSError) as exc:
+        raise _cache_error(features_dir, path, f"unreadable ({exc})") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FEATURES_FORMAT:
-        raise DatasetIntegrityError(f"{path}: not an invtransfer feature manifest")
+        raise _cache_error(features_dir, path, "not an invtransfer feature manifest")
+    source = (
+        manifest.get("model", {}).get("path") if isinstance(manifest.get("model"), dict) else None
+    )
+    if model is not None and (source is None or Path(source).parent.name != model):
+        raise _cache_error(
+            features_dir, path, f"holds the features of model {source!r}, not of {model!r}"
+        )
+    holds = (
+        manifest.get("dataset", {}).get("name")
+        if isinstance(manifest.get("dataset"), dict)
+        else None
+    )
+    if dataset is not None and holds != dataset:
+        raise _cache_error(
+            features_dir, path, f"holds the features of dataset {holds!r}, not of {dataset!r}"
+        )
     return manifest
 
 
@@ -257,7 +290,9 @@ def load_features(
     features_dir: str | os.PathLike[str], split: str, *, verify: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(features float32 N×D, labels int64 N)`` of ``split`` from a feature cache; with
-    ``verify`` the SHA-256 of both files is checked against the manifest."""
+    ``verify`` the SHA-256 of both files is checked against the manifest. A missing, altered
+    or inconsistent file is a DatasetIntegrityError naming it and the command that rebuilds
+    the cache."""
     manifest = read_features_manifest(features_dir)
     if split not in manifest["splits"]:
         raise ValueError(
@@ -268,19 +303,25 @@ def load_features(
     for key in ("file", "labels_file"):
         path = Path(features_dir) / entry[key]
         if not path.is_file():
-            raise FileNotFoundError(f"feature cache {features_dir}: {path.name} is missing")
+            raise _cache_error(features_dir, path, "missing (listed in manifest.json)")
         if verify:
             expected = entry["sha256" if key == "file" else "labels_sha256"]
             if sha256_file(path) != expected:
-                raise DatasetIntegrityError(
-                    f"{path}: SHA-256 differs from manifest.json; the cache was altered or "
-                    "truncated — delete the folder and extract the features again"
+                raise _cache_error(
+                    features_dir,
+                    path,
+                    "SHA-256 differs from manifest.json (the cache was altered or truncated)",
                 )
-        arrays.append(np.load(path, allow_pickle=False))
+        try:
+            arrays.append(np.load(path, allow_pickle=False))
+        except (ValueError, OSError, EOFError) as exc:
+            raise _cache_error(features_dir, path, f"not a readable .npy file ({exc})") from exc
     feats, labels = arrays
     if feats.shape[0] != labels.shape[0] or feats.shape[0] != entry["count"]:
-        raise DatasetIntegrityError(
-            f"feature cache {features_dir}: {split} has {feats.shape[0]} rows and "
-            f"{labels.shape[0]} labels, manifest says {entry['count']}"
+        raise _cache_error(
+            features_dir,
+            Path(features_dir) / entry["file"],
+            f"{split} has {feats.shape[0]} rows and {labels.shape[0]} labels, manifest says "
+            f"{entry['count']}",
         )
     return feats, labels

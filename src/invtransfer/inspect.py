@@ -38,6 +38,7 @@ class Report:
     title: str
     lines: list[str] = field(default_factory=list)
     ok: bool = True
+    problems: list[str] = field(default_factory=list)  # one line per failed check
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,7 @@ def dataset_report(path: Path) -> Report:
     import pyarrow.parquet as pq
     from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-    from invtransfer.datasets.store import read_manifest, verify
+    from invtransfer.datasets.store import BUILD, problems, read_manifest, rebuild_advice
     from invtransfer.errors import DatasetIntegrityError
 
     try:
@@ -196,9 +197,10 @@ def dataset_report(path: Path) -> Report:
         report = generic_report(path)
         return Report(
             "dataset",
-            f"dataset {path.name} (manifest unreadable)",
+            f"dataset {path.name} (manifest unusable)",
             [f"checksums: FAILED - {exc}", *report.lines],
             ok=False,
+            problems=[f"{Path(exc.path).name if exc.path else path}: {exc.problem or exc}"],
         )
     spec = manifest.get("spec", {})
     order = {"train": 0, "val": 1, "test": 2}
@@ -219,22 +221,31 @@ def dataset_report(path: Path) -> Report:
             lines.append(f"{key}: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
     if spec:
         lines.append(f"seed: {spec.get('seed')}, transform_seed: {spec.get('transform_seed')}")
-    ok = True
-    try:
-        verify(path)
+    bad = problems(path)
+    details: list[str] = []
+    if bad:
+        lines.append(
+            f"checksums: FAILED for {len(bad)} file(s): "
+            + ", ".join(Path(e.path).name if e.path else "?" for e in bad)
+        )
+        details = [f"{Path(e.path).name if e.path else path}: {e.problem or e}" for e in bad]
+        lines += [f"  {d}" for d in details]
+        lines.append(f"  fix: {rebuild_advice(path)}")
+    else:
         lines.append(
             f"checksums: OK ({len(manifest['shards'])} shard(s) and {manifest['samples']['file']})"
         )
-    except DatasetIntegrityError as exc:
-        ok = False
-        lines.append(f"checksums: FAILED - {exc}")
+    ok = not bad
 
     samples = path / manifest["samples"]["file"]
+    if not samples.is_file():  # already named above
+        return Report("dataset", f"dataset {manifest['name']}", lines, ok=False, problems=details)
     try:
         table = pq.read_table(samples).to_pandas()
     except Exception as exc:  # any reader failure is reported, not raised: this is a summary
         lines.append(f"{samples.name}: unreadable ({type(exc).__name__}: {exc})")
-        return Report("dataset", f"dataset {manifest['name']}", lines, ok=False)
+        details.append(f"{samples.name}: unreadable ({type(exc).__name__})")
+        return Report("dataset", f"dataset {manifest['name']}", lines, ok=False, problems=details)
 
     per_class = table.groupby(["label", "split"]).size().unstack(fill_value=0)
     splits = [s for s in counts if s in per_class.columns]
@@ -272,10 +283,15 @@ def dataset_report(path: Path) -> Report:
                 )
     else:
         lines.append("parameters: none sampled")
-    if "wall_time_s" in manifest:
+    try:  # how the build ran: build.json (manifests before it held the timings themselves)
+        build = json.loads((path / BUILD).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        build = manifest
+    if isinstance(build, dict) and "wall_time_s" in build:
         lines.append(
-            f"built in {manifest['wall_time_s']} s ({manifest.get('images_per_s')} img/s), "
-            f"invtransfer {manifest.get('versions', {}).get('invtransfer', '?')}"
+            f"built in {build['wall_time_s']} s ({build.get('images_per_s')} img/s"
+            + (f" on {build['host']}" if build.get("host") else "")
+            + f"), invtransfer {manifest.get('versions', {}).get('invtransfer', '?')}"
         )
     preview = manifest.get("preview", {})
     if preview:
@@ -283,7 +299,7 @@ def dataset_report(path: Path) -> Report:
             f"preview: {preview.get('file')} (split {preview.get('split')}, classes "
             f"{', '.join(preview.get('classes', []))})"
         )
-    return Report("dataset", f"dataset {manifest['name']}", lines, ok=ok)
+    return Report("dataset", f"dataset {manifest['name']}", lines, ok=ok, problems=details)
 
 
 register_inspector("dataset", _is_dataset, dataset_report, priority=10)
@@ -301,6 +317,8 @@ def _is_evalset(path: Path) -> bool:
 
 def evalset_report(path: Path) -> Report:
     """An evaluation set (``steps.build_evalset``): one dataset per member, each summarised."""
+    from invtransfer.datasets.store import rebuild_advice
+
     members = json.loads((path / "manifest.json").read_text())["members"]
     lines, ok = [f"members: {len(members)}"], True
     for member in members:
@@ -314,6 +332,9 @@ def evalset_report(path: Path) -> Report:
         status = next((line for line in sub.lines if line.startswith("checksums:")), "")
         kind = next((line for line in sub.lines if line.startswith("transforms:")), "")
         lines.append(f"  {member}: {sub.title.removeprefix('dataset ')}; {kind}; {status}")
+        lines += [f"    {line}" for line in sub.problems]
+    if not ok:
+        lines.append(f"fix: {rebuild_advice(path)}")
     return Report("evalset", f"evaluation set {path.name}", lines, ok=ok)
 
 
@@ -364,11 +385,46 @@ def _metrics_line(folder: Path) -> str | None:
     return ", ".join(parts) if parts else None
 
 
+_IDENTITY_KEYS = ("arch", "arch_kwargs", "num_classes", "feature_dim")
+
+
+def _identity_mismatch(weights: Path) -> str | None:
+    """What a (verified) ``model.pt`` / ``head.pt`` holds that contradicts the ``metrics.json``
+    written beside it by the same job (architecture, its settings, classes, feature width):
+    e.g. a model file of another run copied into this folder with its record. None if they
+    agree or there is nothing to compare."""
+    import torch
+
+    try:
+        metrics = json.loads((weights.parent / "metrics.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(metrics, dict):
+        return None
+    try:
+        payload = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:  # reported, not raised: this is a summary
+        return f"cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
+    if not isinstance(payload, dict):
+        return "does not hold an invtransfer weights dictionary"
+    differ = [
+        f"{key} {payload[key]!r} (metrics.json: {metrics[key]!r})"
+        for key in _IDENTITY_KEYS
+        if key in payload and key in metrics and payload[key] != metrics[key]
+    ]
+    if not differ:
+        return None
+    return (
+        f"holds {', '.join(differ)}: it is not the file this folder's job wrote (copied from "
+        "another run?)"
+    )
+
+
 def weights_report(path: Path) -> Report:
     """Every weights file under a model, probe or fine-tuning folder checked against its
     recorded SHA-256 (all of them, not only the first bad one), with what ``metrics.json``
     says beside each."""
-    from invtransfer.checkpoint import verify_torch_file
+    from invtransfer.checkpoint import rebuild_advice, verify_torch_file
     from invtransfer.errors import CheckpointError
 
     files = _weight_files(path)
@@ -380,6 +436,9 @@ def weights_report(path: Path) -> Report:
         try:
             digest = verify_torch_file(f, "weights file")
             status = f"OK (sha256 {digest[:16]}…)"
+            if f.name != "checkpoint.pt" and (wrong := _identity_mismatch(f)) is not None:
+                status = f"FAILED - weights file {f} {wrong}; {rebuild_advice(f)}"
+                bad.append(str(rel))
         except (CheckpointError, FileNotFoundError) as exc:
             status = f"FAILED - {exc}"
             bad.append(str(rel))

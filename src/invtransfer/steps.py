@@ -129,10 +129,9 @@ def build_evalset(
         for i, (key, spec) in enumerate(sorted(members.items()), start=1):
             log.info("evalset member %d/%d: %s", i, len(members), key)
             materialize(dict(spec), tmp / key, progress=False)
-        atomic_write_json(
-            tmp / "manifest.json",
-            {"members": sorted(members), "wall_time_s": round(time.perf_counter() - t0, 2)},
-        )
+        # the manifest names the members only (deterministic); how long it took goes beside it
+        atomic_write_json(tmp / "manifest.json", {"members": sorted(members)})
+        atomic_write_json(tmp / "build.json", {"wall_time_s": round(time.perf_counter() - t0, 2)})
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -179,13 +178,17 @@ def probe_features(
     from invtransfer.probing import linear_probe
 
     kwargs = {k: v for k, v in job.items() if k in ("epochs", "batch_size", "lr", "seed")}
+    from invtransfer.features import read_features_manifest
+    from invtransfer.recovery import rebuild_advice
+
     datasets = list(job["datasets"])
     missing = [d for d in datasets if not (Path(features_dir) / d).is_dir()]
     if missing:
         raise FileNotFoundError(
-            f"feature cache {features_dir} lacks {missing}; rerun its features job "
-            f"(snakemake --forcerun features {features_dir})"
+            f"feature cache {features_dir} lacks {missing}; {rebuild_advice(features_dir)}"
         )
+    for dataset in datasets:  # the cache must be this model's, on this dataset
+        read_features_manifest(Path(features_dir) / dataset, model=job["model"], dataset=dataset)
     t0 = time.perf_counter()
     with _runtime(threads, runtime) as rt, atomic_dir(out_dir) as tmp:
         for i, dataset in enumerate(datasets, start=1):

@@ -25,7 +25,7 @@ import torch
 import invtransfer
 from invtransfer.datasets.kinds import get_dataset_kind
 from invtransfer.datasets.spec import canonicalize_spec, dataset_name, spec_digest
-from invtransfer.datasets.store import MANIFEST, DatasetWriter
+from invtransfer.datasets.store import BUILD, MANIFEST, DatasetWriter
 from invtransfer.io import atomic_dir, atomic_write_json
 
 __all__ = ["PREVIEW_CLASSES", "PREVIEW_SAMPLES", "dataset_build_plan", "materialize"]
@@ -289,13 +289,21 @@ def materialize(
                     "torch": torch.__version__,
                     "pandas": pd.__version__,
                 },
+            }
+            # How this build ran (timings, host, worker count): beside the manifest, so that
+            # the manifest, and with it the identity of the dataset, is a pure function of the
+            # spec and the software versions.
+            build = {
+                "format": "invtransfer-dataset-build/1",
                 "wall_time_s": round(wall, 3),
                 "images_per_s": round(n_images / wall, 1) if wall > 0 else None,
                 "workers": workers,
                 "torch_threads": 1,
                 "chunk_size": chunk_size,
+                "host": platform.node(),
             }
             atomic_write_json(tmp / "spec.json", canonical)
+            atomic_write_json(tmp / BUILD, build)
             atomic_write_json(tmp / MANIFEST, manifest)
         log.log(
             meter.level,

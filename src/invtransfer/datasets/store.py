@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,22 +32,27 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from invtransfer import recovery
 from invtransfer.errors import DatasetIntegrityError
 from invtransfer.io import save_npy, sha256_file
 
 __all__ = [
+    "BUILD",
     "MANIFEST",
     "REQUIRED_COLUMNS",
     "SAMPLES",
     "DatasetWriter",
     "SplitData",
     "load_split",
+    "problems",
     "read_manifest",
+    "rebuild_advice",
     "shard_file",
     "verify",
 ]
 
 MANIFEST = "manifest.json"
+BUILD = "build.json"  # how a build ran (timings, host, workers): not part of the dataset's identity
 SAMPLES = "samples.parquet"
 REQUIRED_COLUMNS = ("index", "split", "label", "class_name")
 _SHARD_KEYS = ("file", "split", "start", "count", "sha256")
@@ -214,22 +220,46 @@ class DatasetWriter:
 # --------------------------------------------------------------------------------------------
 # manifest
 # --------------------------------------------------------------------------------------------
-def _integrity(path: Path, message: str) -> DatasetIntegrityError:
-    return DatasetIntegrityError(f"{path}: {message}")
+def rebuild_advice(dataset_dir: str | os.PathLike[str]) -> str:
+    """The one command that rebuilds the dataset folder ``dataset_dir``: ``snakemake --force
+    results/datasets/<name>`` (or the evaluation set holding it) inside the workflow, else
+    ``python -m invtransfer materialize`` on its ``spec.json`` (see :mod:`invtransfer.recovery`)."""
+    folder = Path(dataset_dir)
+    fallback = None
+    if (folder / "spec.json").is_file():
+        spec = shlex.quote(str(folder / "spec.json"))
+        fallback = (
+            f"python -m invtransfer materialize --spec {spec} --out {shlex.quote(str(folder))}"
+        )
+    return recovery.rebuild_advice(folder, fallback=fallback)
+
+
+def _integrity(path: Path, problem: str) -> DatasetIntegrityError:
+    """``<path>: <problem>; rebuild it with: <command>`` (``path`` is a file of a dataset
+    folder); ``.path`` and ``.problem`` keep the parts for reports that list several files."""
+    advice = rebuild_advice(path.parent)
+    return DatasetIntegrityError(f"{path}: {problem}; {advice}", path=path, problem=problem)
+
+
+def _is_workflow_dataset(folder: Path) -> bool:
+    """A folder ``results/datasets/<name>``: its name is the dataset's (the plan's key)."""
+    return folder.parent.name == "datasets" and folder.parent.parent.name == recovery.RESULTS
 
 
 def read_manifest(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """The parsed ``manifest.json`` of a dataset folder, with its structure checked."""
     folder = Path(dataset_dir)
-    if not folder.is_dir():
+    if not folder.exists():
         raise FileNotFoundError(f"dataset folder {folder} does not exist (materialize it first)")
     path = folder / MANIFEST
+    if not folder.is_dir():
+        raise _integrity(path, f"{folder} is a file, not a dataset folder")
     if not path.is_file():
-        raise _integrity(path, "missing; the dataset folder is incomplete, rebuild it")
+        raise _integrity(path, "missing; the dataset folder is incomplete")
     try:
         manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _integrity(path, f"not valid JSON ({exc}); rebuild the dataset") from exc
+        raise _integrity(path, f"not valid JSON ({exc})") from exc
     if not isinstance(manifest, dict):
         raise _integrity(path, "must hold a JSON object")
     for key, kind in (
@@ -254,17 +284,23 @@ def read_manifest(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
         total = sum(s["count"] for s in manifest["shards"] if s["split"] == split)
         if total != n:
             raise _integrity(path, f"shards of split {split!r} hold {total} images, counts say {n}")
+    if _is_workflow_dataset(folder) and manifest["name"] != folder.name:
+        raise _integrity(
+            path,
+            f"holds dataset {manifest['name']!r}, not {folder.name!r} (a dataset folder copied "
+            "or renamed into another's place)",
+        )
     return manifest
 
 
-def _split_shards(manifest: Mapping[str, Any], split: str) -> list[dict[str, Any]]:
+def _split_shards(folder: Path, manifest: Mapping[str, Any], split: str) -> list[dict[str, Any]]:
     shards = [s for s in manifest["shards"] if s["split"] == split]
     expected = 0
     for s in shards:
         if s["start"] != expected:
-            raise DatasetIntegrityError(
-                f"{MANIFEST}: shard {s['file']} of split {split!r} starts at {s['start']}, "
-                f"expected {expected}"
+            raise _integrity(
+                folder / MANIFEST,
+                f"shard {s['file']} of split {split!r} starts at {s['start']}, expected {expected}",
             )
         expected += s["count"]
     return shards
@@ -286,13 +322,13 @@ def _read_header(
         else:
             raise ValueError(f"unsupported .npy version {version}")
     except (ValueError, OSError, SyntaxError) as exc:
-        raise _integrity(path, f"not a valid .npy file ({exc}); rebuild the dataset") from exc
+        raise _integrity(path, f"not a valid .npy file ({exc})") from exc
     expected = (int(shard["count"]), *image_shape)
     if dtype != np.uint8 or fortran or tuple(shape) != expected:
         raise _integrity(
             path,
             f"holds {dtype} {tuple(shape)}{' Fortran-order' if fortran else ''}, the manifest "
-            f"says uint8 {expected}; rebuild the dataset",
+            f"says uint8 {expected}",
         )
     return fh.tell()
 
@@ -301,9 +337,7 @@ def _check_size(path: Path, offset: int, nbytes: int) -> None:
     size = path.stat().st_size
     if size != offset + nbytes:
         what = "truncated" if size < offset + nbytes else "longer than its header says"
-        raise _integrity(
-            path, f"{what} ({size} bytes, expected {offset + nbytes}); rebuild the dataset"
-        )
+        raise _integrity(path, f"{what} ({size} bytes, expected {offset + nbytes})")
 
 
 def _read_shard(
@@ -316,7 +350,7 @@ def _read_shard(
     """Check one shard; copy its images into ``out`` (if given), hashing in the same pass."""
     path = folder / shard["file"]
     if not path.is_file():
-        raise _integrity(path, "missing shard listed in the manifest; rebuild the dataset")
+        raise _integrity(path, "missing shard listed in the manifest")
     with open(path, "rb") as fh:
         offset = _read_header(path, fh, shard, image_shape)
         nbytes = int(shard["count"]) * int(np.prod(image_shape))
@@ -331,7 +365,7 @@ def _read_shard(
             while done < nbytes:
                 got = fh.readinto(view[done : min(nbytes, done + (64 << 20))])
                 if not got:
-                    raise _integrity(path, "truncated while reading; rebuild the dataset")
+                    raise _integrity(path, "truncated while reading")
                 if check_hash:
                     digest.update(view[done : done + got])
                 done += got
@@ -339,35 +373,59 @@ def _read_shard(
             while block := fh.read(1 << 22):
                 digest.update(block)
     if check_hash and digest.hexdigest() != shard["sha256"]:
-        raise _integrity(
-            path, "SHA-256 differs from the manifest (the file was altered); rebuild the dataset"
-        )
+        raise _integrity(path, "SHA-256 differs from the manifest (the file was altered)")
 
 
 def _check_samples(folder: Path, manifest: Mapping[str, Any]) -> Path:
     path = folder / manifest["samples"]["file"]
     if not path.is_file():
-        raise _integrity(path, "missing; rebuild the dataset")
+        raise _integrity(path, "missing")
     if sha256_file(path) != manifest["samples"]["sha256"]:
-        raise _integrity(
-            path, "SHA-256 differs from the manifest (the file was altered); rebuild the dataset"
-        )
+        raise _integrity(path, "SHA-256 differs from the manifest (the file was altered)")
     return path
+
+
+def problems(dataset_dir: str | os.PathLike[str]) -> list[DatasetIntegrityError]:
+    """Every integrity problem of a dataset folder, one error per bad file (all shards and
+    ``samples.parquet`` are checked, not only up to the first bad one); empty when intact.
+
+    A manifest that cannot be used is the only problem reported (nothing else can be checked
+    without it). A missing folder raises FileNotFoundError."""
+    folder = Path(dataset_dir)
+    try:
+        manifest = read_manifest(folder)
+        image_shape = tuple(int(s) for s in manifest["image_shape"])
+        for split in manifest["counts"]:
+            _split_shards(folder, manifest, split)
+    except DatasetIntegrityError as exc:
+        return [exc]
+    found = []
+    for shard in manifest["shards"]:
+        try:
+            _read_shard(folder, shard, image_shape, None, check_hash=True)
+        except DatasetIntegrityError as exc:
+            found.append(exc)
+    try:
+        _check_samples(folder, manifest)
+    except DatasetIntegrityError as exc:
+        found.append(exc)
+    return found
 
 
 def verify(dataset_dir: str | os.PathLike[str]) -> None:
     """Check every shard (header, size, SHA-256) and ``samples.parquet`` against the manifest.
 
-    Raises :class:`~invtransfer.errors.DatasetIntegrityError` naming the first bad file.
-    """
+    Raises :class:`~invtransfer.errors.DatasetIntegrityError` naming every bad file and the
+    command that rebuilds the dataset."""
     folder = Path(dataset_dir)
-    manifest = read_manifest(folder)
-    image_shape = tuple(int(s) for s in manifest["image_shape"])
-    for split in manifest["counts"]:
-        _split_shards(manifest, split)
-    for shard in manifest["shards"]:
-        _read_shard(folder, shard, image_shape, None, check_hash=True)
-    _check_samples(folder, manifest)
+    found = problems(folder)
+    if len(found) == 1:
+        raise found[0]
+    if found:
+        listed = "; ".join(f"{e.path}: {e.problem}" for e in found)
+        raise DatasetIntegrityError(
+            f"dataset {folder}: {len(found)} bad files: {listed}; {rebuild_advice(folder)}"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -408,7 +466,7 @@ def load_split(
     image_shape = tuple(int(s) for s in manifest["image_shape"])
     n = int(counts[split])
     images = np.empty((n, *image_shape), dtype=np.uint8)
-    for shard in _split_shards(manifest, split):
+    for shard in _split_shards(folder, manifest, split):
         start, count = int(shard["start"]), int(shard["count"])
         _read_shard(folder, shard, image_shape, images[start : start + count], check_hash=verify)
     if verify:
@@ -416,14 +474,14 @@ def load_split(
     else:
         samples = folder / manifest["samples"]["file"]
         if not samples.is_file():
-            raise _integrity(samples, "missing; rebuild the dataset")
+            raise _integrity(samples, "missing")
     try:
         meta = pq.read_table(samples, filters=[("split", "==", split)]).to_pandas()
     except (pa.ArrowException, OSError) as exc:
-        raise _integrity(samples, f"unreadable Parquet ({exc}); rebuild the dataset") from exc
+        raise _integrity(samples, f"unreadable Parquet ({exc})") from exc
     meta = meta.reset_index(drop=True)
     if len(meta) != n or not np.array_equal(meta["index"].to_numpy(), np.arange(n)):
-        raise _integrity(samples, f"rows of split {split!r} do not match the {n} images; rebuild")
+        raise _integrity(samples, f"rows of split {split!r} do not match the {n} images")
     class_names = [str(c) for c in manifest["class_names"]]
     labels = meta["label"].to_numpy().astype(np.int64)
     if n and (labels.min() < 0 or labels.max() >= len(class_names)):

@@ -1,0 +1,15 @@
+"""Fixtures shared by several test modules."""
+
+from __future__ import annotations
+
+import pytest
+from support.workflow import build_tiny_run
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory):
+    """A private copy of the workflow in which the tiny preset's standard targets
+    (``support.workflow.TINY_TARGETS``) were built, once per session (about 3-5 min on the
+    2-core machine). Read-only for tests: work on ``support.workflow.clone_run(tiny_run, dest)``
+    to change anything. Only ``slow`` tests may use it."""
+    return build_tiny_run(tmp_path_factory.mktemp("tiny-run"))
