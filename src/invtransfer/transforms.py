@@ -568,7 +568,7 @@ def _warp(images: Tensor, inverse: Tensor, mode: str) -> Tensor:
     to even, as ``grid_sample``) and copies those pixels exactly, ``"bilinear"`` interpolates
     premultiplied colour with ``grid_sample``. Uncovered areas are transparent.
     """
-    n, _, h, w = images.shape
+    _, _, h, w = images.shape
     m = inverse.to(device=images.device, dtype=torch.float64)
     xs = torch.arange(w, dtype=torch.float64, device=images.device)
     ys = torch.arange(h, dtype=torch.float64, device=images.device)
@@ -748,7 +748,7 @@ def _filter(distance: Tensor, kind: str) -> Tensor:
     # without masks (torch.where costs ~30 float ops on the CPU).
     a = -0.5
     dn = d.clamp(max=1.0)
-    near = dn.mul((a + 2.0)).sub_(a + 3.0).mul_(dn).mul_(dn).add_(1.0)
+    near = dn.mul(a + 2.0).sub_(a + 3.0).mul_(dn).mul_(dn).add_(1.0)
     df = d.clamp_(1.0, 2.0)
     far = df.mul(a).sub_(5.0 * a).mul_(df).add_(8.0 * a).mul_(df).sub_(4.0 * a)
     return near.add_(far)
