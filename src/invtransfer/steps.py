@@ -14,8 +14,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from invtransfer.device import setup_logging
 from invtransfer.io import atomic_dir, atomic_path, atomic_write_json
 
@@ -52,12 +50,23 @@ def _threads(threads: int | None) -> None:
 
 
 def _runtime(threads: int | None, runtime: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Apply the job's thread budget; return the device / compile / bf16 settings (config keys)."""
+    """Apply the job's thread budget; return the device / compile / bf16 settings (config keys
+    ``device``, ``training.compile``, ``training.bf16``; the config's defaults where not given).
+    A device this machine lacks fails here, at the job's start, naming the ``device`` key."""
+    from invtransfer.config import check_device, schema_defaults
+
     _threads(threads)
-    settings = {"device": "auto", "compile": False, "bf16": "auto", **(runtime or {})}
+    defaults = schema_defaults()
+    settings = {
+        "device": defaults["device"],
+        "compile": defaults["training"]["compile"],
+        "bf16": defaults["training"]["bf16"],
+        **(runtime or {}),
+    }
     unknown = set(settings) - {"device", "compile", "bf16"}
     if unknown:
         raise ValueError(f"runtime settings: unknown keys {sorted(unknown)}")
+    check_device(settings["device"])
     return settings
 
 
