@@ -8,6 +8,7 @@ transformation seed (epoch 0 = the stored dataset); and of the training entry po
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -373,3 +374,83 @@ def test_rendered_data_batches(t2d_dir):
     with pytest.raises(ValueError, match="renders on cpu, training runs on meta"):
         labeled_data.rendered_split(renderer, 4, torch.device("meta"))
     assert pd.Series(renderer.labels.numpy()).nunique() == 4
+
+
+# -- the config switch and planning --------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def plan_for(preset: str | None = None, **rendering):
+    from invtransfer.config import load_config
+    from invtransfer.experiments import build_plan
+
+    overrides = {"training": {"rendering": rendering}} if rendering else None
+    config = load_config(ROOT / "config.yaml", preset=preset, overrides=overrides)
+    return config, build_plan(config)
+
+
+def test_config_defaults_per_family_and_planning():
+    config, plan = plan_for()
+    assert dict(config["training"]["rendering"]) == {"t2d": "fixed", "cifar": "per-epoch"}
+    by_kind: dict[tuple[str, bool], set[str]] = {}
+    for job in plan.models.values():
+        spec = plan.datasets[job.dataset]
+        by_kind.setdefault((spec["kind"], bool(spec.get("transforms"))), set()).add(job.rendering)
+        params = job.to_params()
+        assert params.get("rendering", "fixed") == job.rendering  # absent means fixed
+    assert by_kind[("cifar", True)] == {"per-epoch"}  # the paper's "as data augmentations"
+    assert by_kind[("t2d", True)] == by_kind[("random", True)] == {"fixed"}  # n-sample D(O,T)
+    assert by_kind[("t2d", False)] == by_kind[("cifar_objects", False)] == {"fixed"}
+    for job in plan.finetunes.values():
+        kind = plan.datasets[job.dataset]["kind"]
+        want = "per-epoch" if kind == "cifar" else "fixed"
+        assert {run.rendering for run in job.runs.values()} == {want}
+        for run in job.runs.values():
+            assert ("rendering" in run.to_params()) == (want == "per-epoch")
+
+
+def test_switching_t2d_to_per_epoch_renames_only_the_t2d_models_with_transformations():
+    _, fixed = plan_for("quick")
+    _, per_epoch = plan_for("quick", t2d="per-epoch")
+    assert len(fixed.models) == len(per_epoch.models)
+    changed = set(fixed.models) ^ set(per_epoch.models)
+    kept = set(fixed.models) & set(per_epoch.models)
+    for name in kept:  # untransformed data: one model for both settings
+        assert not fixed.datasets[fixed.models[name].dataset].get("transforms")
+        assert per_epoch.models[name].rendering == "fixed"
+    renamed = [n for n in per_epoch.models if n in changed]
+    assert renamed and all(per_epoch.models[n].rendering == "per-epoch" for n in renamed)
+    assert all(per_epoch.models[n].to_params()["rendering"] == "per-epoch" for n in renamed)
+    # the per-epoch jobs differ from their fixed twins in the rendering only
+    fixed_by_key = {
+        (j.arch, j.dataset, j.seed, j.experiment, j.label): n for n, j in fixed.models.items()
+    }
+    for name in renamed:
+        job = per_epoch.models[name]
+        twin = fixed.models[
+            fixed_by_key[(job.arch, job.dataset, job.seed, job.experiment, job.label)]
+        ]
+        assert dataclasses.replace(twin, rendering="per-epoch") == job
+    with pytest.raises(Exception, match="each-epoch"):
+        plan_for(t2d="each-epoch")
+
+
+def test_finetune_step_passes_the_rendering(monkeypatch, tmp_path):
+    from invtransfer import finetune as finetune_mod
+    from invtransfer import steps
+
+    calls = []
+    monkeypatch.setattr(finetune_mod, "finetune", lambda *a, **kw: calls.append(kw))
+    job = {
+        "model": "m",
+        "dataset": "d",
+        "runs": {
+            "ft-low": {"n_samples": 10, "epochs": 1, "batch_size": 4, "lr": 0.1,
+                       "lr_decay_epochs": None, "seed": 0, "rendering": "per-epoch"},
+            "ft-high": {"n_samples": 20, "epochs": 1, "batch_size": 4, "lr": 0.1,
+                        "lr_decay_epochs": None, "seed": 0},
+        },
+    }  # fmt: skip
+    outs = [tmp_path / r / "metrics.json" for r in ("ft-low", "ft-high")]
+    steps.finetune_model(job, tmp_path / "m.pt", tmp_path, tmp_path / "d", outs)
+    assert [c["rendering"] for c in calls] == ["per-epoch", "fixed"]
