@@ -1,6 +1,6 @@
 """Per-epoch rendering (issue 13): rendering throughput, and pretraining time fixed vs per-epoch.
 
-    python bench/bench_render.py throughput [--device cpu|cuda] [--images 50000] [--batch 512]
+    python bench/bench_render.py throughput [--device cpu|cuda] [--images 50000] [--batch 512 4096]
     python bench/bench_render.py training [--device cpu] [--images 3000] [--epochs 10] [--repeats 3]
 
 ``throughput``: img/s of :class:`~invtransfer.datasets.render.EpochRenderer` batches (random rows
@@ -112,17 +112,18 @@ def render_throughput(
 
 def cmd_throughput(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
-    print(f"# Per-epoch rendering throughput ({args.device}, batch {args.batch})")
+    batches = ", ".join(str(b) for b in args.batch)
+    print(f"# Per-epoch rendering throughput ({args.device}, batch {batches})")
     print(f"machine: {machine()}; torch threads {args.threads}; code {code_version()}")
     if args.device.startswith("cuda"):
         print(f"device: {torch.cuda.get_device_name(torch.device(args.device))}")
-    rates = render_throughput(args.device, args.images, args.batch, args.passes)
+    rates = {b: render_throughput(args.device, args.images, b, args.passes) for b in args.batch}
     print(f"\n{args.images} images per epoch, {args.passes - 1} timed epochs after a warm-up\n")
-    print("| transformations | img/s |")
-    print("|---|---:|")
-    for name, rate in rates.items():
+    print("| transformations | " + " | ".join(f"img/s (batch {b})" for b in args.batch) + " |")
+    print("|---|" + "---:|" * len(args.batch))
+    for name in rates[args.batch[0]]:
         label = "**the mix (all sets)**" if name == "mix" else name
-        print(f"| {label} | {rate:,.0f} |")
+        print(f"| {label} | " + " | ".join(f"{rates[b][name]:,.0f}" for b in args.batch) + " |")
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}; goal on a GPU: mix >= 1,000,000")
 
 
@@ -187,7 +188,7 @@ def main() -> None:
     p = sub.add_parser("throughput", help="rendering img/s of the Transforms-2D mix")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--images", type=int, default=50_000, help="images per epoch (train split)")
-    p.add_argument("--batch", type=int, default=512)
+    p.add_argument("--batch", type=int, nargs="+", default=[512], help="one or more batch sizes")
     p.add_argument("--passes", type=int, default=3, help="epochs per set, the first a warm-up")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.set_defaults(func=cmd_throughput)
