@@ -164,9 +164,9 @@ def cmd_training(args: argparse.Namespace) -> None:
                       f"{cpu[mode][-1]:.1f} s CPU, test acc {metrics['test_accuracy']:.3f}",
                       flush=True)  # fmt: skip
 
-    def ms(values: list[float]) -> str:
+    def ms(values: list[float], digits: int = 1) -> str:
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{statistics.fmean(values):.1f} ± {sd:.1f}"
+        return f"{statistics.fmean(values):.{digits}f} ± {sd:.{digits}f}"
 
     ratio_wall = [p / f for p, f in zip(times["per-epoch"], times["fixed"], strict=True)]
     ratio_cpu = [p / f for p, f in zip(cpu["per-epoch"], cpu["fixed"], strict=True)]
@@ -176,8 +176,8 @@ def cmd_training(args: argparse.Namespace) -> None:
         acc = statistics.fmean(accuracy[mode])
         print(f"| {mode} | {ms(times[mode])} | {ms(cpu[mode])} | {acc:.3f} |")
     print(
-        f"\nper-epoch / fixed, per repeat: wall {ms(ratio_wall)} "
-        f"({', '.join(f'{x:.2f}' for x in ratio_wall)}), CPU {ms(ratio_cpu)}; "
+        f"\nper-epoch / fixed, per repeat: wall {ms(ratio_wall, 2)} "
+        f"({', '.join(f'{x:.2f}' for x in ratio_wall)}), CPU {ms(ratio_cpu, 2)}; "
         f"load average {min(loads):.1f}–{max(loads):.1f} during the runs"
     )
 

@@ -59,7 +59,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from invtransfer.rng import CounterRNG
+from invtransfer.rng import CounterRNG, splitmix64
 
 __all__ = [
     "CATEGORIES",
@@ -688,8 +688,19 @@ def _field_words(seeds: Tensor, count: int) -> Tensor:
 
     The construction of ``CounterRNG.bits``, computed with wrapping int64 torch ops, so the field
     is a pure function of the stored per-sample seed and the image size, generated on the
-    images' device and identical on every device (tested against :func:`invtransfer.rng.splitmix64`).
+    images' device and identical on every device (tested against :func:`invtransfer.rng.splitmix64`,
+    which computes them on the CPU).
     """
+    if seeds.device.type == "cpu":  # NumPy's uint64 kernels are faster here; same bits
+        base = seeds.numpy().astype(np.uint64)
+        with np.errstate(over="ignore"):
+            ctr_np = np.arange(1, count + 1, dtype=np.uint64) * np.uint64(_GOLDEN)
+            return torch.from_numpy(splitmix64(base[:, None] + ctr_np[None, :]).view(np.int64))
+    return _field_words_torch(seeds, count)
+
+
+def _field_words_torch(seeds: Tensor, count: int) -> Tensor:
+    """:func:`_field_words` with wrapping int64 torch ops on the seeds' device (GPUs)."""
     ctr = torch.arange(1, count + 1, dtype=torch.int64, device=seeds.device) * _GOLDEN_I64
     z = (seeds[:, None] + ctr).add_(_GOLDEN_I64)
     z ^= _shr(z, 30)
@@ -774,7 +785,12 @@ def _resize_matrices(
     taps = torch.arange(-reach, reach + 1, dtype=factor.dtype, device=factor.device)
     cols = torch.floor(src)[:, :, None] + taps  # N×size×T: every source pixel the filter reaches
     band = _filter((cols - src[:, :, None]) / stretch[:, None, None], kind)
-    norm = band.sum(dim=2)
+    # the taps' sum left to right: ``reach`` depends on the batch (its widest filter), and a
+    # vectorised .sum() would group the taps differently for another width; a sequential sum
+    # only adds exact zeros at both ends, so every sample's norm is the same in any batch
+    norm = band[:, :, 0].clone()
+    for t in range(1, band.shape[2]):
+        norm += band[:, :, t]
     index = cols.clamp(0.0, size - 1.0)
     inside = (index == cols).to(band.dtype)  # sources outside the canvas are transparent
     weight = band.div_(norm[:, :, None]).mul_(inside)
