@@ -285,9 +285,13 @@ def test_device_without_cuda_is_named_at_parse_time_and_at_job_start(monkeypatch
     cfg = _tiny(device="cuda").to_dict()  # not local: a cluster node may have CUDA
     with pytest.raises(ConfigError, match=r"config key 'device': 'cuda' requested but CUDA is not"):
         check_config(cfg, local=True)
-    with pytest.raises(ConfigError, match=r"config key 'device': 'cuda:1' requested .* set device"):
-        _runtime(None, {"device": "cuda:1", "compile": False, "bf16": "auto"})
-    assert _runtime(None, {"device": "cpu"})["device"] == "cpu"
+    with (
+        pytest.raises(ConfigError, match=r"config key 'device': 'cuda:1' requested .* set device"),
+        _runtime(None, {"device": "cuda:1", "compile": False, "bf16": "auto"}),
+    ):
+        pass
+    with _runtime(None, {"device": "cpu"}) as rt:
+        assert rt["device"] == "cpu"
 
 
 # -- layers: a user's overlay adds to the preset's (issue 14) ------------------------------------

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from invtransfer.device import (
+    assignment_fields,
     configure_cuda,
     describe_device,
     place_model,
@@ -139,6 +140,7 @@ def train_model(
         "img_per_s": result.img_per_s,
         "resumed_from_epoch": result.resumed_from_epoch,
         "device": describe_device(dev),
+        **assignment_fields(),
         "bf16": use_bf16,
         "compile": compile,
         "hparams": asdict(hp),
