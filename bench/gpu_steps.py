@@ -222,7 +222,7 @@ class _Renderer:
     def render(self, names: list[str], labels: Any, backgrounds: Any, params: list[dict]) -> Any:
         import torch
 
-        from invtransfer.datasets.t2d import composite
+        from invtransfer.datasets.compose import composite
         from invtransfer.transforms import TRANSFORMS
 
         layer = self.prototypes[labels]

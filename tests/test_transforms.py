@@ -326,6 +326,26 @@ def test_batched_equals_loop_of_single_samples(name):
         torch.testing.assert_close(batched[i : i + 1], single, atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_any_batch_composition_gives_identical_bits(name):
+    """Per-epoch rendering renders shuffled training batches; materialize renders chunks in index
+    order. Both must give the same bits for every sample (not merely close values)."""
+    images = objects(96, seed=4)
+    rng = CounterRNG(11, np.arange(96))
+    whole, _ = apply_transforms(images, [name], rng)
+    order = torch.randperm(96, generator=torch.Generator().manual_seed(1))
+    threads = torch.get_num_threads()
+    try:
+        for n_threads, batch in ((1, 7), (2, 40)):
+            torch.set_num_threads(n_threads)
+            for start in range(0, 96, batch):
+                rows = order[start : start + batch]
+                part, _ = apply_transforms(images[rows], [name], rng.subset(rows.numpy()))
+                assert torch.equal(part, whole[rows]), (name, n_threads, batch)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_determinism_and_child_streams():
     images = objects(10)
     rng = CounterRNG(1234, range(10))
@@ -378,6 +398,44 @@ def test_seed_column_replays_the_field():
         "seed": torch.from_numpy(cols["elastic.seed"]),
     }
     assert torch.equal(T.apply_elastic(images, replay, OPTS), out)
+
+
+def test_device_field_words_are_the_counter_rng_construction():
+    """The int64 torch SplitMix64 (used on GPUs) gives the bits of invtransfer.rng.splitmix64."""
+    from invtransfer.rng import splitmix64
+
+    seeds = torch.tensor([0, 1, 2**62 + 12345, 2**63 - 1, 987654321], dtype=torch.int64)
+    with np.errstate(over="ignore"):
+        ctr = np.arange(1, 778, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        want = splitmix64(seeds.numpy().astype(np.uint64)[:, None] + ctr[None, :])
+    for words in (T._field_words(seeds, 777), T._field_words_torch(seeds, 777)):
+        assert words.dtype == torch.int64
+        np.testing.assert_array_equal(words.numpy().view(np.uint64), want)
+
+
+def test_nearest_warp_copies_the_rounded_float64_source_pixel():
+    """rotate/shear nearest: every output pixel is the input pixel at the source coordinates
+    M·(x, y, 1) computed in float64 and rounded half to even, or transparent outside."""
+    images = objects(4)
+    params = params_for("rotate", 4, seed=3)
+    out = T.apply_rotate(images, params, OPTS)
+    cx, cy = T._box_centre(images)
+    m = T._inverse_affine(-params["angle"], torch.zeros(4), torch.zeros(4), cx, cy)
+    ys, xs = torch.meshgrid(torch.arange(32.0).double(), torch.arange(32.0).double(), indexing="ij")
+    for i in range(4):
+        sx = torch.round(m[i, 0, 0] * xs + m[i, 0, 1] * ys + m[i, 0, 2]).long()
+        sy = torch.round(m[i, 1, 0] * xs + m[i, 1, 1] * ys + m[i, 1, 2]).long()
+        inside = (sx >= 0) & (sx < 32) & (sy >= 0) & (sy < 32)
+        want = torch.zeros_like(images[i])
+        want[:, inside] = images[i][:, sy[inside], sx[inside]]
+        assert torch.equal(out[i], want)
+
+
+def test_pixelate_pairs_equal_the_matrix_product():
+    images = objects(8)
+    prem = T._premultiply(images)
+    mat = torch.tensor(T._pixelate_matrix_np(32, 0.5), dtype=torch.float32)
+    assert torch.equal(T._pixelate_pairs(prem), T._separable(prem, mat, mat).contiguous())
 
 
 def test_canonical_order():

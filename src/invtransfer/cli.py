@@ -6,6 +6,7 @@ Subcommands::
     find [--arch A] [--transform T] [--seed N]    the model folders of a config that match
     config                                        the effective configuration, every key described
     materialize --spec SPEC.json --out DIR        build a dataset folder from a spec
+    render-epoch RUN --epoch E --out DIR          epoch E's training images of a per-epoch run
     assets rebuild --dest resources --workdir TMP rebuild the object/background bundle
 """
 
@@ -104,6 +105,19 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_render_epoch(args: argparse.Namespace) -> int:
+    from invtransfer.datasets.epochs import render_training_epoch
+
+    manifest = render_training_epoch(
+        args.path, args.epoch, Path(args.out), chunk_size=args.chunk_size, threads=args.threads
+    )
+    print(
+        f"epoch {args.epoch}: {manifest['counts']['train']} images of {manifest['name']} "
+        f"(transform_seed {manifest['spec']['transform_seed']}) in {args.out}"
+    )
+    return 0
+
+
 def _cmd_assets_rebuild(args: argparse.Namespace) -> int:
     from invtransfer.assets.bundle import rebuild_bundle
 
@@ -151,6 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, default=256, help="images per batch (default 256)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.set_defaults(func=_cmd_materialize)
+
+    p = sub.add_parser(
+        "render-epoch",
+        help="write one epoch of a per-epoch training run's images as a dataset folder",
+    )
+    p.add_argument("path", help="run folder (metrics.json) or dataset folder (manifest.json)")
+    p.add_argument(
+        "--epoch", type=int, required=True, help="1-based, as in history.csv (1 = stored split)"
+    )
+    p.add_argument("--out", required=True, help="dataset folder to write (replaced atomically)")
+    p.add_argument("--chunk-size", type=int, default=256, help="images per batch (default 256)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.set_defaults(func=_cmd_render_epoch)
 
     p = sub.add_parser("assets", help="asset bundle commands")
     asub = p.add_subparsers(dest="assets_command", required=True)

@@ -1,8 +1,9 @@
 """The training engine: the fit/evaluate loop that pretraining, probing and fine-tuning share
 (paper App. B.2), its resumable checkpoints, the history CSV and a run's output folder.
 
-Inputs are :class:`~invtransfer.labeled_data.LabeledData` already on the device; each step
-slices a batch with a seeded permutation. On CUDA the step runs under bf16 autocast with
+Inputs are :class:`~invtransfer.labeled_data.LabeledData` already on the device (or, with
+per-epoch rendering, a :class:`~invtransfer.labeled_data.RenderedData` that renders each batch
+there); each step takes a batch with a seeded permutation. On CUDA the step runs under bf16 autocast with
 channels-last tensors, TF32 and optionally ``torch.compile`` (see :mod:`invtransfer.device`).
 
 Every epoch ends with an atomic checkpoint (model, optimizer, step, RNG states, best-so-far,
@@ -45,7 +46,7 @@ from invtransfer.checkpoint import (
 from invtransfer.device import autocast
 from invtransfer.errors import CheckpointError
 from invtransfer.io import atomic_write_json, atomic_write_text
-from invtransfer.labeled_data import LabeledData
+from invtransfer.labeled_data import LabeledData, RenderedData
 from invtransfer.models import Classifier
 from invtransfer.rng import derive_seed
 
@@ -226,7 +227,7 @@ class _CheckpointWriter:
 
 def fit(
     model: nn.Module,
-    train: LabeledData,
+    train: LabeledData | RenderedData,
     val: LabeledData,
     hparams: TrainHParams,
     *,
@@ -242,7 +243,9 @@ def fit(
     epoch evaluate on ``val``. Returns with the best-validation-accuracy weights loaded
     (ties go to the earlier epoch).
 
-    ``model``, ``train`` and ``val`` must already be on ``device``. With ``checkpoint_path``, a
+    ``model``, ``train`` and ``val`` must already be on ``device``; ``train`` may be a
+    :class:`~invtransfer.labeled_data.RenderedData` (per-epoch rendering: epoch ``e``'s batches
+    are rendered with that epoch's draws). With ``checkpoint_path``, a
     checkpoint is written after every epoch and an existing one (same ``fingerprint`` and data)
     is resumed. ``on_epoch_end(epoch, record)`` runs after the checkpoint of that epoch exists;
     an exception it raises stops training (the tests use this to simulate a kill).
@@ -356,7 +359,7 @@ def _train_epoch(
     runner: nn.Module,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    train: LabeledData,
+    train: LabeledData | RenderedData,
     bounds: Sequence[tuple[int, int]],
     shuffle: torch.Generator,
     hparams: TrainHParams,
@@ -380,7 +383,7 @@ def _train_epoch(
                 augment_batch, name=hparams.augment, seed=hparams.seed, epoch=epoch,
                 indices=order[start:stop],
             )  # fmt: skip
-        x, y = train.batch(perm[start:stop], augment)
+        x, y = train.batch(perm[start:stop], augment, epoch=epoch, host_index=order[start:stop])
         with autocast(device, bf16):
             logits = runner(x)
         loss = F.cross_entropy(logits.float(), y)

@@ -7,6 +7,10 @@ seeded, class-stratified subset of the target train split (200 / 2000 for Transf
 
 The reference's schedule reaches 0 after 5 epochs (``LinearLR``'s default ``total_iters=5``),
 so its epochs 6–50 do not move the weights; ``lr_decay_epochs=5`` reproduces that.
+
+``rendering="per-epoch"`` renders the training subset with fresh transformation draws every
+epoch (as pretraining does, :mod:`invtransfer.datasets.render`); validation and test use the
+materialized splits.
 """
 
 from __future__ import annotations
@@ -33,11 +37,18 @@ from invtransfer.device import (
 )
 from invtransfer.engine import EpochCallback, TrainHParams, close_run, evaluate, fit, open_run
 from invtransfer.labeled_data import (
+    DEFAULT_RENDERING,
     LabeledData,
+    RenderedData,
+    Renderer,
     SplitLike,
     as_image_split,
+    check_rendering,
     dataset_info,
+    is_renderer,
     load_train_val_test,
+    rendered_split,
+    training_renderer,
 )
 from invtransfer.models import Classifier
 from invtransfer.rng import derive_seed
@@ -87,7 +98,7 @@ def stratified_subset(labels: Tensor | np.ndarray, n_samples: int | float, seed:
 
 def finetune_model(
     model: Classifier,
-    train: SplitLike | tuple[Tensor, Tensor],
+    train: SplitLike | tuple[Tensor, Tensor] | Renderer,
     val: SplitLike | tuple[Tensor, Tensor],
     test: SplitLike | tuple[Tensor, Tensor] | None = None,
     *,
@@ -101,31 +112,41 @@ def finetune_model(
 ) -> tuple[dict[str, Any], list[dict[str, float]]]:
     """Fine-tune every parameter of ``model`` (whose ``head`` is already the probe's) on a
     stratified subset of ``train``; returns ``(metrics, history)`` and leaves the
-    best-validation weights in ``model``."""
+    best-validation weights in ``model``. ``train`` may be a per-epoch renderer on ``device``
+    (the subset is then rendered with each epoch's own draws)."""
     hp = hparams or TrainHParams(schedule="linear")
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     use_bf16 = resolve_bf16(bf16, dev)
     num_classes = model.num_classes
-    images, labels = as_image_split(train, "train", num_classes)
-    subset = torch.from_numpy(stratified_subset(labels, n_samples, hp.seed))
-    splits = {"train": (images[subset], labels[subset]), "val": val}
+    rendering = "per-epoch" if is_renderer(train) else "fixed"
+    splits: dict[str, Any] = {"val": val}
+    if rendering == "fixed":
+        images, labels = as_image_split(train, "train", num_classes)  # type: ignore[arg-type]
+        subset = torch.from_numpy(stratified_subset(labels, n_samples, hp.seed))
+        splits = {"train": (images[subset], labels[subset])} | splits
+    else:
+        labels = train.labels  # type: ignore[union-attr]
+        subset = torch.from_numpy(stratified_subset(labels, n_samples, hp.seed))
     if test is not None:
         splits["test"] = test
-    data = {
+    data: dict[str, LabeledData | RenderedData] = {
         name: LabeledData(
             *(t.to(dev) for t in as_image_split(s, name, num_classes)), "images", num_classes
         )
         for name, s in splits.items()
     }
+    if rendering == "per-epoch":
+        data["train"] = rendered_split(train, num_classes, dev, subset)  # type: ignore[arg-type]
     if dev.type == "cuda":
         configure_cuda()
     for p in model.parameters():
         p.requires_grad_(True)
     model = place_model(model, dev)
     log.info(
-        "fine-tuning %s on %d of %d train images for %d epochs (lr %.1e, decay over %s), device %s",
+        "fine-tuning %s on %d of %d train images for %d epochs (lr %.1e, decay over %s), "
+        "rendering %s, device %s",
         model.arch, len(subset), len(labels), hp.epochs, hp.lr, hp.decay_epochs or hp.epochs,
-        describe_device(dev),
+        rendering, describe_device(dev),
     )  # fmt: skip
     fingerprint = {"arch": model.arch, "arch_kwargs": model.arch_kwargs, "num_classes": num_classes}
     result = fit(
@@ -138,6 +159,7 @@ def finetune_model(
         "arch": model.arch,
         "num_classes": num_classes,
         "n_samples": len(subset),
+        "rendering": rendering,
         "best_epoch": result.best_epoch,
         "val_accuracy": result.best_val_accuracy,
         "epochs": hp.epochs,
@@ -172,6 +194,7 @@ def finetune(
     lr_decay_epochs: int | None = None,
     batch_size: int = 512,
     seed: int = 0,
+    rendering: str = DEFAULT_RENDERING,
     device: str = "auto",
     bf16: bool | str = "auto",
     compile: bool = False,
@@ -179,15 +202,18 @@ def finetune(
 ) -> dict[str, Any]:
     """Fine-tune the pretrained model in ``model_path`` with the head in ``probe_dir/head.pt``
     on ``dataset_dir``; writes ``out_dir/{model.pt, history.csv, metrics.json}`` (metrics
-    last), keeping ``out_dir/checkpoint.pt`` for resuming until the end."""
+    last), keeping ``out_dir/checkpoint.pt`` for resuming until the end. ``rendering``:
+    ``"fixed"`` (the stored train split) or ``"per-epoch"`` (fresh draws every epoch)."""
     t0 = time.perf_counter()
     hp = TrainHParams(
         epochs=epochs, batch_size=batch_size, lr=lr, schedule="linear",
         decay_epochs=lr_decay_epochs, seed=seed,
     )  # fmt: skip
+    check_rendering(rendering)
     dev = resolve_device(device)
     out, ckpt = open_run(out_dir, resume=resume)
     train, val, test = load_train_val_test(dataset_dir)
+    source = train if rendering == "fixed" else training_renderer(dataset_dir, train, dev)
     num_classes = int(train.num_classes)
     model = load_model(model_path, "cpu")
     head, head_info = load_head(
@@ -196,7 +222,7 @@ def finetune(
     _check_same_dataset(head_info, dataset_dir, probe_dir)
     model.head = head  # the probe's head replaces the pretraining head (LP-FT)
     metrics, history = finetune_model(
-        model, train, val, test, n_samples=n_samples, hparams=hp, device=dev, bf16=bf16,
+        model, source, val, test, n_samples=n_samples, hparams=hp, device=dev, bf16=bf16,
         compile=compile, checkpoint_path=ckpt,
     )  # fmt: skip
     class_names = [str(c) for c in getattr(train, "class_names", [])]

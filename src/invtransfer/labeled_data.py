@@ -6,6 +6,10 @@ Design (after airbench's ``CifarLoader``): the whole split moves to the device o
 DataLoader workers and no host-device copies in the loop. Dataset folders are read through
 :func:`load_dataset_split` (``datasets.store.load_split`` with checksums, imported lazily so the
 engine does not depend on the data stage at import time).
+
+With per-epoch rendering the training split is a :class:`RenderedData`: what its images are made
+of stays resident on the device and each batch is rendered there with the epoch's fresh
+transformation draws (:class:`Renderer`, e.g. ``invtransfer.datasets.render.EpochRenderer``).
 """
 
 from __future__ import annotations
@@ -23,15 +27,39 @@ from torch import Tensor
 from invtransfer.io import sha256_file
 
 __all__ = [
+    "DEFAULT_RENDERING",
+    "RENDERINGS",
     "LabeledData",
+    "RenderedData",
+    "Renderer",
     "SplitLike",
     "as_image_split",
     "check_labels",
+    "check_rendering",
     "dataset_info",
+    "is_renderer",
     "load_dataset_split",
     "load_train_val_test",
     "prepare_images",
+    "rendered_split",
+    "training_renderer",
 ]
+
+
+#: How training sees a dataset's transformations: ``"fixed"`` (the materialized draws, every
+#: epoch) or ``"per-epoch"`` (fresh draws each epoch, rendered per batch on the device; see
+#: :mod:`invtransfer.datasets.render`).
+RENDERINGS: tuple[str, ...] = ("fixed", "per-epoch")
+#: The default of the training entry points; the workflow's per-family defaults are the
+#: planner's (``per-epoch`` for CIFAR with transformations, ``fixed`` for Transforms-2D).
+DEFAULT_RENDERING = "fixed"
+
+
+def check_rendering(value: Any, key: str = "rendering") -> str:
+    """``value`` if it is one of :data:`RENDERINGS`, else a ValueError naming ``key``."""
+    if value not in RENDERINGS:
+        raise ValueError(f"{key} must be one of {', '.join(RENDERINGS)}, got {value!r}")
+    return str(value)
 
 
 class SplitLike(Protocol):
@@ -65,10 +93,16 @@ class LabeledData:
         return int(self.y.shape[0])
 
     def batch(
-        self, index: Tensor | slice, augment: Callable[[Tensor], Tensor] | None = None
+        self,
+        index: Tensor | slice,
+        augment: Callable[[Tensor], Tensor] | None = None,
+        *,
+        epoch: int = 0,
+        host_index: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Inputs and labels of ``index``; ``augment`` (images only) maps the uint8 batch before
-        it is normalised."""
+        it is normalised. ``epoch`` and ``host_index`` (the same rows on the CPU) matter only to
+        :class:`RenderedData`: the stored inputs are the same every epoch."""
         x = self.x[index]
         if augment is not None:
             if self.kind != "images":
@@ -83,6 +117,73 @@ class LabeledData:
             arr = t.detach().cpu().contiguous().numpy()
             h.update(f"{arr.dtype}{arr.shape}".encode())
             h.update(arr.tobytes())
+        return h.hexdigest()
+
+
+class Renderer(Protocol):
+    """What :class:`RenderedData` needs from a per-epoch renderer (duck-typed here)."""
+
+    labels: Tensor  # int64 (n,) on the CPU: the class of each row of the split
+    device: torch.device  # where render() puts its images
+
+    def __len__(self) -> int: ...
+
+    def render(self, rows: Tensor, epoch: int) -> Tensor:
+        """uint8 N×H×W×3 images of ``rows`` (CPU int64) in epoch ``epoch`` (0-based)."""
+        ...
+
+    def fingerprint(self) -> str: ...
+
+
+@dataclass
+class RenderedData:
+    """Training images rendered per batch with each epoch's own transformation draws.
+
+    ``rows`` (CPU int64) are the rows of the renderer's split this data trains on — all of them
+    for pretraining, a stratified subset for fine-tuning; ``y`` their labels on the device. A
+    batch of epoch ``e`` is ``renderer.render(rows[host_index], e)``: a pure function of
+    ``(dataset, epoch, row)``, so a resumed run sees exactly the images of an uninterrupted one.
+    """
+
+    renderer: Renderer
+    rows: Tensor
+    y: Tensor
+    num_classes: int
+    kind: Literal["images"] = "images"
+
+    def __post_init__(self) -> None:
+        if self.rows.dtype != torch.int64 or self.rows.dim() != 1 or self.rows.device.type != "cpu":
+            raise TypeError("RenderedData.rows must be a 1-D int64 CPU tensor")
+        if self.rows.shape != self.y.shape:
+            raise TypeError(f"{self.rows.shape[0]} rows but {self.y.shape[0]} labels")
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def batch(
+        self,
+        index: Tensor | slice,
+        augment: Callable[[Tensor], Tensor] | None = None,
+        *,
+        epoch: int = 0,
+        host_index: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """The rendered inputs (epoch ``epoch``) and labels of ``index``; ``host_index`` is the
+        same positions on the CPU (saves a device synchronisation per batch)."""
+        if isinstance(index, slice):
+            positions: Tensor = self.rows[index]
+        else:
+            host = host_index if host_index is not None else index.cpu()
+            positions = self.rows[host]
+        x = self.renderer.render(positions, epoch)
+        if augment is not None:
+            x = augment(x)
+        return prepare_images(x), self.y[index]
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the renderer's description and labels, and of the rows trained on."""
+        h = hashlib.sha256(self.renderer.fingerprint().encode())
+        h.update(self.rows.numpy().tobytes())
         return h.hexdigest()
 
 
@@ -149,3 +250,32 @@ def dataset_info(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
             f"dataset {path}: manifest.json is missing; is it a dataset folder?"
         )
     return {"name": path.name, "path": str(path), "manifest_sha256": sha256_file(manifest)}
+
+
+def rendered_split(
+    renderer: Renderer, num_classes: int, device: torch.device, rows: Tensor | None = None
+) -> RenderedData:
+    """``rows`` (default: all) of a per-epoch renderer as training data on ``device``."""
+    have = torch.device(renderer.device)
+    if have.type != device.type or (have.index or 0) != (device.index or 0):
+        raise ValueError(f"the renderer renders on {renderer.device}, training runs on {device}")
+    check_labels(renderer.labels, len(renderer), "train", num_classes)
+    rows = torch.arange(len(renderer)) if rows is None else rows.to(torch.int64).cpu()
+    return RenderedData(renderer, rows, renderer.labels[rows].to(device), num_classes)
+
+
+def training_renderer(
+    dataset_dir: str | os.PathLike[str], stored: Any, device: torch.device
+) -> Renderer:
+    """The per-epoch renderer of the train split of ``dataset_dir`` on ``device``, checked
+    against the stored split (labels, and epoch 0's first images byte for byte on the CPU)."""
+    from invtransfer.datasets.epochs import build_renderer, check_renderer
+
+    renderer = build_renderer(dataset_dir, "train", device)
+    check_renderer(renderer, stored)
+    return renderer
+
+
+def is_renderer(data: Any) -> bool:
+    """Whether ``data`` is a per-epoch renderer (duck-typed: ``render`` and ``labels``)."""
+    return callable(getattr(data, "render", None)) and hasattr(data, "labels")

@@ -1,6 +1,11 @@
 """Pretraining runs (paper §4.1, App. B.2): a model built from a seeded initialisation, trained
 with the engine on a dataset folder, written as ``model.pt``, ``history.csv`` and
-``metrics.json``."""
+``metrics.json``.
+
+``rendering="per-epoch"`` trains on fresh transformation draws every epoch, rendered per batch
+on the training device (:mod:`invtransfer.datasets.render`); ``"fixed"`` on the materialized
+draws. Validation and test always use the materialized splits.
+"""
 
 from __future__ import annotations
 
@@ -32,11 +37,18 @@ from invtransfer.engine import (
     open_run,
 )
 from invtransfer.labeled_data import (
+    DEFAULT_RENDERING,
     LabeledData,
+    RenderedData,
+    Renderer,
     SplitLike,
     as_image_split,
+    check_rendering,
     dataset_info,
+    is_renderer,
     load_train_val_test,
+    rendered_split,
+    training_renderer,
 )
 from invtransfer.models import Classifier, build_model
 
@@ -54,7 +66,7 @@ class TrainResult:
 
 def train_model(
     arch: str,
-    train: SplitLike | tuple[Tensor, Tensor],
+    train: SplitLike | tuple[Tensor, Tensor] | Renderer,
     val: SplitLike | tuple[Tensor, Tensor],
     test: SplitLike | tuple[Tensor, Tensor] | None = None,
     *,
@@ -68,7 +80,9 @@ def train_model(
     on_epoch_end: EpochCallback | None = None,
 ) -> TrainResult:
     """Pretrain ``arch`` from a seeded initialisation (``build_model(seed=hparams.seed)``) on
-    in-memory splits; evaluate the best-validation weights on ``test`` if given."""
+    in-memory splits; evaluate the best-validation weights on ``test`` if given. ``train`` may
+    be a per-epoch renderer on ``device`` (e.g. :func:`training_renderer`): each epoch then
+    trains on its own transformation draws."""
     hp = hparams or TrainHParams()
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     use_bf16 = resolve_bf16(bf16, dev)
@@ -76,21 +90,26 @@ def train_model(
         raise ValueError(f"compile must be true or false, got {compile!r}")
     kwargs = dict(arch_kwargs or {})
     model = build_model(arch, num_classes, seed=hp.seed, **kwargs)
-    splits = {"train": train, "val": val} | ({"test": test} if test is not None else {})
-    data = {
+    rendering = "per-epoch" if is_renderer(train) else "fixed"
+    splits = {"val": val} | ({"test": test} if test is not None else {})
+    if rendering == "fixed":
+        splits = {"train": train} | splits
+    data: dict[str, LabeledData | RenderedData] = {
         name: LabeledData(
             *(t.to(dev) for t in as_image_split(s, name, num_classes)), "images", num_classes
         )
         for name, s in splits.items()
     }
+    if rendering == "per-epoch":
+        data["train"] = rendered_split(train, num_classes, dev)  # type: ignore[arg-type]
     if dev.type == "cuda":
         configure_cuda()
     model = place_model(model, dev)
     log.info(
-        "pretraining %s (%d classes, %d params) on %d images, %d epochs, augment %s, device %s, "
-        "bf16 %s, compile %s",
-        arch, num_classes, model.num_parameters(), len(data["train"]), hp.epochs, hp.augment,
-        describe_device(dev), use_bf16, compile,
+        "pretraining %s (%d classes, %d params) on %d images, %d epochs, rendering %s, augment "
+        "%s, device %s, bf16 %s, compile %s",
+        arch, num_classes, model.num_parameters(), len(data["train"]), hp.epochs, rendering,
+        hp.augment, describe_device(dev), use_bf16, compile,
     )  # fmt: skip
     fingerprint = {"arch": arch, "arch_kwargs": model.arch_kwargs, "num_classes": num_classes}
     result = fit(
@@ -116,6 +135,7 @@ def train_model(
         "best_epoch": result.best_epoch,
         "val_accuracy": result.best_val_accuracy,
         "train_images_per_epoch": len(data["train"]),
+        "rendering": rendering,
         "train_time_s": result.train_time_s,
         "img_per_s": result.img_per_s,
         "resumed_from_epoch": result.resumed_from_epoch,
@@ -155,6 +175,7 @@ def pretrain(
     min_lr: float = 1e-5,
     seed: int = 0,
     augment: str = "none",
+    rendering: str = DEFAULT_RENDERING,
     device: str = "auto",
     compile: bool = False,
     bf16: bool | str = "auto",
@@ -165,6 +186,9 @@ def pretrain(
     resume state while training runs and is removed at the end. ``augment``: training-time
     augmentation of the batches (:data:`invtransfer.augment.AUGMENTATIONS`; ``"crop-flip"`` is
     CIFAR's random crop + horizontal flip, which the reference used for the IFE C/C model).
+    ``rendering``: ``"fixed"`` trains on the stored train split every epoch; ``"per-epoch"``
+    renders each batch with that epoch's own transformation draws (epoch 0 = the stored split;
+    see :mod:`invtransfer.datasets.render`).
 
     Declare the three files, not the folder, as the rule's outputs: Snakemake deletes a
     ``directory()`` output before a rerun, which would throw the checkpoint away.
@@ -183,11 +207,14 @@ def pretrain(
         seed=seed,
         augment=augment,
     )
+    check_rendering(rendering)
     out, ckpt = open_run(out_dir, resume=resume)
     train, val, test = load_train_val_test(dataset_dir)
+    dev = resolve_device(device)
+    source = train if rendering == "fixed" else training_renderer(dataset_dir, train, dev)
     result = train_model(
-        arch, train, val, test,
-        num_classes=int(train.num_classes), arch_kwargs=arch_kwargs, hparams=hp, device=device,
+        arch, source, val, test,
+        num_classes=int(train.num_classes), arch_kwargs=arch_kwargs, hparams=hp, device=dev,
         bf16=bf16, compile=compile, checkpoint_path=ckpt,
     )  # fmt: skip
     class_names = [str(c) for c in getattr(train, "class_names", [])]

@@ -230,6 +230,7 @@ def finetune_model(
                 dataset_dir,
                 out_dirs[regime],
                 device=rt["device"],
+                rendering=params.get("rendering", "fixed"),  # absent: fixed (FinetuneRun)
                 **{k: params[k] for k in keys},
             )
 

@@ -276,12 +276,16 @@ def apply_transforms(
     names: Sequence[str],
     rng: CounterRNG,
     options: TransformOptions | None = None,
+    *,
+    check_values: bool = True,
 ) -> tuple[Tensor, dict[str, np.ndarray]]:
     """Sample and apply the transformations ``names`` (in the given order) to ``images``.
 
     Each type draws from ``rng.child(name)``, so adding a type to a list does not change the
     parameters of the others. Returns the transformed images (a new tensor, also for an empty list)
     and the scalar parameter columns ``"<name>.<column>"`` as 1-D NumPy arrays of length ``n``.
+    ``check_values=False`` skips the [0, 1] range check of ``images`` (a pass over the batch and,
+    on CUDA, a synchronisation) for callers whose layers are in range by construction.
     """
     options = TransformOptions() if options is None else options
     if not isinstance(options, TransformOptions):
@@ -294,7 +298,7 @@ def apply_transforms(
         raise ValueError(
             f"apply_transforms: rng draws for {rng.n} samples but images has {images.shape[0]}"
         )
-    if images.numel():
+    if check_values and images.numel():
         low, high = torch.aminmax(images)
         if low < 0 or high > 1:
             raise ValueError(
@@ -365,8 +369,11 @@ def _param(
     return value.to(device=like.device)
 
 
-def _flag(params: Mapping[str, Tensor], where: str, like: Tensor) -> Tensor:
-    applied = _param(params, "applied", where, like.shape[0], like)
+def _flag(params: Mapping[str, Tensor], where: str, like: Tensor, *, host: bool = False) -> Tensor:
+    """The bool ``applied`` flags on ``like``'s device, or on the CPU with ``host=True`` (for
+    :func:`_on_subset`, which then picks the applied rows without a device synchronisation)."""
+    target = torch.empty(0) if host else like
+    applied = _param(params, "applied", where, like.shape[0], target)
     if applied.dtype != torch.bool:
         raise TypeError(f"{where}: params['applied'] must be bool, got {applied.dtype}")
     return applied
@@ -413,13 +420,20 @@ def _split(images: Tensor) -> tuple[Tensor, Tensor]:
     return images[:, :3], images[:, 3:]
 
 
-def _object_only(rgb: Tensor, alpha: Tensor) -> Tensor:
+def _opaque(alpha: Tensor) -> Tensor:
+    """The 0/1 float mask of object pixels (alpha > 0) for alpha in [0, 1]: ``ceil`` is 1 for
+    every positive alpha and 0 at 0 — two float ops instead of a comparison and a bool→float
+    conversion, ~4× slower on the CPU."""
+    return alpha.ceil().clamp_(max=1.0)
+
+
+def _object_only(rgb: Tensor, alpha: Tensor, out: Tensor | None = None) -> Tensor:
     """Keep RGB = 0 on transparent pixels (photometric ops change object pixels only).
 
     A multiply by the 0/1 mask, not ``torch.where``: several times faster on CPU, and exact for
-    the finite values used here.
+    the finite values used here. ``out`` may be ``rgb`` itself (in place).
     """
-    return rgb * (alpha > 0)
+    return torch.mul(rgb, _opaque(alpha), out=out) if out is not None else rgb * _opaque(alpha)
 
 
 def _with_rgb(images: Tensor, rgb: Tensor) -> Tensor:
@@ -430,31 +444,58 @@ def _with_rgb(images: Tensor, rgb: Tensor) -> Tensor:
     return out
 
 
+def _rgb_out(images: Tensor) -> tuple[Tensor, Tensor]:
+    """A new tensor shaped like ``images`` with its alpha copied, and a view of its colour
+    channels for a kernel to write into (saves the copy :func:`_with_rgb` makes)."""
+    out = torch.empty_like(images)
+    out[:, 3:] = images[:, 3:]
+    return out, out[:, :3]
+
+
 def _premultiply(images: Tensor) -> Tensor:
-    out = images.clone()
-    out[:, :3] *= images[:, 3:]
+    """Colour times alpha, alpha kept: one pass writing a new contiguous tensor."""
+    out = torch.empty(images.shape, dtype=images.dtype, device=images.device)
+    torch.mul(images[:, :3], images[:, 3:], out=out[:, :3])
+    out[:, 3:] = images[:, 3:]
     return out
 
 
 def _unpremultiply(images: Tensor) -> Tensor:
     """Straight colour from premultiplied; alpha below ``_ALPHA_EMPTY`` (numerical dust from
-    filter tails, far below one uint8 step) becomes exactly transparent black."""
+    filter tails, far below one uint8 step) becomes exactly transparent black.
+
+    A per-pixel operation: an input whose H and W are transposed in memory (what
+    :func:`_separable` returns) is processed in that layout and transposed once at the end,
+    instead of every step reading and writing strided memory.
+    """
+    if images.dim() == 4 and images.transpose(2, 3).is_contiguous() and not images.is_contiguous():
+        return _unpremultiply(images.transpose(2, 3)).transpose(2, 3).contiguous()
     prem, alpha = _split(images)
-    alpha = alpha.clamp(max=1.0) * (alpha >= _ALPHA_EMPTY)
-    inverse = (alpha > 0) / alpha.clamp(min=_ALPHA_EMPTY)  # 1/alpha, 0 where transparent
+    # 1.0 where alpha >= _ALPHA_EMPTY (survives the snap), else 0.0: sign(alpha − e) + 1 is 2,
+    # 1 or 0 (the difference is exact near e), clamped; float ops are ~4× faster than a
+    # comparison plus a bool conversion on the CPU
+    visible = (alpha - _ALPHA_EMPTY).sign_().add_(1.0).clamp_(max=1.0)
     out = torch.empty(images.shape, dtype=images.dtype, device=images.device)  # contiguous
+    snapped = torch.mul(alpha.clamp(max=1.0), visible, out=out[:, 3:])
+    inverse = visible.div_(snapped.clamp(min=_ALPHA_EMPTY))  # 1/alpha, 0 where transparent
     torch.mul(prem, inverse, out=out[:, :3])
     out[:, :3].clamp_(0.0, 1.0)
-    out[:, 3:] = alpha
     return out
 
 
 def _on_subset(images: Tensor, applied: Tensor, fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
-    """``fn(images[applied], positions)`` scattered into a copy; skips the work for the others."""
+    """``fn(images[applied], positions)`` scattered into a copy; skips the work for the others.
+
+    ``applied`` may live on the CPU while the images are on a GPU (:func:`_flag` with
+    ``host=True``): the rows are then chosen without waiting for the device.
+    """
+    positions = applied.nonzero().flatten().to(images.device)
+    if positions.numel() == 0:
+        return images.clone()
+    if positions.numel() == images.shape[0]:
+        return fn(images, positions).contiguous()
     out = images.clone()
-    positions = applied.nonzero().flatten()
-    if positions.numel():
-        out[positions] = fn(images[positions], positions)
+    out[positions] = fn(images[positions], positions)
     return out
 
 
@@ -462,59 +503,87 @@ def _alpha_box(alpha: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Per-sample inclusive bounding box ``(x0, x1, y0, y1)`` (int64) of the visible alpha.
 
     An empty layer gets the whole canvas, so it is neither moved nor flipped off-centre.
+    Computed with float max-reductions over 0/1 masks (first and last visible index as maxima
+    of weighted masks): small reductions with ``where``/``argmax`` cost ~10× more on the CPU.
     """
     alpha = alpha[:, 0]  # N×H×W
-    _, h, w = alpha.shape
-    cols = alpha.amax(dim=1) > _ALPHA_VISIBLE  # N×W
-    rows = alpha.amax(dim=2) > _ALPHA_VISIBLE  # N×H
+    n, h, w = alpha.shape
+    size = max(h, w)
+    # visible columns (row 0) and rows (row 1) of each sample; the shorter axis padded with 0
+    mask = torch.zeros(n, 2, size, dtype=alpha.dtype, device=alpha.device)
+    mask[:, 0, :w] = alpha.amax(dim=1) > _ALPHA_VISIBLE
+    mask[:, 1, :h] = alpha.amax(dim=2) > _ALPHA_VISIBLE
+    idx = torch.arange(size, dtype=alpha.dtype, device=alpha.device)
+    high = (mask * (idx + 1.0)).amax(dim=2) - 1.0  # N×2; -1 where nothing is visible
+    low = size - (mask * (size - idx)).amax(dim=2)  # size where nothing is visible
+    empty = (high < 0).to(alpha.dtype)
+    low = (low * (1.0 - empty)).long()  # empty: 0 .. the canvas side - 1
+    last = torch.tensor([w, h], dtype=alpha.dtype, device=alpha.device)
+    high = (high + empty * last).long()
+    return low[:, 0], high[:, 0], low[:, 1], high[:, 1]
 
-    def bounds(mask: Tensor, size: int) -> tuple[Tensor, Tensor]:
-        idx = torch.arange(size, device=mask.device)
-        low = torch.where(mask, idx, size).amin(dim=1)
-        high = torch.where(mask, idx, -1).amax(dim=1)
-        empty = high < 0
-        return torch.where(empty, 0, low), torch.where(empty, size - 1, high)
 
-    x0, x1 = bounds(cols, w)
-    y0, y1 = bounds(rows, h)
-    return x0, x1, y0, y1
+def _pixel_grid(src_y: Tensor, src_x: Tensor, dtype: torch.dtype) -> Tensor:
+    """The ``grid_sample`` grid (N×H×W×2, ``align_corners=False``) whose nearest sample at
+    output pixel ``(y, x)`` is input pixel ``(src_y, src_x)``: integer source coordinates (any
+    real dtype; N×H×1 / N×1×W for separable maps, or N×H×W) mapped onto pixel centres,
+    ``(s + 0.5)·2/size − 1``. Exact at power-of-2 sizes and within 1e-5 px otherwise, and
+    ``grid_sample``'s unnormalise + round recovers ``s`` exactly either way."""
+    n = max(src_y.shape[0], src_x.shape[0])
+    h, w = src_y.shape[1], src_x.shape[2]
+    grid = torch.empty(n, h, w, 2, dtype=dtype, device=src_x.device)
+    if src_x.shape[1] == 1 and src_y.shape[2] == 1:  # separable: scale the small arrays
+        grid[..., 0] = src_x.to(dtype) * (2.0 / w) + (1.0 / w - 1.0)
+        grid[..., 1] = src_y.to(dtype) * (2.0 / h) + (1.0 / h - 1.0)
+        return grid
+    grid[..., 0] = src_x
+    grid[..., 1] = src_y
+    if h == w:  # one contiguous pass each, instead of two strided ones
+        return grid.mul_(2.0 / w).add_(1.0 / w - 1.0)
+    grid[..., 0].mul_(2.0 / w).add_(1.0 / w - 1.0)
+    grid[..., 1].mul_(2.0 / h).add_(1.0 / h - 1.0)
+    return grid
+
+
+def _sample_nearest(images: Tensor, grid: Tensor) -> Tensor:
+    return F.grid_sample(images, grid, mode="nearest", padding_mode="zeros", align_corners=False)
 
 
 def _remap(images: Tensor, src_y: Tensor, src_x: Tensor) -> Tensor:
     """Integer, separable remap: ``out[n, :, y, x] = images[n, :, src_y[n, y], src_x[n, x]]``.
 
-    Out-of-canvas sources give 0 (transparent). Exact (a gather), used for translate and flips.
+    Out-of-canvas sources give 0 (transparent). Exact: ``grid_sample`` with nearest sampling at
+    pixel centres is a vectorised gather (~5× faster on the CPU than ``gather`` on an expanded
+    index), used for translate and flips.
     """
-    n, c, h, w = images.shape
-    valid_y = ((src_y >= 0) & (src_y < h)).to(images.dtype)
-    valid_x = ((src_x >= 0) & (src_x < w)).to(images.dtype)
-    flat = src_y.clamp(0, h - 1)[:, :, None] * w + src_x.clamp(0, w - 1)[:, None, :]  # N×H×W
-    out = images.reshape(n, c, h * w).gather(2, flat.reshape(n, 1, h * w).expand(n, c, h * w))
-    return out.reshape(n, c, h, w) * (valid_y[:, None, :, None] * valid_x[:, None, None, :])
+    grid = _pixel_grid(src_y[:, :, None], src_x[:, None, :], images.dtype)
+    return _sample_nearest(images, grid)
 
 
 def _warp(images: Tensor, inverse: Tensor, mode: str) -> Tensor:
     """Affine warp with per-sample 2×3 ``inverse`` maps (output pixel → input pixel coordinates).
 
-    Pixel centres are at integer coordinates; ``grid_sample`` with ``align_corners=False`` and
-    zero padding (transparent), as torchvision's tensor affine/rotate. Bilinear works on
-    premultiplied colour; nearest copies pixels exactly.
+    Pixel centres are at integer coordinates. The source coordinates of every output pixel are
+    computed in float64 (two outer sums, no batched 3×2 matmul); ``"nearest"`` rounds them (half
+    to even, as ``grid_sample``) and copies those pixels exactly, ``"bilinear"`` interpolates
+    premultiplied colour with ``grid_sample``. Uncovered areas are transparent.
     """
-    n, _, h, w = images.shape
-    dtype, device = images.dtype, images.device
-    ys, xs = torch.meshgrid(
-        torch.arange(h, dtype=dtype, device=device),
-        torch.arange(w, dtype=dtype, device=device),
-        indexing="ij",
-    )
-    base = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).reshape(1, h * w, 3)
-    src = base @ inverse.to(dtype).transpose(1, 2)  # N×HW×2, input pixel coordinates
-    scale = torch.tensor([2.0 / w, 2.0 / h], dtype=dtype, device=device)
-    grid = ((src + 0.5) * scale - 1.0).reshape(n, h, w, 2)
+    _, _, h, w = images.shape
+    m = inverse.to(device=images.device, dtype=torch.float64)
+    xs = torch.arange(w, dtype=torch.float64, device=images.device)
+    ys = torch.arange(h, dtype=torch.float64, device=images.device)
+    # src = M·(x, y, 1): x-terms per column (N×W), y-terms + offset per row (N×H)
+    src_x = (m[:, 0, 1, None] * ys + m[:, 0, 2, None])[:, :, None] + (m[:, 0, 0, None] * xs)[
+        :, None, :
+    ]
+    src_y = (m[:, 1, 1, None] * ys + m[:, 1, 2, None])[:, :, None] + (m[:, 1, 0, None] * xs)[
+        :, None, :
+    ]
     if mode == "nearest":
-        return F.grid_sample(
-            images, grid, mode="nearest", padding_mode="zeros", align_corners=False
-        )
+        return _sample_nearest(images, _pixel_grid(src_y.round_(), src_x.round_(), images.dtype))
+    grid = torch.stack(
+        [src_x.add_(0.5).mul_(2.0 / w).sub_(1.0), src_y.add_(0.5).mul_(2.0 / h).sub_(1.0)], dim=-1
+    ).to(images.dtype)
     out = F.grid_sample(
         _premultiply(images), grid, mode="bilinear", padding_mode="zeros", align_corners=False
     )
@@ -598,33 +667,64 @@ def _separable(images: Tensor, mat_y: Tensor, mat_x: Tensor) -> Tensor:
     return out.transpose(2, 3)  # a strided view; the next pointwise op writes it contiguously
 
 
-def _field_words(seeds: Tensor, count: int) -> np.ndarray:
-    """``count`` SplitMix64 words per seed: word ``j`` is ``splitmix64(seed + (j+1)·φ)``.
+def _as_int64(value: int) -> int:
+    """A 64-bit pattern as the signed int torch's int64 arithmetic wraps around."""
+    return value - (1 << 64) if value >= 1 << 63 else value
 
-    The same construction as ``CounterRNG.bits``; a field is therefore a pure function of the
-    stored per-sample seed and the image size, identical on every device.
+
+_GOLDEN_I64 = _as_int64(_GOLDEN)
+_M1_I64 = _as_int64(0xBF58476D1CE4E5B9)  # SplitMix64 multipliers, as in invtransfer.rng
+_M2_I64 = _as_int64(0x94D049BB133111EB)
+
+
+def _shr(x: Tensor, bits: int) -> Tensor:
+    """Logical right shift of int64 (torch's ``>>`` is arithmetic: mask the sign copies)."""
+    return (x >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def _field_words(seeds: Tensor, count: int) -> Tensor:
+    """``count`` SplitMix64 words per seed (int64 bit patterns, m × count, on the seeds' device):
+    word ``j`` is ``splitmix64(seed + (j+1)·φ)``.
+
+    The construction of ``CounterRNG.bits``, computed with wrapping int64 torch ops, so the field
+    is a pure function of the stored per-sample seed and the image size, generated on the
+    images' device and identical on every device (tested against :func:`invtransfer.rng.splitmix64`,
+    which computes them on the CPU).
     """
-    base = seeds.detach().cpu().numpy().astype(np.uint64)
-    with np.errstate(over="ignore"):
-        ctr = np.arange(1, count + 1, dtype=np.uint64) * np.uint64(_GOLDEN)
-        return splitmix64(base[:, None] + ctr[None, :])
+    if seeds.device.type == "cpu":  # NumPy's uint64 kernels are faster here; same bits
+        base = seeds.numpy().astype(np.uint64)
+        with np.errstate(over="ignore"):
+            ctr_np = np.arange(1, count + 1, dtype=np.uint64) * np.uint64(_GOLDEN)
+            return torch.from_numpy(splitmix64(base[:, None] + ctr_np[None, :]).view(np.int64))
+    return _field_words_torch(seeds, count)
+
+
+def _field_words_torch(seeds: Tensor, count: int) -> Tensor:
+    """:func:`_field_words` with wrapping int64 torch ops on the seeds' device (GPUs)."""
+    ctr = torch.arange(1, count + 1, dtype=torch.int64, device=seeds.device) * _GOLDEN_I64
+    z = (seeds[:, None] + ctr).add_(_GOLDEN_I64)
+    z ^= _shr(z, 30)
+    z *= _M1_I64
+    z ^= _shr(z, 27)
+    z *= _M2_I64
+    z ^= _shr(z, 31)
+    return z
 
 
 def _field_uniform(seeds: Tensor, count: int) -> Tensor:
     """U[0, 1) float32 field (m × count): the high 24 bits of all words, then their low 24 bits."""
     words = _field_words(seeds, (count + 1) // 2)
-    hi = (words >> np.uint64(40)).astype(np.float32)
-    lo = ((words >> np.uint64(8)) & np.uint64(0xFFFFFF)).astype(np.float32)
-    u = np.concatenate([hi, lo], axis=1)[:, :count]
-    return torch.from_numpy(u) * (1.0 / (1 << 24))
+    hi = _shr(words, 40).to(torch.float32)
+    lo = (_shr(words, 8) & 0xFFFFFF).to(torch.float32)
+    return torch.cat([hi, lo], dim=1)[:, :count].mul_(1.0 / (1 << 24))
 
 
 def _field_normal(seeds: Tensor, count: int) -> Tensor:
     """N(0, 1) float32 field (m × count) by Box–Muller: word j gives u1 ∈ (0, 1] and u2 ∈ [0, 1)
     (its high and low 24 bits); the field is all ``r·cos θ`` values, then all ``r·sin θ``."""
     words = _field_words(seeds, (count + 1) // 2)
-    u1 = torch.from_numpy(((words >> np.uint64(40)) + np.uint64(1)).astype(np.float32))
-    u2 = torch.from_numpy(((words >> np.uint64(8)) & np.uint64(0xFFFFFF)).astype(np.float32))
+    u1 = _shr(words, 40).add_(1).to(torch.float32)
+    u2 = (_shr(words, 8) & 0xFFFFFF).to(torch.float32)
     radius = torch.sqrt(-2.0 * torch.log(u1 * (1.0 / (1 << 24))))
     theta = u2 * (2.0 * math.pi / (1 << 24))
     return torch.cat([radius * torch.cos(theta), radius * torch.sin(theta)], dim=1)[:, :count]
@@ -653,32 +753,59 @@ def _filter(distance: Tensor, kind: str) -> Tensor:
     d = distance.abs()
     if kind == "bilinear":
         return torch.clamp(1.0 - d, min=0.0)
+    # near(d) = ((a+2)·d − (a+3))·d² + 1 on [0, 1), far(d) = ((a·d − 5a)·d + 8a)·d − 4a on
+    # [1, 2), 0 beyond. Both pieces are exactly 0 at d = 1 and far is exactly 0 at d = 2 (a =
+    # -0.5), so near(min(d, 1)) + far(clamp(d, 1, 2)) is the piecewise value, bit for bit,
+    # without masks (torch.where costs ~30 float ops on the CPU).
     a = -0.5
-    near = ((a + 2.0) * d - (a + 3.0)) * d * d + 1.0
-    far = ((a * d - 5.0 * a) * d + 8.0 * a) * d - 4.0 * a
-    return torch.where(d < 1.0, near, torch.where(d < 2.0, far, torch.zeros_like(d)))
+    dn = d.clamp(max=1.0)
+    near = dn.mul(a + 2.0).sub_(a + 3.0).mul_(dn).mul_(dn).add_(1.0)
+    df = d.clamp_(1.0, 2.0)
+    far = df.mul(a).sub_(5.0 * a).mul_(df).add_(8.0 * a).mul_(df).sub_(4.0 * a)
+    return near.add_(far)
 
 
-def _resize_matrices(factor: Tensor, centre: Tensor, size: int, kind: str = "bicubic") -> Tensor:
+def _resize_matrices(
+    factor: Tensor, centre: Tensor, size: int, kind: str = "bicubic", *, reach: int | None = None
+) -> Tensor:
     """Per-sample ``size×size`` resampling matrices scaling by ``factor`` about ``centre``.
 
     The filter (``kind``: ``"bicubic"`` or ``"bilinear"``) is stretched by ``max(1, 1/factor)`` —
     Pillow's/torchvision's antialiased resize — and normalised over all its taps, so sources
     outside the canvas count as transparent instead of being renormalised away. ``factor`` 1
-    gives the identity.
+    gives the identity. The filter is evaluated on each output pixel's band of taps only (every
+    source pixel it can reach) and scattered into the dense matrix, which the separable product
+    uses; entries outside the band are the filter's exact zeros.
     """
     stretch = torch.clamp(1.0 / factor, min=1.0)  # filter scale in source pixels
-    radius = 2.0 if kind == "bicubic" else 1.0  # filter support in filter units
-    reach = math.ceil(radius * float(stretch.max())) + 1 if factor.numel() else 1
+    if reach is None:  # taps each side of the source pixel (pass it to avoid a device sync)
+        reach = _resize_reach(factor, kind)
     out = torch.arange(size, dtype=factor.dtype, device=factor.device)
     src = centre[:, None] + (out[None, :] - centre[:, None]) / factor[:, None]  # N×size
     taps = torch.arange(-reach, reach + 1, dtype=factor.dtype, device=factor.device)
     cols = torch.floor(src)[:, :, None] + taps  # N×size×T: every source pixel the filter reaches
-    stretch = stretch[:, None, None]
-    norm = _filter((cols - src[:, :, None]) / stretch, kind).sum(dim=2)
-    j = torch.arange(size, dtype=factor.dtype, device=factor.device)
-    weight = _filter((j - src[:, :, None]) / stretch, kind)  # N×size×size
-    return weight / norm[:, :, None]  # sources outside the canvas are transparent: not renormalised
+    band = _filter((cols - src[:, :, None]) / stretch[:, None, None], kind)
+    # the taps' sum left to right: ``reach`` depends on the batch (its widest filter), and a
+    # vectorised .sum() would group the taps differently for another width; a sequential sum
+    # only adds exact zeros at both ends, so every sample's norm is the same in any batch
+    norm = band[:, :, 0].clone()
+    for t in range(1, band.shape[2]):
+        norm += band[:, :, t]
+    index = cols.clamp(0.0, size - 1.0)
+    inside = (index == cols).to(band.dtype)  # sources outside the canvas are transparent
+    weight = band.div_(norm[:, :, None]).mul_(inside)
+    index = index.long()
+    matrix = torch.zeros(*src.shape, size, dtype=factor.dtype, device=factor.device)
+    return matrix.scatter_add_(2, index, weight)  # one nonzero per (i, j); zeros elsewhere
+
+
+def _resize_reach(factor: Tensor, kind: str) -> int:
+    """Taps each side that :func:`_resize_matrices` evaluates: every source pixel the widest
+    filter of the batch reaches."""
+    if not factor.numel():
+        return 1
+    radius = 2.0 if kind == "bicubic" else 1.0  # filter support in filter units
+    return math.ceil(radius * float(torch.clamp(1.0 / factor, min=1.0).max())) + 1
 
 
 @_kernel("scale")
@@ -691,8 +818,10 @@ def apply_scale(
     factor = _param(params, "factor", where, n, images, low=0.05)
     cx, cy = _box_centre(images)
     kind = options.scale_resample
-    mat_y = _resize_matrices(factor, cy.to(images.dtype), h, kind)
-    mat_x = _resize_matrices(factor, cx.to(images.dtype), w, kind)
+    host = params["factor"]  # where the parameters were drawn: the CPU, no device sync
+    reach = _resize_reach(torch.as_tensor(host).to(images.dtype), kind)
+    mat_y = _resize_matrices(factor, cy.to(images.dtype), h, kind, reach=reach)
+    mat_x = _resize_matrices(factor, cx.to(images.dtype), w, kind, reach=reach)
     return _unpremultiply(_separable(_premultiply(images), mat_y, mat_x))
 
 
@@ -738,31 +867,19 @@ def apply_translate(
 def _flip(images: Tensor, params: Mapping[str, Tensor], where: str, axis: str) -> Tensor:
     """Mirror the applied samples about their box centre along ``axis`` ("x" or "y").
 
-    A reflection about the box centre is a canvas flip followed by an integer shift of
-    ``x0 + x1 - (size - 1)``; boxes centred on the canvas (the default layout, whole images) need
-    no shift, so only the others go through the slower gather.
+    The reflection about the box centre reads source ``x0 + x1 − x`` (or ``y0 + y1 − y``), one
+    exact integer remap over the whole batch; samples not applied read themselves.
     """
     applied = _flag(params, where, images)
-    dim = -1 if axis == "x" else -2
-
-    def flip(sub: Tensor, _positions: Tensor) -> Tensor:
-        h, w = sub.shape[-2:]
-        x0, x1, y0, y1 = _alpha_box(sub[:, 3:])
-        shift = (x0 + x1 - (w - 1)) if axis == "x" else (y0 + y1 - (h - 1))
-        out = sub.flip(dim)
-        moved = shift.nonzero().flatten()
-        if moved.numel():
-            k = moved.numel()
-            src_x = torch.arange(w, device=sub.device).expand(k, w)
-            src_y = torch.arange(h, device=sub.device).expand(k, h)
-            if axis == "x":
-                src_x = src_x - shift[moved, None]
-            else:
-                src_y = src_y - shift[moved, None]
-            out[moved] = _remap(out[moved], src_y, src_x)
-        return out
-
-    return _on_subset(images, applied, flip)
+    h, w = images.shape[-2:]
+    x0, x1, y0, y1 = _alpha_box(images[:, 3:])
+    src_x = torch.arange(w, device=images.device).expand(images.shape[0], w)
+    src_y = torch.arange(h, device=images.device).expand(images.shape[0], h)
+    if axis == "x":
+        src_x = torch.where(applied[:, None], (x0 + x1)[:, None] - src_x, src_x)
+    else:
+        src_y = torch.where(applied[:, None], (y0 + y1)[:, None] - src_y, src_y)
+    return _remap(images, src_y, src_x)
 
 
 @_kernel("v_flip")
@@ -878,7 +995,9 @@ def apply_brightness(
 ) -> Tensor:
     """Multiply RGB by ``factor`` and clamp (torchvision ``adjust_brightness``)."""
     factor = _param(params, "factor", where, images.shape[0], images, low=0.0)
-    return _with_rgb(images, (images[:, :3] * factor.view(-1, 1, 1, 1)).clamp_(0.0, 1.0))
+    out, rgb = _rgb_out(images)
+    torch.mul(images[:, :3], factor.view(-1, 1, 1, 1), out=rgb).clamp_(0.0, 1.0)
+    return out
 
 
 def sample_grayscale(rng: CounterRNG, options: TransformOptions) -> Params:
@@ -891,10 +1010,14 @@ def apply_grayscale(
     images: Tensor, params: Mapping[str, Tensor], options: TransformOptions, where: str
 ) -> Tensor:
     """Replace RGB by the 601-2 luma (torchvision weights) in all three channels where applied."""
-    applied = _flag(params, where, images)
-    return _on_subset(
-        images, applied, lambda sub, _: _with_rgb(sub, _luma(sub[:, :3]).clamp_(0.0, 1.0))
-    )
+    applied = _flag(params, where, images, host=True)
+
+    def grayscale(sub: Tensor, _: Tensor) -> Tensor:
+        out, rgb = _rgb_out(sub)
+        rgb.copy_(_luma(sub[:, :3]).clamp_(0.0, 1.0).expand_as(rgb))
+        return out
+
+    return _on_subset(images, applied, grayscale)
 
 
 def sample_posterize(rng: CounterRNG, options: TransformOptions) -> Params:
@@ -907,12 +1030,13 @@ def apply_posterize(
     images: Tensor, params: Mapping[str, Tensor], options: TransformOptions, where: str
 ) -> Tensor:
     """Keep ``POSTERIZE_BITS`` bits per channel (torchvision float ``posterize``: {0, 0.5})."""
-    applied = _flag(params, where, images)
+    applied = _flag(params, where, images, host=True)
     levels = 1 << POSTERIZE_BITS
 
     def posterize(sub: Tensor, _: Tensor) -> Tensor:
-        poster = torch.floor(sub[:, :3] * levels).clamp_(0, levels - 1).mul_(1.0 / levels)
-        return _with_rgb(sub, poster)
+        out, rgb = _rgb_out(sub)
+        torch.mul(sub[:, :3], levels, out=rgb).floor_().clamp_(0, levels - 1).mul_(1.0 / levels)
+        return out
 
     return _on_subset(images, applied, posterize)
 
@@ -927,10 +1051,15 @@ def apply_invert(
     images: Tensor, params: Mapping[str, Tensor], options: TransformOptions, where: str
 ) -> Tensor:
     """``1 - RGB`` on object pixels where applied; transparent pixels stay black."""
-    applied = _flag(params, where, images)
-    return _on_subset(
-        images, applied, lambda sub, _: _with_rgb(sub, _object_only(1.0 - sub[:, :3], sub[:, 3:]))
-    )
+    applied = _flag(params, where, images, host=True)
+
+    def invert(sub: Tensor, _: Tensor) -> Tensor:
+        out, rgb = _rgb_out(sub)
+        torch.mul(sub[:, :3], -1.0, out=rgb).add_(1.0)  # 1 − x, exactly
+        _object_only(rgb, sub[:, 3:], out=rgb)
+        return out
+
+    return _on_subset(images, applied, invert)
 
 
 def sample_sharpen(rng: CounterRNG, options: TransformOptions) -> Params:
@@ -944,7 +1073,7 @@ def apply_sharpen(
 ) -> Tensor:
     """torchvision ``adjust_sharpness(7)`` on RGB: blend with the 3×3 smoothed image (1-px border
     kept), object pixels only. Transparent neighbours count as black, as in the reference."""
-    applied = _flag(params, where, images)
+    applied = _flag(params, where, images, host=True)
     _, _, h, w = images.shape
     if h <= 2 or w <= 2:
         return images.clone()
@@ -952,13 +1081,17 @@ def apply_sharpen(
     def sharpen(sub: Tensor, _: Tensor) -> Tensor:
         rgb, alpha = _split(sub)
         # torchvision's kernel [[1,1,1],[1,5,1],[1,1,1]]/13 as a separable 3×3 box sum plus 4·centre
-        rows = rgb[:, :, :, :-2] + rgb[:, :, :, 1:-1] + rgb[:, :, :, 2:]
-        box = rows[:, :, :-2] + rows[:, :, 1:-1] + rows[:, :, 2:]
+        rows = rgb[:, :, :, :-2] + rgb[:, :, :, 1:-1]
+        rows += rgb[:, :, :, 2:]
+        box = rows[:, :, :-2] + rows[:, :, 1:-1]
+        box += rows[:, :, 2:]
         smooth = box.add_(rgb[:, :, 1:-1, 1:-1], alpha=4.0).mul_(1.0 / 13.0)
-        out = rgb.clone()
-        inner = out[:, :, 1:-1, 1:-1]
+        out, out_rgb = _rgb_out(sub)
+        out_rgb.copy_(rgb)  # the 1-px border is kept
+        inner = out_rgb[:, :, 1:-1, 1:-1]
         inner.mul_(SHARPNESS_FACTOR).add_(smooth, alpha=1.0 - SHARPNESS_FACTOR)
-        return _with_rgb(sub, _object_only(out.clamp_(0.0, 1.0), alpha))
+        _object_only(out_rgb.clamp_(0.0, 1.0), alpha, out=out_rgb)
+        return out
 
     return _on_subset(images, applied, sharpen)
 
@@ -1002,7 +1135,7 @@ def apply_noise(
 
     The field of sample i is ``_field_normal(seed_i, 3·H·W)`` in C×H×W order.
     """
-    applied = _flag(params, where, images)
+    applied = _flag(params, where, images, host=True)
     seeds = _seeds(params, where, images)
     _, _, h, w = images.shape
 
@@ -1055,14 +1188,39 @@ def apply_pixelate(
 ) -> Tensor:
     """Box down-sample to ``int(pixelate_fraction·size)`` and nearest up-sample (premultiplied,
     as PIL resizes RGBA), alpha included, where applied."""
-    applied = _flag(params, where, images)
+    applied = _flag(params, where, images, host=True)
     _, _, h, w = images.shape
-    mat_y = torch.tensor(_pixelate_matrix_np(h, options.pixelate_fraction), dtype=images.dtype)
-    mat_x = torch.tensor(_pixelate_matrix_np(w, options.pixelate_fraction), dtype=images.dtype)
+    fraction = options.pixelate_fraction
+    if h % 2 == 0 and w % 2 == 0 and int(fraction * h) * 2 == h and int(fraction * w) * 2 == w:
+        # half resolution (the default): the cells are pixel pairs, so the matrix product is
+        # the mean of each pair, rows first then columns, as (a + b)·0.5 — bit for bit the
+        # product's 0.5·a + 0.5·b, at a fraction of its cost
+        return _on_subset(
+            images, applied, lambda sub, _: _unpremultiply(_pixelate_pairs(_premultiply(sub)))
+        )
+    mat_y = torch.tensor(_pixelate_matrix_np(h, fraction), dtype=images.dtype)
+    mat_x = torch.tensor(_pixelate_matrix_np(w, fraction), dtype=images.dtype)
     mat_y, mat_x = mat_y.to(images.device), mat_x.to(images.device)
     return _on_subset(
         images, applied, lambda sub, _: _unpremultiply(_separable(_premultiply(sub), mat_y, mat_x))
     )
+
+
+def _pixelate_pairs(images: Tensor) -> Tensor:
+    """Box down-sampling by 2 on both axes (rows first), then nearest up-sampling by 2: row
+    pairs are averaged directly, columns by the 0/0.5 pair matrix (one GEMM, which also
+    up-samples the columns; a sum of two exact products and exact zeros is order-independent)."""
+    m, c, h, w = images.shape
+    pairs = images.view(m, c, h // 2, 2, w)
+    rows = torch.add(pairs[:, :, :, 0], pairs[:, :, :, 1]).mul_(0.5)  # m×c×h/2×w
+    mat_x = _pair_matrix(w, images.dtype, images.device)
+    cells = (rows.view(-1, w) @ mat_x.T).view(m, c, h // 2, 1, w)
+    return cells.expand(m, c, h // 2, 2, w).reshape(m, c, h, w)
+
+
+def _pair_matrix(size: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """size×size matrix averaging pixel pairs (2k, 2k+1) into both of them."""
+    return torch.tensor(_pixelate_matrix_np(size, 0.5), dtype=dtype, device=device)
 
 
 def sample_elastic(rng: CounterRNG, options: TransformOptions) -> Params:
@@ -1098,7 +1256,7 @@ def apply_elastic(
 ) -> Tensor:
     """Elastic distortion (torchvision ``elastic`` semantics, bilinear, premultiplied, alpha
     warped too, uncovered area transparent) where applied."""
-    applied = _flag(params, where, images)
+    applied = _flag(params, where, images, host=True)
     seeds = _seeds(params, where, images)
     _, _, h, w = images.shape
 
@@ -1142,10 +1300,18 @@ def apply_erasing(
     top = torch.floor(u_y * (h - ERASING_SIZE)).clamp_(max=h - ERASING_SIZE)
     xs = torch.arange(w, dtype=images.dtype, device=images.device)[None, :] - left[:, None]
     ys = torch.arange(h, dtype=images.dtype, device=images.device)[None, :] - top[:, None]
-    # float 0/1 factors and an outer product: broadcasting bool ops are slow on CPU
-    in_y = ((ys >= 0) & (ys < ERASING_SIZE)).to(images.dtype) * applied[:, None]
-    in_x = ((xs >= 0) & (xs < ERASING_SIZE)).to(images.dtype)
-    return images * (1.0 - in_y[:, None, :, None] * in_x[:, None, None, :])
+    # 0/1 float factors by clamps of the integer offsets (0 <= d < size), an outer product and
+    # one multiply: comparisons, bool ops and torch.where are several times slower on the CPU
+    in_y = _in_range(ys, ERASING_SIZE).mul_(applied[:, None])
+    in_x = _in_range(xs, ERASING_SIZE)
+    keep = torch.addcmul(torch.ones((), dtype=images.dtype, device=images.device),
+                         in_y[:, None, :, None], in_x[:, None, None, :], value=-1.0)  # fmt: skip
+    return images * keep
+
+
+def _in_range(offset: Tensor, size: int) -> Tensor:
+    """1.0 where the integer-valued ``offset`` lies in [0, size), else 0.0 (float ops only)."""
+    return (offset + 1.0).clamp_(0.0, 1.0).mul_((size - offset).clamp_(0.0, 1.0))
 
 
 def sample_contrast(rng: CounterRNG, options: TransformOptions) -> Params:

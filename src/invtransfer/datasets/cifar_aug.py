@@ -43,7 +43,8 @@ import torch
 from invtransfer.datasets import cifar
 from invtransfer.datasets.base import BuildPlan
 from invtransfer.datasets.cifar_download import ensure_cifar
-from invtransfer.datasets.compose import composite, to_uint8, whole_image_layer
+from invtransfer.datasets.compose import whole_image_layer
+from invtransfer.datasets.render import EpochRenderer, epoch_transform_seed, render_layers
 from invtransfer.datasets.validate import (
     MAX_SEED,
     UNIVERSAL_KEYS,
@@ -61,6 +62,7 @@ from invtransfer.rng import CounterRNG, derive_seed
 __all__ = [
     "CIFAR_KEYS",
     "SPEC_KEYS",
+    "CifarRenderer",
     "CifarSelection",
     "build",
     "canonical_cifar_keys",
@@ -291,7 +293,7 @@ class _CifarAugPlan(BuildPlan):
         self, split: str, chunk_size: int = 256
     ) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
         """Images and metadata of ``split`` in index order, ``chunk_size`` at a time."""
-        from invtransfer.transforms import TransformOptions, apply_transforms
+        from invtransfer.transforms import TransformOptions
 
         if split not in self._selection:
             raise ValueError(
@@ -304,7 +306,7 @@ class _CifarAugPlan(BuildPlan):
         options = TransformOptions(
             **{k: v for k, v in spec["transform_options"].items() if not k.startswith("_")}
         )
-        key = derive_seed(spec["transform_seed"], spec["dataset"], split, "cifar-transforms")
+        key = self.transform_key(split, spec["transform_seed"])
         class_names = np.array(self.class_names, dtype=object)
         n = len(sel)
         for start in range(0, n, chunk_size):
@@ -322,13 +324,54 @@ class _CifarAugPlan(BuildPlan):
                 images = source  # exact: no float round trip
             else:
                 layer = whole_image_layer(source, size)
-                if names:
-                    rng = CounterRNG(key, sel.cifar_index[s])
-                    layer, columns = apply_transforms(layer, names, rng, options)
-                    meta.update({c: np.asarray(v) for c, v in columns.items()})
                 black = torch.zeros(layer.shape[0], size, size, 3)
-                images = to_uint8(composite(layer, black))
+                rng = CounterRNG(key, sel.cifar_index[s])
+                out, columns = render_layers(layer, black, names, rng, options)
+                meta.update({c: np.asarray(v) for c, v in columns.items()})
+                images = out.contiguous().numpy()
             yield images, pd.DataFrame(meta)
+
+    def transform_key(self, split: str, transform_seed: int) -> int:
+        """The ``CounterRNG`` key of a split's transformation draws (indexed by CIFAR index)."""
+        return derive_seed(transform_seed, self.spec["dataset"], split, "cifar-transforms")
+
+    def renderer(self, split: str, device: torch.device | str, *, name: str) -> CifarRenderer:
+        """Per-epoch rendering of ``split`` on ``device`` (see :mod:`~invtransfer.datasets.render`)."""
+        if split not in self._selection:
+            raise ValueError(
+                f"split {split!r} is not in this dataset (has {list(self._selection)})"
+            )
+        return CifarRenderer(self, split, torch.device(device), name=name)
+
+
+class CifarRenderer(EpochRenderer):
+    """Epoch ``e`` of an augmented CIFAR split: the split's base images stay resident on the
+    device as ``uint8``; each batch becomes an opaque layer, is transformed with the epoch's draws
+    (keyed by CIFAR index, like :meth:`_CifarAugPlan.chunks`) and composited onto black."""
+
+    def __init__(self, plan: _CifarAugPlan, split: str, device: torch.device, *, name: str):
+        sel = plan._selection[split]
+        super().__init__(
+            dataset=name,
+            spec=plan.spec,
+            split=split,
+            labels=sel.label,
+            counters=sel.cifar_index,
+            class_names=plan.class_names,
+            device=device,
+        )
+        self._plan_key = plan.transform_key
+        self._images = torch.from_numpy(np.ascontiguousarray(sel.images())).to(device)
+
+    def transform_key(self, epoch: int) -> int:
+        return self._plan_key(self.split, epoch_transform_seed(self.spec["transform_seed"], epoch))
+
+    def _layers(self, rows: torch.Tensor) -> torch.Tensor:
+        return whole_image_layer(self._images[rows], self.image_shape[0])
+
+    def _backgrounds(self, rows: torch.Tensor) -> torch.Tensor:
+        size = self.image_shape[0]
+        return torch.zeros(rows.shape[0], size, size, 3, device=self.device)
 
 
 def build(spec: Mapping[str, Any]) -> BuildPlan:

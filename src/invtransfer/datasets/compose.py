@@ -9,7 +9,8 @@ The Transforms-2D composer (:mod:`invtransfer.datasets.t2d`), augmented CIFAR
   transparent), squashed and resampled like the reference by default (``docs/FIDELITY.md`` D6, D7);
 - :func:`whole_image_layer` / :func:`resize_images`: whole images (CIFAR) as an opaque layer;
 - :func:`composite`: the layer over a background, ``bg + a·(rgb − bg)``;
-- :func:`to_uint8`: the stored ``uint8`` by round-half-to-even of ``255·x``.
+- :func:`to_uint8` / :func:`quantize`: the stored ``uint8`` by round-half-to-even of ``255·x``
+  (as a NumPy array for the writer, or as a tensor on the images' device for per-epoch rendering).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "load_object_images",
     "object_prototypes",
     "prototype_layer",
+    "quantize",
     "resize_images",
     "to_uint8",
     "whole_image_layer",
@@ -177,14 +179,12 @@ def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
     return out.clamp_(0.0, 1.0)
 
 
-def whole_image_layer(images: np.ndarray, size: int) -> torch.Tensor:
-    """uint8 ``N×H×W×3`` → float RGBA layer ``N×4×size×size`` with alpha = 1 (fully opaque)."""
-    x = (
-        torch.from_numpy(np.ascontiguousarray(images))
-        .permute(0, 3, 1, 2)
-        .to(torch.float32)
-        .div_(255.0)
-    )
+def whole_image_layer(images: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 ``N×H×W×3`` → float RGBA layer ``N×4×size×size`` with alpha = 1 (fully opaque), on
+    the device of ``images`` (a NumPy array is a CPU tensor)."""
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(np.ascontiguousarray(images))
+    x = images.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
     x = resize_images(x, size)
     return torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
 
@@ -203,10 +203,15 @@ def composite(layer: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
     return torch.lerp(background, lay[..., :3], alpha)
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """Float images in [0, 1] → ``uint8`` of the same layout by round-half-to-even of ``255·x``.
+def quantize(images: torch.Tensor) -> torch.Tensor:
+    """Float images in [0, 1] → ``uint8`` tensor of the same layout and device by
+    round-half-to-even of ``255·x`` (clamped to [0, 255]).
 
     The input is consumed (quantised in place) to save a copy per chunk.
     """
-    q = images.mul_(255.0).round_().clamp_(0.0, 255.0).to(torch.uint8)
-    return q.contiguous().numpy()
+    return images.mul_(255.0).round_().clamp_(0.0, 255.0).to(torch.uint8)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """:func:`quantize` of CPU images as a contiguous NumPy array (what the dataset writer stores)."""
+    return quantize(images).contiguous().numpy()

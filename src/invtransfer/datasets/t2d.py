@@ -46,12 +46,8 @@ import pandas as pd
 import torch
 
 from invtransfer.datasets.base import BuildPlan
-from invtransfer.datasets.compose import (
-    composite,
-    load_object_images,
-    object_prototypes,
-    to_uint8,
-)
+from invtransfer.datasets.compose import load_object_images, object_prototypes
+from invtransfer.datasets.render import EpochRenderer, epoch_transform_seed, render_layers
 from invtransfer.datasets.validate import (
     CLASS_BALANCE,
     DEFAULT_CLASS_BALANCE,
@@ -75,6 +71,7 @@ from invtransfer.rng import CounterRNG, derive_seed
 
 __all__ = [
     "PROTOTYPE_DEFAULTS",
+    "T2DRenderer",
     "assign_backgrounds",
     "assign_classes",
     "build",
@@ -335,7 +332,7 @@ class _T2DPlan(BuildPlan):
         Every sample depends only on its index, so any ``chunk_size``/``start`` gives the same
         samples (``materialize`` hands disjoint ranges to worker processes).
         """
-        from invtransfer.transforms import TransformOptions, apply_transforms
+        from invtransfer.transforms import TransformOptions
 
         spec = self.spec
         if split not in spec["splits"]:
@@ -354,7 +351,7 @@ class _T2DPlan(BuildPlan):
         bank = self._bank(split)
         class_names = np.array(self.class_names, dtype=object)
         object_ids = np.array(self.object_ids, dtype=object)
-        tkey = derive_seed(spec["transform_seed"], split, "transforms")
+        tkey = self.transform_key(split, spec["transform_seed"])
         for first in range(start, stop, chunk_size):
             idx = np.arange(first, min(stop, first + chunk_size), dtype=np.int64)
             labels = assign_classes(seed, split, idx, len(self.class_names), spec["class_balance"])
@@ -378,11 +375,74 @@ class _T2DPlan(BuildPlan):
                 background = torch.zeros(len(idx), size, size, 3)
                 meta["background"] = np.full(len(idx), -1, dtype=np.int64)
             layer = self.prototypes[torch.from_numpy(labels)]
-            if names:
-                layer, columns = apply_transforms(layer, names, CounterRNG(tkey, idx), options)
-                for col, values in columns.items():
-                    meta[col] = np.asarray(values)
-            yield to_uint8(composite(layer, background)), pd.DataFrame(meta)
+            images, columns = render_layers(
+                layer, background, names, CounterRNG(tkey, idx), options
+            )
+            for col, values in columns.items():
+                meta[col] = np.asarray(values)
+            yield images.contiguous().numpy(), pd.DataFrame(meta)
+
+    @staticmethod
+    def transform_key(split: str, transform_seed: int) -> int:
+        """The ``CounterRNG`` key of a split's transformation draws (indexed by sample index)."""
+        return derive_seed(transform_seed, split, "transforms")
+
+    def renderer(self, split: str, device: torch.device | str, *, name: str) -> T2DRenderer:
+        """Per-epoch rendering of ``split`` on ``device`` (see :mod:`~invtransfer.datasets.render`)."""
+        return T2DRenderer(self, split, torch.device(device), name=name)
+
+
+class T2DRenderer(EpochRenderer):
+    """Epoch ``e`` of a Transforms-2D / structured-random split: the prototypes, the background
+    bank (or each sample's random background) and each sample's class and background index stay
+    resident on the device; each batch gathers its layers and backgrounds, then transforms and
+    composites them exactly as :meth:`_T2DPlan.chunks` does."""
+
+    def __init__(self, plan: _T2DPlan, split: str, device: torch.device, *, name: str):
+        spec = plan.spec
+        if split not in spec["splits"]:
+            raise ValueError(f"split {split!r} is not in this dataset (has {list(spec['splits'])})")
+        n, seed, size = spec["splits"][split], spec["seed"], spec["image_size"]
+        idx = np.arange(n, dtype=np.int64)
+        labels = assign_classes(seed, split, idx, len(plan.class_names), spec["class_balance"])
+        super().__init__(
+            dataset=name,
+            spec=spec,
+            split=split,
+            labels=labels,
+            counters=idx,
+            class_names=plan.class_names,
+            device=device,
+        )
+        self._plan_key = plan.transform_key
+        self._prototypes = plan.prototypes.to(device)
+        self._labels_dev = self.labels.to(device)
+        bank = plan._bank(split)
+        self._bank: torch.Tensor | None = None
+        self._bg_index: torch.Tensor | None = None
+        self._pixels: torch.Tensor | None = None
+        if bank is not None:
+            self._bank = bank.to(device)
+            bg = assign_backgrounds(seed, split, idx, bank.shape[0])
+            self._bg_index = torch.from_numpy(bg).to(device)
+        elif spec["backgrounds"]["source"] == "random":
+            pixels, _ = random_backgrounds(seed, split, idx, size)
+            self._pixels = torch.from_numpy(pixels).to(device)  # uint8, as materialize draws them
+
+    def transform_key(self, epoch: int) -> int:
+        return self._plan_key(self.split, epoch_transform_seed(self.spec["transform_seed"], epoch))
+
+    def _layers(self, rows: torch.Tensor) -> torch.Tensor:
+        return self._prototypes[self._labels_dev[rows]]
+
+    def _backgrounds(self, rows: torch.Tensor) -> torch.Tensor:
+        if self._bank is not None:
+            assert self._bg_index is not None
+            return self._bank[self._bg_index[rows]]
+        if self._pixels is not None:
+            return self._pixels[rows].to(torch.float32).div_(255.0)
+        size = self.image_shape[0]
+        return torch.zeros(rows.shape[0], size, size, 3, device=self.device)
 
 
 def build(spec: Mapping[str, Any]) -> BuildPlan:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from invtransfer.config import resolve_arch
-from invtransfer.experiments.jobs import ModelJob, SensJob, SensPair
+from invtransfer.experiments.jobs import ModelJob, SensJob, SensPair, rendering_for
 from invtransfer.experiments.naming import count_label
 from invtransfer.experiments.plan import Plan
 from invtransfer.experiments.specs import (
@@ -105,7 +105,15 @@ def plan_it(
                     size = count_label(int(config["data"]["n_train"]))
                     label = f"it-{model_type}-{train_t}-{k}c-{size}"
                     model = plan.add_model(
-                        ModelJob.from_config(config, arch, ds, seed, experiment="it", label=label)
+                        ModelJob.from_config(
+                            config,
+                            arch,
+                            ds,
+                            seed,
+                            experiment="it",
+                            label=label,
+                            rendering=rendering_for(config, plan.datasets[ds]),
+                        )
                     )
                     pairs = [
                         SensPair(

@@ -20,6 +20,7 @@ from invtransfer.config import resolve_arch
 
 __all__ = [
     "AUGMENTATIONS",
+    "RENDERED_KINDS",
     "FeaturesJob",
     "FinetuneJob",
     "FinetuneRun",
@@ -28,6 +29,7 @@ __all__ = [
     "SensJob",
     "SensPair",
     "job_hash",
+    "rendering_for",
 ]
 
 #: Training-time augmentations a pretraining job may ask for ("crop-flip": CIFAR's random crop
@@ -61,8 +63,28 @@ def job_hash(obj: Any, length: int = 10) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+#: Dataset kinds whose transformations training can redraw every epoch, and the key of
+#: ``training.rendering`` that chooses for each (structured random data goes with Transforms-2D).
+RENDERED_KINDS = {"t2d": "t2d", "random": "t2d", "cifar": "cifar"}
+
+
+def rendering_for(config: Mapping[str, Any], spec: Mapping[str, Any]) -> str:
+    """How pretraining / fine-tuning on the dataset ``spec`` sees its transformations:
+    ``training.rendering.<family>`` for kinds with transformations (:data:`RENDERED_KINDS`),
+    ``"fixed"`` for data without any (every epoch would be the same images)."""
+    key = RENDERED_KINDS.get(spec.get("kind", ""))
+    if key is None or not spec.get("transforms"):
+        return "fixed"
+    return str(config["training"]["rendering"][key])
+
+
 def _freeze_mapping(job: Any, name: str) -> None:
     object.__setattr__(job, name, MappingProxyType(dict(getattr(job, name))))
+
+
+def _check_rendering(value: str) -> None:
+    if value not in ("fixed", "per-epoch"):
+        raise ValueError(f"rendering must be 'fixed' or 'per-epoch', got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -85,6 +107,7 @@ class ModelJob:
     warmup_epochs: int | None  # "vit" only
     min_lr: float | None  # "vit" only
     augment: str  # one of AUGMENTATIONS
+    rendering: str = "fixed"  # "fixed" | "per-epoch": fresh transformation draws every epoch
     experiment: str = ""
     label: str = ""
 
@@ -92,6 +115,7 @@ class ModelJob:
         _freeze_mapping(self, "arch_kwargs")
         if self.augment not in AUGMENTATIONS:
             raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {self.augment!r}")
+        _check_rendering(self.rendering)
         if (self.schedule == "vit") != (self.warmup_epochs is not None):
             raise ValueError("warmup_epochs and min_lr are set exactly for the 'vit' schedule")
 
@@ -107,9 +131,11 @@ class ModelJob:
         label: str,
         epochs: int | None = None,
         augment: str = "none",
+        rendering: str = "fixed",
     ) -> ModelJob:
         """The pretraining job of ``arch`` on ``dataset`` under ``config["training"]``
-        (``epochs`` overrides ``training.pretrain.epochs``, e.g. for the IFE family)."""
+        (``epochs`` overrides ``training.pretrain.epochs``, e.g. for the IFE family;
+        ``rendering`` is :func:`rendering_for` the dataset's spec)."""
         arch = resolve_arch(arch, config)
         pre = config["training"]["pretrain"]
         vit = config["training"]["vit"] if arch == "vit" else None
@@ -126,6 +152,7 @@ class ModelJob:
             warmup_epochs=int(vit["warmup_epochs"]) if vit else None,
             min_lr=float(vit["min_lr"]) if vit else None,
             augment=augment,
+            rendering=rendering,
             experiment=experiment,
             label=label,
         )
@@ -147,14 +174,18 @@ class ModelJob:
             out.update(warmup_epochs=self.warmup_epochs, min_lr=self.min_lr)
         if self.augment != "none":
             out["augment"] = self.augment
+        if self.rendering != "fixed":
+            out["rendering"] = self.rendering
         return out
 
     def training_hash(self, length: int = 6) -> str:
-        """Hash of everything that determines the trained weights (not ``experiment``/``label``)."""
+        """Hash of everything that determines the trained weights (not ``experiment``/``label``;
+        ``rendering`` only when it is not ``"fixed"``, so fixed models keep their names)."""
         fields = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
             if f.name not in ("experiment", "label")
+            and not (f.name == "rendering" and self.rendering == "fixed")
         }
         return job_hash(fields, length)
 
@@ -216,10 +247,19 @@ class FinetuneRun:
     lr: float
     lr_decay_epochs: int | None
     seed: int
+    rendering: str = "fixed"  # "fixed" | "per-epoch" (see ModelJob)
+
+    def __post_init__(self) -> None:
+        _check_rendering(self.rendering)
 
     @classmethod
     def from_config(
-        cls, config: Mapping[str, Any], n_samples: int | float, seed: int
+        cls,
+        config: Mapping[str, Any],
+        n_samples: int | float,
+        seed: int,
+        *,
+        rendering: str = "fixed",
     ) -> FinetuneRun:
         f = config["training"]["finetune"]
         return cls(
@@ -229,10 +269,14 @@ class FinetuneRun:
             lr=float(f["lr"]),
             lr_decay_epochs=f["lr_decay_epochs"],
             seed=int(seed),
+            rendering=rendering,
         )
 
     def to_params(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if self.rendering == "fixed":  # the default: params (and reruns) as before the switch
+            del out["rendering"]
+        return out
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from invtransfer.config import resolve_arch
-from invtransfer.experiments.jobs import FinetuneRun, ModelJob, ProbeJob
+from invtransfer.experiments.jobs import FinetuneRun, ModelJob, ProbeJob, rendering_for
 from invtransfer.experiments.naming import count_label, transforms_label
 from invtransfer.experiments.plan import Plan
 from invtransfer.experiments.specs import (
@@ -97,7 +97,15 @@ def plan_tvo(
                     size = count_label(n, per_class=family != "t2d")
                     label = f"tvo-{family}-{transforms_label(transforms)}-{len(rel_classes[rel])}c-{size}"
                     model = plan.add_model(
-                        ModelJob.from_config(config, arch, ds, seed, experiment="tvo", label=label)
+                        ModelJob.from_config(
+                            config,
+                            arch,
+                            ds,
+                            seed,
+                            experiment="tvo",
+                            label=label,
+                            rendering=rendering_for(config, plan.datasets[ds]),
+                        )
                     )
                     probe = plan.add_probe(
                         model, target_ds, ProbeJob.from_config(config, model, seed)
@@ -121,7 +129,12 @@ def plan_tvo(
                                 model,
                                 target_ds,
                                 regime,
-                                FinetuneRun.from_config(config, n_ft, seed),
+                                FinetuneRun.from_config(
+                                    config,
+                                    n_ft,
+                                    seed,
+                                    rendering=rendering_for(config, plan.datasets[target_ds]),
+                                ),
                             )
                             result = f"results/finetune/{ft}/metrics.json"
                         plan.record(
