@@ -5,6 +5,7 @@ Subcommands::
     inspect PATH                                  summary of an artifact folder (exit 1 if damaged)
     find [--arch A] [--transform T] [--seed N]    the model folders of a config that match
     config                                        the effective configuration, every key described
+    plan [TARGET ...] [--gpu H100]                jobs per rule, training work, estimated time
     materialize --spec SPEC.json --out DIR        build a dataset folder from a spec
     assets rebuild --dest resources --workdir TMP rebuild the object/background bundle
 """
@@ -75,6 +76,28 @@ def _cmd_find(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from invtransfer.estimate import estimate, format_estimate
+    from invtransfer.experiments import build_plan, finetune_regimes
+    from invtransfer.jobgraph import JobGraph
+
+    config = _config(args)
+    plan = build_plan(config)
+    jobs = JobGraph(config, plan, finetune_regimes(config)).jobs(args.targets)
+    est = estimate(
+        plan,
+        jobs,
+        device=args.device or config["device"],
+        gpu=args.gpu,
+        local=not args.no_calibrate,
+    )
+    label = (
+        f"preset {config['preset']}" if config.get("preset") else "the paper's settings"
+    ) + f", {config['seeds']} seed(s)"
+    sys.stdout.write(format_estimate(est, targets=args.targets, label=label))
+    return 0
+
+
 def _add_config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", help="a preset's Snakemake profile, e.g. profiles/tiny")
     p.add_argument("--preset", help="a preset by name (profiles/<preset>/overrides.yaml)")
@@ -142,6 +165,35 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="print the effective configuration with every key described")
     _add_config_options(p)
     p.set_defaults(func=_cmd_config)
+
+    p = sub.add_parser(
+        "plan",
+        help="what targets cost before they run: jobs per rule (as a Snakemake dry run from "
+        "scratch), trained images x epochs per architecture, estimated time here and on a GPU",
+    )
+    p.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="workflow targets as for snakemake, e.g. figures/fig2.pdf (default: all)",
+    )
+    p.add_argument(
+        "--gpu",
+        metavar="GPU",
+        help="also estimate one such GPU: H100, H200 or A100 (from a throughput measured in bench/RESULTS.md, else "
+        "FLOPs at an assumed utilisation; the output says which)",
+    )
+    p.add_argument(
+        "--device",
+        help="device to calibrate on (default: the config's `device`, auto = CUDA if present)",
+    )
+    p.add_argument(
+        "--no-calibrate",
+        action="store_true",
+        help="skip the local calibration (job counts, work and the --gpu estimate only)",
+    )
+    _add_config_options(p)
+    p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("materialize", help="build a dataset folder from a JSON spec")
     p.add_argument("--spec", required=True, help="dataset spec as JSON (see docs/ARCHITECTURE.md)")

@@ -9,6 +9,11 @@ from invtransfer.artifacts import ARTIFACTS
 from invtransfer.reporting import artifact_settings, artifact_tables, wildcard_pattern
 from invtransfer.reporting import final_targets as _final_targets
 
+# what the rules' input functions share with `python -m invtransfer plan` (its job counts)
+from invtransfer.jobgraph import data_checks
+from invtransfer.jobgraph import sens_evalsets as _sens_evalsets
+from invtransfer.jobgraph import table_inputs as _table_inputs
+
 # One validated configuration: the schema's defaults < config.yaml < the preset's overlay
 # (profiles/<preset>/overrides.yaml) < each --configfile < --config. It replaces Snakemake's own
 # merge, which would put a --configfile in place of a profile's preset overlay.
@@ -76,21 +81,13 @@ def dataset_spec(wildcards):
     return _lookup("dataset", PLAN.datasets, wildcards.dataset)
 
 
-def _data_checks(specs):
-    """The asset checks a set of dataset specs needs: the photo bundle, and CIFAR if used."""
-    needs = {"results/assets/check.json"}
-    for spec in specs:
-        if spec["kind"] in ("cifar", "cifar_objects"):
-            needs.add(f"results/assets/{spec.get('dataset', 'cifar10')}.json")
-    return sorted(needs)
-
-
+# The asset checks a set of dataset specs needs (the photo bundle, and CIFAR if used).
 def dataset_checks(wildcards):
-    return _data_checks([dataset_spec(wildcards)])
+    return data_checks([dataset_spec(wildcards)])
 
 
 def evalset_checks(wildcards):
-    return _data_checks(evalset_members(wildcards).values())
+    return data_checks(evalset_members(wildcards).values())
 
 
 def evalset_members(wildcards):
@@ -154,8 +151,8 @@ def n_sens_models(wildcards):
 
 
 def sens_evalsets(wildcards):
-    names = {p.evalset for ps in _sens(wildcards).models.values() for p in ps}
-    return [f"results/evalsets/{n}" for n in sorted(names)]
+    _sens(wildcards)
+    return _sens_evalsets(PLAN, wildcards.sensset)
 
 
 def table_records(wildcards):
@@ -163,10 +160,8 @@ def table_records(wildcards):
 
 
 def table_inputs(wildcards):
-    files = set()
-    for rec in table_records(wildcards):
-        files.update(PLAN.requires(v) for k, v in rec.items() if k.endswith("_path"))
-    return sorted(files)
+    table_records(wildcards)
+    return _table_inputs(PLAN, wildcards.table)
 
 
 # -- report rules: everything about an artifact comes from the registry (invtransfer.artifacts);
@@ -227,7 +222,17 @@ def stop_warm_server():
         _WARM.pop().stop()
 
 
+# Before the first job of a local run: a warning with the estimate and the cheaper routes when
+# the run would take more than invtransfer.estimate.LONG_RUN_HOURS here (INVTRANSFER_COST_WARNING=0
+# silences it). Calibrations are cached per machine, so this costs seconds once.
+def warn_long_run():
+    from invtransfer.estimate import warn_before_run
+
+    warn_before_run(workflow, CONFIG, PLAN)
+
+
 onstart:
+    warn_long_run()
     start_warm_server()
 
 
