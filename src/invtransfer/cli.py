@@ -4,10 +4,10 @@ Subcommands::
 
     inspect PATH                                  summary of an artifact folder (exit 1 if damaged)
     find [--arch A] [--transform T] [--seed N]    the model folders of a config that match
-    config                                        the effective configuration, every key described
+    config [--reference]                          the effective configuration, every key described
     plan [TARGET ...] [--gpu H100]                jobs per rule, training work, estimated time
     materialize --spec SPEC.json --out DIR        build a dataset folder from a spec
-    assets rebuild --dest resources --workdir TMP rebuild the object/background bundle
+    assets rebuild --workdir TMP [--dest DIR]     rebuild the object/background bundle
 """
 
 from __future__ import annotations
@@ -48,6 +48,11 @@ def _config(args: argparse.Namespace):
 def _cmd_config(args: argparse.Namespace) -> int:
     from invtransfer.config import describe_config
 
+    if args.reference:
+        from invtransfer.config.reference import config_reference
+
+        sys.stdout.write(config_reference())
+        return 0
     sys.stdout.write(describe_config(_config(args)))
     return 0
 
@@ -129,8 +134,9 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
 
 def _cmd_assets_rebuild(args: argparse.Namespace) -> int:
     from invtransfer.assets.bundle import rebuild_bundle
+    from invtransfer.resources import resources_dir
 
-    rebuild_bundle(Path(args.dest), Path(args.workdir))
+    rebuild_bundle(Path(args.dest) if args.dest else resources_dir(), Path(args.workdir))
     return 0
 
 
@@ -163,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_find)
 
     p = sub.add_parser("config", help="print the effective configuration with every key described")
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="print the configuration reference instead (Markdown: every key, its default, what "
+        "it accepts, its description; docs/CONFIG.md is this output)",
+    )
     _add_config_options(p)
     p.set_defaults(func=_cmd_config)
 
@@ -206,8 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("assets", help="asset bundle commands")
     asub = p.add_subparsers(dest="assets_command", required=True)
-    r = asub.add_parser("rebuild", help="rebuild resources/ from the Debian packages")
-    r.add_argument("--dest", default="resources", help="bundle folder (default: resources)")
+    r = asub.add_parser("rebuild", help="rebuild the asset bundle from the Debian packages")
+    r.add_argument(
+        "--dest",
+        default=None,
+        help="bundle folder (default: invtransfer.resources.resources_dir(), the package's "
+        "resources/ or $INVTRANSFER_RESOURCES)",
+    )
     r.add_argument("--workdir", required=True, help="scratch folder for downloads and extraction")
     r.set_defaults(func=_cmd_assets_rebuild)
     return parser

@@ -767,9 +767,17 @@ def _gpu_basis(est: Estimate) -> str:
     return ways[0] + ("; other architectures otherwise, see `plan --gpu H100`" if ways[1:] else "")
 
 
-def warn_before_run(workflow: Any, config: Mapping[str, Any], plan: Plan) -> str | None:
+def warn_before_run(
+    workflow: Any,
+    config: Mapping[str, Any],
+    plan: Plan,
+    rule_names: Mapping[str, str] | None = None,
+) -> str | None:
     """The Snakefile's ``onstart`` hook: print :func:`long_run_warning` for the jobs this run
-    will execute (Snakemake's DAG), when they run on this machine. Returns the message."""
+    will execute (Snakemake's DAG), when they run on this machine. ``rule_names`` maps the
+    rules' names in the DAG to this workflow's (``it_pretrain`` -> ``pretrain`` when a host
+    workflow imports the rules with a prefix); rules it does not map are the host's own. Returns
+    the message."""
     from invtransfer.jobgraph import snakemake_job
 
     if not workflow.local_exec or getattr(workflow, "touch", False):
@@ -780,7 +788,9 @@ def warn_before_run(workflow: Any, config: Mapping[str, Any], plan: Plan) -> str
         jobs = [
             j
             for j in (
-                snakemake_job(job.rule.name, job.wildcards_dict)
+                snakemake_job(
+                    (rule_names or {}).get(job.rule.name, job.rule.name), job.wildcards_dict
+                )
                 for job in workflow.dag.needrun_jobs()
             )
             if j is not None
