@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Snakemake runs this once, inside the freshly created envs/invtransfer.yaml environment, from
-# the working directory of the run (normally the repository root), after copying it to
-# .snakemake/conda/<hash>.post-deploy.sh. So the repository is found through the working
-# directory, not through this script's location. Set INVTRANSFER_ROOT when running Snakemake
-# from elsewhere (--directory).
+# the working directory of the run, after copying it to .snakemake/conda/<hash>.post-deploy.sh.
+# So the repository is not found through this script's location: workflow/rules/common.smk sets
+# INVTRANSFER_ROOT to the workflow's own folder (also when it runs with --directory or as a
+# module of another workflow); without it, the working directory is tried.
 set -euo pipefail
 root="${INVTRANSFER_ROOT:-$(pwd -P)}"
 if ! grep -qs '^name = "invtransfer"' "$root/pyproject.toml"; then

@@ -1,6 +1,6 @@
 """The paper's qualitative claims as rules, checked on numbers in the paper-numbers format.
 
-``resources/paper_claims.yaml`` lists the claims (kinds in :data:`CLAIM_KINDS`); each reads cells of
+``invtransfer/resources/paper_claims.yaml`` lists the claims (kinds in :data:`CLAIM_KINDS`); each reads cells of
 paper panels (:data:`invtransfer.artifacts.PANELS`). :func:`evaluate_claims` checks them on any
 frame with columns artifact, row, column, statistic, value — this run's numbers
 (:func:`invtransfer.scorecard.measured_numbers`) or the paper's own. A claim holds or fails only

@@ -4,10 +4,11 @@ Subcommands::
 
     inspect PATH                                  summary of an artifact folder (exit 1 if damaged)
     find [--arch A] [--transform T] [--seed N]    the model folders of a config that match
-    config                                        the effective configuration, every key described
+    config [--reference]                          the effective configuration, every key described
+    plan [TARGET ...] [--gpu H100]                jobs per rule, training work, estimated time
     materialize --spec SPEC.json --out DIR        build a dataset folder from a spec
     render-epoch RUN --epoch E --out DIR          epoch E's training images of a per-epoch run
-    assets rebuild --dest resources --workdir TMP rebuild the object/background bundle
+    assets rebuild --workdir TMP [--dest DIR]     rebuild the object/background bundle
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ def _config(args: argparse.Namespace):
 def _cmd_config(args: argparse.Namespace) -> int:
     from invtransfer.config import describe_config
 
+    if args.reference:
+        from invtransfer.config.reference import config_reference
+
+        sys.stdout.write(config_reference())
+        return 0
     sys.stdout.write(describe_config(_config(args)))
     return 0
 
@@ -73,6 +79,28 @@ def _cmd_find(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from invtransfer.estimate import estimate, format_estimate
+    from invtransfer.experiments import build_plan, finetune_regimes
+    from invtransfer.jobgraph import JobGraph
+
+    config = _config(args)
+    plan = build_plan(config)
+    jobs = JobGraph(config, plan, finetune_regimes(config)).jobs(args.targets)
+    est = estimate(
+        plan,
+        jobs,
+        device=args.device or config["device"],
+        gpu=args.gpu,
+        local=not args.no_calibrate,
+    )
+    label = (
+        f"preset {config['preset']}" if config.get("preset") else "the paper's settings"
+    ) + f", {config['seeds']} seed(s)"
+    sys.stdout.write(format_estimate(est, targets=args.targets, label=label))
     return 0
 
 
@@ -120,8 +148,9 @@ def _cmd_render_epoch(args: argparse.Namespace) -> int:
 
 def _cmd_assets_rebuild(args: argparse.Namespace) -> int:
     from invtransfer.assets.bundle import rebuild_bundle
+    from invtransfer.resources import resources_dir
 
-    rebuild_bundle(Path(args.dest), Path(args.workdir))
+    rebuild_bundle(Path(args.dest) if args.dest else resources_dir(), Path(args.workdir))
     return 0
 
 
@@ -154,8 +183,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_find)
 
     p = sub.add_parser("config", help="print the effective configuration with every key described")
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="print the configuration reference instead (Markdown: every key, its default, what "
+        "it accepts, its description; docs/CONFIG.md is this output)",
+    )
     _add_config_options(p)
     p.set_defaults(func=_cmd_config)
+
+    p = sub.add_parser(
+        "plan",
+        help="what targets cost before they run: jobs per rule (as a Snakemake dry run from "
+        "scratch), trained images x epochs per architecture, estimated time here and on a GPU",
+    )
+    p.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="workflow targets as for snakemake, e.g. figures/fig2.pdf (default: all)",
+    )
+    p.add_argument(
+        "--gpu",
+        metavar="GPU",
+        help="also estimate one such GPU: H100, H200 or A100 (from a throughput measured in bench/RESULTS.md, else "
+        "FLOPs at an assumed utilisation; the output says which)",
+    )
+    p.add_argument(
+        "--device",
+        help="device to calibrate on (default: the config's `device`, auto = CUDA if present)",
+    )
+    p.add_argument(
+        "--no-calibrate",
+        action="store_true",
+        help="skip the local calibration (job counts, work and the --gpu estimate only)",
+    )
+    _add_config_options(p)
+    p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("materialize", help="build a dataset folder from a JSON spec")
     p.add_argument("--spec", required=True, help="dataset spec as JSON (see docs/ARCHITECTURE.md)")
@@ -181,8 +245,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("assets", help="asset bundle commands")
     asub = p.add_subparsers(dest="assets_command", required=True)
-    r = asub.add_parser("rebuild", help="rebuild resources/ from the Debian packages")
-    r.add_argument("--dest", default="resources", help="bundle folder (default: resources)")
+    r = asub.add_parser("rebuild", help="rebuild the asset bundle from the Debian packages")
+    r.add_argument(
+        "--dest",
+        default=None,
+        help="bundle folder (default: invtransfer.resources.resources_dir(), the package's "
+        "resources/ or $INVTRANSFER_RESOURCES)",
+    )
     r.add_argument("--workdir", required=True, help="scratch folder for downloads and extraction")
     r.set_defaults(func=_cmd_assets_rebuild)
     return parser

@@ -2,11 +2,11 @@
 
 Inputs:
 
-* ``resources/paper_numbers.csv`` — every number printed in the paper (Table 1–5 cells, the bar
+* ``invtransfer/resources/paper_numbers.csv`` — every number printed in the paper (Table 1–5 cells, the bar
   labels of Fig. 3/12/13, the Fig. 16/17 heatmaps) plus a few values read off the reference's
   saved figures (Fig. 2, Fig. 4), whose note says APPROXIMATE. Columns: artifact, row, column,
   statistic (mean | std | value), value, note.
-* ``resources/paper_claims.yaml`` — the paper's qualitative claims as rules, checked by
+* ``invtransfer/resources/paper_claims.yaml`` — the paper's qualitative claims as rules, checked by
   :mod:`invtransfer.claims`.
 * ``results`` — the tidy tables of this run (keys ``tvo``, ``ife``, ``ife_sens``, ``it``, ``tm``;
   any may be missing).
@@ -65,8 +65,8 @@ def load_paper_numbers(path: str | os.PathLike[str] | None = None) -> pd.DataFra
     path = Path(path) if path is not None else resources_dir() / "paper_numbers.csv"
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path}: paper numbers not found; use a checkout's resources/ folder "
-            f"(or set ${ENV_RESOURCES})"
+            f"{path}: paper numbers not found; they ship in the package "
+            f"(invtransfer/resources/): reinstall it, or set ${ENV_RESOURCES} to such a folder"
         )
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [c for c in (*NUMBER_COLUMNS, "note") if c not in df.columns]

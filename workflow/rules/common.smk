@@ -1,27 +1,59 @@
 # Shared helpers: the configuration, the experiment plan, and the input functions the rules use.
 # Everything substantive is in the invtransfer package; these functions only look names up.
 
+import os
 import sys
+from pathlib import Path
 
-from invtransfer.config import workflow_config
+from invtransfer.config import module_config, workflow_config
 from invtransfer.experiments import build_plan, finetune_regimes
 from invtransfer.artifacts import ARTIFACTS
 from invtransfer.reporting import artifact_settings, artifact_tables, wildcard_pattern
 from invtransfer.reporting import final_targets as _final_targets
 
-# One validated configuration: the schema's defaults < config.yaml < the preset's overlay
-# (profiles/<preset>/overrides.yaml) < each --configfile < --config. It replaces Snakemake's own
-# merge, which would put a --configfile in place of a profile's preset overlay.
-CONFIG = workflow_config(
-    "config.yaml",  # the Snakefile's configfile
-    configfiles=workflow.config_settings.configfiles,
-    overrides=workflow.config_settings.config,
-    basedir=workflow.basedir,
-    local=workflow.local_exec,
-    argv=sys.argv,
-)
-config.clear()
-config.update(CONFIG.to_dict())
+# what the rules' input functions share with `python -m invtransfer plan` (its job counts)
+from invtransfer.jobgraph import data_checks
+from invtransfer.jobgraph import sens_evalsets as _sens_evalsets
+from invtransfer.jobgraph import table_inputs as _table_inputs
+
+# This workflow's own folder (Snakefile, config.yaml, profiles/, envs/), found from this file
+# and not from the working directory, so that it is the same when Snakemake runs elsewhere
+# (--directory, --snakefile) and when this workflow is a module of another one. Rules name their
+# scripts, environments and captions relative to their own file; the package ships the schema
+# and the resources (invtransfer.resources.resources_dir()).
+WORKFLOW_ROOT = Path(
+    workflow.current_basedir.get_path_or_uri(secret_free=False)
+).parents[1]
+# envs/invtransfer.post-deploy.sh (--sdm conda) installs the package from here
+os.environ.setdefault("INVTRANSFER_ROOT", str(WORKFLOW_ROOT))
+
+if workflow.modifier.is_main_snakefile():
+    # One validated configuration: the schema's defaults < config.yaml < the preset's overlay
+    # (profiles/<preset>/overrides.yaml) < each --configfile < --config. It replaces Snakemake's
+    # own merge, which would put a --configfile in place of a profile's preset overlay.
+    CONFIG = workflow_config(
+        # the Snakefile's configfile (relative to the working directory, as Snakemake reads it;
+        # absent there when --configfile replaces it: this folder's empty one)
+        (
+            "config.yaml"
+            if os.path.isfile("config.yaml")
+            else WORKFLOW_ROOT / "config.yaml"
+        ),
+        configfiles=workflow.config_settings.configfiles,
+        overrides=workflow.config_settings.config,
+        basedir=WORKFLOW_ROOT,
+        local=workflow.local_exec,
+        argv=sys.argv,
+    )
+    config.clear()
+    config.update(CONFIG.to_dict())
+else:
+    # A module of another workflow (`module invtransfer: snakefile: ...; config: <mapping>`):
+    # the host's mapping is the configuration (the schema's defaults < the preset it names < the
+    # mapping), validated the same way. The module gets its own filled-in copy; the host's
+    # mapping is left as it was.
+    CONFIG = module_config(config, basedir=WORKFLOW_ROOT, local=workflow.local_exec)
+    config = CONFIG.to_dict()
 PLAN = build_plan(CONFIG)
 FT_REGIMES = finetune_regimes(CONFIG)
 
@@ -33,19 +65,6 @@ wildcard_constraints:
     model=r"[^/]+",
     sensset=r"[^/]+",
     table=r"[^/]+",
-
-
-# Tiny bookkeeping jobs run where Snakemake runs (on a cluster: the login node, which also has the
-# network access an optional CIFAR download needs).
-localrules:
-    all,
-    check_assets,
-    check_cifar,
-    collect,
-    figure,
-    table,
-    scorecard,
-    example_figure,
 
 
 def scaled(base, per=None):
@@ -76,21 +95,13 @@ def dataset_spec(wildcards):
     return _lookup("dataset", PLAN.datasets, wildcards.dataset)
 
 
-def _data_checks(specs):
-    """The asset checks a set of dataset specs needs: the photo bundle, and CIFAR if used."""
-    needs = {"results/assets/check.json"}
-    for spec in specs:
-        if spec["kind"] in ("cifar", "cifar_objects"):
-            needs.add(f"results/assets/{spec.get('dataset', 'cifar10')}.json")
-    return sorted(needs)
-
-
+# The asset checks a set of dataset specs needs (the photo bundle, and CIFAR if used).
 def dataset_checks(wildcards):
-    return _data_checks([dataset_spec(wildcards)])
+    return data_checks([dataset_spec(wildcards)])
 
 
 def evalset_checks(wildcards):
-    return _data_checks(evalset_members(wildcards).values())
+    return data_checks(evalset_members(wildcards).values())
 
 
 def evalset_members(wildcards):
@@ -154,8 +165,8 @@ def n_sens_models(wildcards):
 
 
 def sens_evalsets(wildcards):
-    names = {p.evalset for ps in _sens(wildcards).models.values() for p in ps}
-    return [f"results/evalsets/{n}" for n in sorted(names)]
+    _sens(wildcards)
+    return _sens_evalsets(PLAN, wildcards.sensset)
 
 
 def table_records(wildcards):
@@ -163,10 +174,8 @@ def table_records(wildcards):
 
 
 def table_inputs(wildcards):
-    files = set()
-    for rec in table_records(wildcards):
-        files.update(PLAN.requires(v) for k, v in rec.items() if k.endswith("_path"))
-    return sorted(files)
+    table_records(wildcards)
+    return _table_inputs(PLAN, wildcards.table)
 
 
 # -- report rules: everything about an artifact comes from the registry (invtransfer.artifacts);
@@ -227,7 +236,21 @@ def stop_warm_server():
         _WARM.pop().stop()
 
 
+# Before the first job of a local run: a warning with the estimate and the cheaper routes when
+# the run would take more than invtransfer.estimate.LONG_RUN_HOURS here (INVTRANSFER_COST_WARNING=0
+# silences it). Calibrations are cached per machine, so this costs seconds once.
+# In a host workflow the hooks are the host's: it can call invtransfer.warn_long_run() and
+# invtransfer.start_warm_server() / stop_warm_server() in its own onstart/onsuccess/onerror.
+def warn_long_run():
+    from invtransfer.estimate import warn_before_run
+    from invtransfer.jobgraph import RULE_ORDER
+
+    names = {getattr(rules, r).rule.name: r for r in RULE_ORDER if rules.has(r)}
+    warn_before_run(workflow, CONFIG, PLAN, names)
+
+
 onstart:
+    warn_long_run()
     start_warm_server()
 
 

@@ -1,4 +1,5 @@
-# Stage: tidy tables -> the paper's figures and tables, and the scorecard.
+# Stage: tidy tables -> the paper's figures and tables, and the scorecard. Local rules: small
+# jobs that run where Snakemake runs (see assets.smk).
 
 
 rule collect:
@@ -8,6 +9,7 @@ rule collect:
         "results/tables/{table}.csv",
     log:
         "logs/collect/{table}.log",
+    localrule: True
     conda:
         "../../envs/invtransfer.yaml"
     params:
@@ -35,6 +37,7 @@ rule figure:
         "logs/figure/{artifact}.log",
     wildcard_constraints:
         artifact=ARTIFACT_NAMES["figure"],
+    localrule: True
     conda:
         "../../envs/invtransfer.yaml"
     params:
@@ -60,6 +63,7 @@ rule table:
         "logs/table/{artifact}.log",
     wildcard_constraints:
         artifact=ARTIFACT_NAMES["table"],
+    localrule: True
     conda:
         "../../envs/invtransfer.yaml"
     params:
@@ -80,6 +84,7 @@ rule scorecard:
         csv="tables/scorecard.csv",
     log:
         "logs/scorecard.log",
+    localrule: True
     conda:
         "../../envs/invtransfer.yaml"
     params:
@@ -102,6 +107,7 @@ rule example_figure:
         "logs/figure/{artifact}.log",
     wildcard_constraints:
         artifact=ARTIFACT_NAMES["example"],
+    localrule: True
     conda:
         "../../envs/invtransfer.yaml"
     params:

@@ -4,10 +4,11 @@ The paper's base images (SI-Score on S3 / Hugging Face) cannot be reached from t
 machines, so the default objects and backgrounds come from Debian packages instead (see
 ``/work/shared/spec/data_sources.md``): 296 photographic Tux Paint stamps (GPL-2+) and 27 nature
 wallpapers (GPL-2+, LGPL-3, CC-BY-4.0, CC-BY-SA-3.0/4.0, CC0-1.0). The processed copies are
-committed under ``resources/`` so that a checkout works offline; :func:`rebuild_bundle` recreates
+committed under ``src/invtransfer/resources/`` (package data, so every install has them and
+works offline); :func:`rebuild_bundle` recreates
 them from the ``.deb`` files (``apt-get download`` + ``dpkg -x``) so their provenance is checkable:
 
-    python -m invtransfer assets rebuild        # -> rebuild_bundle(<repo>/resources, <tmp>)
+    python -m invtransfer assets rebuild --workdir TMP   # -> rebuild_bundle(resources_dir(), TMP)
 
 Layout of the bundle folder::
 
@@ -125,16 +126,16 @@ MANIFEST_COLUMNS = (
 def bundle_dir() -> Path:
     """The bundle folder, :func:`invtransfer.resources.resources_dir`, checked to hold a bundle.
 
-    The bundle is not Python package data (it is 6 MB of images with their own licences), so an
-    installed, non-editable copy of the package must be pointed at a checkout's ``resources/``.
+    The bundle is package data (about 6 MB of images with their licences), so any install of the
+    package, editable or not, has it; ``$INVTRANSFER_RESOURCES`` points elsewhere.
     """
     env = os.environ.get(ENV_RESOURCES)
     root = resources_dir()
     if not (root / MANIFEST).is_file():
-        how = f"${ENV_RESOURCES}={env}" if env else "the repository's resources/ folder"
+        how = f"${ENV_RESOURCES}={env}" if env else "the package's resources/ folder"
         raise AssetError(
-            f"{root / MANIFEST}: asset bundle not found ({how}). Use an editable install of a "
-            f"checkout (pip install -e .), set {ENV_RESOURCES} to a checkout's resources/ folder, "
+            f"{root / MANIFEST}: asset bundle not found ({how}). Reinstall the package (it ships "
+            f"the bundle), set {ENV_RESOURCES} to a folder holding one, "
             "or rebuild it with `python -m invtransfer assets rebuild`"
         )
     return root
@@ -212,7 +213,7 @@ def check_bundle_file(path: Path, entry: BundleEntry) -> None:
     """Raise :class:`AssetError` unless ``path`` exists and matches ``entry``'s SHA-256 (cached)."""
     if not path.is_file():
         raise AssetError(
-            f"{path}: bundled {entry.kind} {entry.name!r} is missing; restore resources/"
+            f"{path}: bundled {entry.kind} {entry.name!r} is missing; reinstall the package or restore its resources/ folder"
         )
     st = path.stat()
     _verify_sha(str(path), st.st_size, st.st_mtime_ns, entry.sha256)

@@ -46,7 +46,9 @@ def emoji_entries(lists_dir: Path) -> tuple[EmojiEntry, ...]:
     paths = [lists_dir / "noto_emoji_default61.tsv", lists_dir / "noto_emoji_objects.tsv"]
     for path in paths:
         if not path.is_file():
-            raise AssetError(f"{path}: emoji list not found (it ships in resources/lists/)")
+            raise AssetError(
+                f"{path}: emoji list not found (it ships in the package: invtransfer/resources/lists/)"
+            )
     with open(paths[0], newline="", encoding="utf-8") as fh:
         default = [
             EmojiEntry(r["siscore_label"], r["unified"], r["emoji_name"])

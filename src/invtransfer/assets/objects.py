@@ -2,7 +2,7 @@
 
 Sources (``config["assets"]["objects"]["source"]``):
 
-- ``bundle`` (default): the embedded Tux Paint photographs in ``resources/``. Default: the 61
+- ``bundle`` (default): the embedded Tux Paint photographs in the package's ``resources/``. Default: the 61
   curated objects in ``tuxpaint_default61.tsv`` order; ``count: N`` (N ≤ 296) takes those first,
   then the rest in list order; ``names: [...]`` picks by name. ``path`` may point at another
   bundle folder (e.g. a fresh ``assets rebuild``). Files are checked against the manifest SHA-256.
@@ -87,7 +87,7 @@ def _bundle_catalogue(opts: Mapping[str, Any]) -> _Catalogue:
     root = optional_path(opts.get("path"), f"{SECTION}.path") or bundle_dir()
     if not root.is_dir():
         raise AssetError(
-            f"{root}: bundle folder not found; omit `path` to use the repository's resources/ or "
+            f"{root}: bundle folder not found; omit `path` to use the package's bundle (invtransfer/resources/) or "
             "rebuild it with `python -m invtransfer assets rebuild`"
         )
     entries = {e.name: e for e in read_bundle_manifest(root) if e.kind == "object"}

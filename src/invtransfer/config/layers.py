@@ -24,6 +24,7 @@ __all__ = [
     "compose_layers",
     "deep_merge",
     "load_config",
+    "module_config",
     "preset_file",
     "profile_settings",
     "workflow_config",
@@ -173,6 +174,23 @@ def workflow_config(
                     "--config, or put your values in a --configfile (files add to the preset)"
                 )
     return config
+
+
+def module_config(
+    mapping: Mapping[str, Any] | None, *, basedir: str | Path, local: bool = False
+) -> Config:
+    """The configuration of the workflow used as a module of another workflow
+    (``module invtransfer: snakefile: ...; config: <mapping>``): the schema's defaults < the
+    preset the mapping names (``basedir/profiles/<preset>/overrides.yaml``) < the mapping,
+    validated as any other configuration. The mapping must hold invtransfer's keys only (pass
+    e.g. ``config["invtransfer"]`` when the host's config has keys of its own)."""
+    if mapping is not None and not isinstance(mapping, Mapping):
+        raise ConfigError(
+            f"the module's config must be a mapping of invtransfer's keys, got "
+            f"{type(mapping).__name__}"
+        )
+    layers = _layers([], [], dict(mapping or {}), None, basedir)
+    return check_config(compose_layers(layers), local=local)
 
 
 def profile_settings(profile: str | Path) -> dict[str, Any]:
