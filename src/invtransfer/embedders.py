@@ -86,7 +86,8 @@ class Embedder:
     pool: str
     classifier: bool  # True when embed() also returns predictions
     device: torch.device
-    info: dict[str, Any] = field(default_factory=dict)  # provenance: weights, sha256, defaults' source
+    # provenance: weights file and SHA-256, where the input size and normalisation came from
+    info: dict[str, Any] = field(default_factory=dict)
     forward: Forward | None = field(default=None, repr=False)
 
     def prepare(self, images_uint8: Tensor) -> Tensor:
@@ -183,7 +184,11 @@ def _read_state_dict(path: Path, what: str) -> dict[str, Tensor]:
     for key in ("state_dict", "model"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
-    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
+    if (
+        not isinstance(obj, Mapping)
+        or not obj
+        or not all(isinstance(v, Tensor) for v in obj.values())
+    ):
         raise CheckpointError(
             f"{what}: {path} does not hold a state dict (a mapping of parameter names to tensors)"
         )
@@ -231,7 +236,9 @@ def _last_linear(module: nn.Module) -> tuple[str, nn.Linear] | None:
 
 
 # -- torchvision ----------------------------------------------------------------------------------
-def _torchvision(name: str, weights: Path | None, random_init: int | None) -> tuple[nn.Module, dict]:
+def _torchvision(
+    name: str, weights: Path | None, random_init: int | None
+) -> tuple[nn.Module, dict]:
     import torchvision
     from torchvision.models import get_model, list_models
 
@@ -344,22 +351,29 @@ def _project(folder: Path, device: torch.device) -> tuple[nn.Module, dict, int |
 # -- representation readers -----------------------------------------------------------------------
 def layer_names(module: nn.Module) -> tuple[list[str], str]:
     """The names a representation layer can take for ``module`` and how they are read:
-    ``(names, "fx")`` (torchvision feature-extraction graph nodes, eval mode) when the model can
-    be traced, else ``(names, "module")`` (submodule names, read with a forward hook)."""
+    ``(names, "fx")`` (torchvision feature-extraction graph nodes, eval mode, then the names of
+    the modules that contain nodes, e.g. ``layer4``) when the model can be traced, else
+    ``(names, "module")`` (submodule names, read with a forward hook)."""
     from torchvision.models.feature_extraction import get_graph_node_names
 
+    modules = [n for n, _ in module.named_modules() if n]
     try:
-        _, names = get_graph_node_names(module)
-        return [n for n in names if n != "x"], "fx"
+        _, nodes = get_graph_node_names(module)
     except Exception as exc:  # fx raises many kinds of errors on untraceable Python control flow
-        log.debug("not traceable by torch.fx (%s: %s); using submodule names", type(exc).__name__, exc)
-        return [n for n, _ in module.named_modules() if n], "module"
+        log.debug(
+            "not traceable by torch.fx (%s: %s); using submodule names", type(exc).__name__, exc
+        )
+        return modules, "module"
+    # a module name stands for the last node inside it (create_feature_extractor's rule)
+    nodes = [n for n in nodes if n != "x"]
+    prefixes = {n.rsplit(".", k)[0] for n in nodes for k in range(1, n.count(".") + 1)}
+    return nodes + [m for m in modules if m not in nodes and m in prefixes], "fx"
 
 
 def _unknown_layer(layer: str, names: Sequence[str], how: str, what: str) -> ValueError:
     close = difflib.get_close_matches(layer, names, n=5)
     hint = f" Close matches: {', '.join(close)}." if close else ""
-    kind = "graph nodes" if how == "fx" else "submodules"
+    kind = "graph nodes and modules" if how == "fx" else "submodules"
     return ValueError(
         f"{what}: unknown layer {layer!r}.{hint} Valid: 'penultimate' or one of its "
         f"{len(names)} {kind}: {', '.join(names)}"
@@ -390,13 +404,15 @@ def _hook_forward(module: nn.Module, layer: str, classifier: bool) -> Forward:
     return forward
 
 
-def _fx_forward(module: nn.Module, layer: str, names: Sequence[str], classifier: bool) -> Forward:
-    from torchvision.models.feature_extraction import create_feature_extractor
+def _fx_forward(module: nn.Module, layer: str, classifier: bool) -> Forward:
+    from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 
-    nodes = {layer: "representation"}
-    if classifier and names[-1] != layer:
-        nodes[names[-1]] = "output"  # the last node computes the model's output
-    extractor = create_feature_extractor(module, return_nodes=nodes).eval()
+    _, nodes = get_graph_node_names(module)
+    final = nodes[-1]  # the last node computes the model's output
+    wanted = {layer: "representation"}
+    if classifier and final != layer:
+        wanted[final] = "output"
+    extractor = create_feature_extractor(module, return_nodes=wanted).eval()
     checked: list[bool] = []
 
     def forward(x: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -407,7 +423,7 @@ def _fx_forward(module: nn.Module, layer: str, names: Sequence[str], classifier:
             full = module(x[:2])
             if not (isinstance(full, Tensor) and torch.allclose(full, logits[:2], atol=1e-4)):
                 raise ValueError(
-                    f"graph node {names[-1]!r} does not give the model's output; cannot read "
+                    f"graph node {final!r} does not give the model's output; cannot read "
                     f"predictions next to layer {layer!r}"
                 )
             checked.append(True)
@@ -544,7 +560,7 @@ def load_embedder(
         )
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"input_size must be a positive int, got {size!r}")
-    if mean is None and d_mean is None or std is None and d_std is None:
+    if (mean is None and d_mean is None) or (std is None and d_std is None):
         raise ValueError(
             f"{what}: its input normalisation is not known; pass mean and std (--mean R G B "
             "--std R G B), e.g. ImageNet's 0.485 0.456 0.406 / 0.229 0.224 0.225"
@@ -616,5 +632,5 @@ def _reader(kind: str, module: nn.Module, layer: str, what: str) -> tuple[Forwar
         extra = list(names) if kind != "project" else ["reference", *names]
         raise _unknown_layer(layer, extra, how, what)
     if how == "fx":
-        return _fx_forward(module, layer, names, True), True
+        return _fx_forward(module, layer, True), True
     return _hook_forward(module, layer, True), True

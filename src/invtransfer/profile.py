@@ -123,7 +123,9 @@ def _check_options(options: ProfileOptions) -> tuple[str, ...]:
         return tuple(TRANSFORMS)
     names = list(options.transforms)
     if isinstance(options.transforms, str) or not names:
-        raise ValueError(f"transforms must be a non-empty list of names, got {options.transforms!r}")
+        raise ValueError(
+            f"transforms must be a non-empty list of names, got {options.transforms!r}"
+        )
     for name in names:
         get_transform(name)  # unknown name: ValueError listing the valid ones
     if len(set(names)) != len(names):
@@ -170,7 +172,9 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def _render(spec: Mapping[str, Any], split: str, chunk_size: int) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+def _render(
+    spec: Mapping[str, Any], split: str, chunk_size: int
+) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
     """Chunks of a dataset spec's split, rendered in this process with one torch thread."""
     from invtransfer.datasets.builders import dataset_build_plan
 
@@ -344,7 +348,9 @@ def profile_transform(
         }
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"{embedder.label}, transformation {transform!r}: {exc}") from exc
-    x, x_name, discrete = magnitudes(transform, _params(ea.meta, transform), _params(eb.meta, transform))
+    x, x_name, discrete = magnitudes(
+        transform, _params(ea.meta, transform), _params(eb.meta, transform)
+    )
     curve = sens_curve(fa, fb, x, discrete=discrete, bins=options.bins, n_pairs=options.sens_pairs)
     curve.insert(0, "x_name", x_name)
     curve.insert(0, "transform", transform)
@@ -425,7 +431,9 @@ def profile_model(embedder: Embedder, options: ProfileOptions | None = None) -> 
     }  # fmt: skip
     if options.probe is not None:
         info["probe"] = _probe(embedder, options)
-        log.info("%s: linear probe test accuracy %.4f", embedder.label, info["probe"]["test_accuracy"])
+        log.info(
+            "%s: linear probe test accuracy %.4f", embedder.label, info["probe"]["test_accuracy"]
+        )
     wall = time.perf_counter() - t0
     info["timing"] = {
         "wall_s": round(wall, 2), "render_s": round(render_s, 2), "model_s": round(embed_s, 2),
@@ -461,7 +469,10 @@ def read_profile(folder: str | os.PathLike[str]) -> ProfileResult:
             )
     table = pd.read_csv(folder / "profile.csv")
     curves = pd.read_csv(folder / "curves.csv")
-    for frame, cols, name in ((table, PROFILE_COLUMNS, "profile.csv"), (curves, CURVE_COLUMNS, "curves.csv")):
+    for frame, cols, name in (
+        (table, PROFILE_COLUMNS, "profile.csv"),
+        (curves, CURVE_COLUMNS, "curves.csv"),
+    ):
         missing = [c for c in cols if c not in frame.columns]
         if missing:
             raise ValueError(f"{folder / name}: missing columns {missing}")

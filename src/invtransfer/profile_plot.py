@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
@@ -113,4 +114,3 @@ def fig_profile(
     from invtransfer.plots import save_figure
 
     return save_figure(draw_profile(table, curves), stem)
-

@@ -47,7 +47,9 @@ def _matrix(name: str, x: Any, min_rows: int) -> np.ndarray:
         raise ValueError(f"{name} needs at least {min_rows} rows (samples), got {x.shape[0]}")
     if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
         bad = np.argwhere(~np.isfinite(x))[0]
-        raise ValueError(f"{name} contains NaN or infinite values (first at row {bad[0]}, column {bad[1]})")
+        raise ValueError(
+            f"{name} contains NaN or infinite values (first at row {bad[0]}, column {bad[1]})"
+        )
     return x
 
 
@@ -72,7 +74,9 @@ def unbiased_hsic(k: np.ndarray, l: np.ndarray) -> float:  # noqa: E741 - the pa
     l = np.asarray(l, dtype=np.float64)  # noqa: E741
     n = k.shape[0]
     if k.shape != (n, n) or l.shape != (n, n):
-        raise TypeError(f"Gram matrices must be square and equal in shape, got {k.shape}, {l.shape}")
+        raise TypeError(
+            f"Gram matrices must be square and equal in shape, got {k.shape}, {l.shape}"
+        )
     if n < 4:
         raise ValueError(f"the unbiased HSIC estimator needs n >= 4 samples, got {n}")
     kt = k.copy()
@@ -85,9 +89,7 @@ def unbiased_hsic(k: np.ndarray, l: np.ndarray) -> float:  # noqa: E741 - the pa
     return (trace + sums - cross) / (n * (n - 3))
 
 
-def _debiased_hsic_centered(
-    xty: float, diag_x: np.ndarray, diag_y: np.ndarray, n: int
-) -> float:
+def _debiased_hsic_centered(xty: float, diag_x: np.ndarray, diag_y: np.ndarray, n: int) -> float:
     """``n(n−3)·HSIC₁`` for *column-centred* features, from ``tr(KL)`` and the Gram diagonals.
 
     With centred features ``K1 = 0``, so ``1ᵀK̃1 = −tr K`` and ``K̃1 = −diag K``; Song et al.'s
