@@ -163,8 +163,10 @@ def cosine_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             f"cosine distance is undefined for an all-zero representation (row {int(zero[0])}); "
             "the layer maps that input to the origin — pick another layer"
         )
-    cos = np.einsum("ij,ij->i", a64, b64) / (na * nb)
-    return 1.0 - np.clip(cos, -1.0, 1.0)
+    # 1 − cos = ‖â − b̂‖²/2 for unit vectors: exactly 0 for twins pointing the same way, and
+    # accurate for small angles, where 1 − a·b/(‖a‖‖b‖) loses its digits to rounding
+    diff = a64 / na[:, None] - b64 / nb[:, None]
+    return 0.5 * np.einsum("ij,ij->i", diff, diff)
 
 
 def relative_invariance_values(f1: np.ndarray, f2: np.ndarray, *, seed: int = 0) -> np.ndarray:
