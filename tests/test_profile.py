@@ -33,7 +33,11 @@ from invtransfer.sensitivity import sens
 from invtransfer.similarity import flip_rate, linear_cka, relative_invariance
 
 # small and fast: 5 bundle objects on black backgrounds
-BASE = {"kind": "t2d", "objects": {"source": "bundle", "count": 5}, "backgrounds": {"source": "black"}}
+BASE = {
+    "kind": "t2d",
+    "objects": {"source": "bundle", "count": 5},
+    "backgrounds": {"source": "black"},
+}
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
@@ -99,7 +103,9 @@ def test_torchvision_profile_equals_the_measures_on_materialized_twins(resnet18_
 def test_curves_bin_the_twins_by_magnitude(resnet18_file):
     path, _ = resnet18_file
     emb = load_embedder("torchvision:resnet18", weights=path, input_size=48, device="cpu")
-    options = ProfileOptions(transforms=("h_flip", "hue"), n_pairs=16, chunk_size=16, spec=BASE, bins=4)
+    options = ProfileOptions(
+        transforms=("h_flip", "hue"), n_pairs=16, chunk_size=16, spec=BASE, bins=4
+    )
     result = profile_model(emb, options)
     flips = result.curves[result.curves["transform"] == "h_flip"].set_index("x_mean")
     # applied to neither or both twins: identical images, so zero distance
@@ -108,7 +114,9 @@ def test_curves_bin_the_twins_by_magnitude(resnet18_file):
     for transform, part in result.curves.groupby("transform"):
         overall = result.table.set_index("transform").loc[transform, "sens"]
         # every pair is in the numerator (16 <= sens_pairs): overall = count-weighted bin mean
-        assert (part["n"] * part["sens"]).sum() / part["n"].sum() == pytest.approx(overall, rel=1e-9)
+        assert (part["n"] * part["sens"]).sum() / part["n"].sum() == pytest.approx(
+            overall, rel=1e-9
+        )
         assert part["n"].sum() == 16
     hue = result.curves[result.curves["transform"] == "hue"]
     assert len(hue) == 4 and list(hue["n"]) == [4, 4, 4, 4]  # equal-count bins
@@ -121,7 +129,9 @@ def test_magnitudes_wrap_circular_parameters():
     b = pd.DataFrame({"rotate.angle": [350.0, 100.0]})
     x, name, discrete = magnitudes("rotate", a, b)
     assert x.tolist() == pytest.approx([20.0, 10.0]) and not discrete
-    x, _, _ = magnitudes("hue", pd.DataFrame({"hue.factor": [0.45]}), pd.DataFrame({"hue.factor": [-0.45]}))
+    x, _, _ = magnitudes(
+        "hue", pd.DataFrame({"hue.factor": [0.45]}), pd.DataFrame({"hue.factor": [-0.45]})
+    )
     assert x.tolist() == pytest.approx([0.1])
     x, name, _ = magnitudes(
         "translate", pd.DataFrame({"translate.u_x": [0.1], "translate.u_y": [0.2]}),
@@ -175,7 +185,9 @@ def test_project_model_folder(tmp_path):
 
 
 def test_torchscript_model(tmp_path):
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()
+    )
     path = tmp_path / "net.pt"
     torch.jit.script(net).save(str(path))
     assert parse_model_ref(str(path)) == ("torchscript", str(path))
@@ -256,7 +268,9 @@ def test_cli_profiles_two_models_into_one_table_and_figure(tmp_path, capsys):
     summarize_profiles(sorted(p for p in out.iterdir() if p.is_dir()), table=tmp_path / "t.csv",
                        figure=tmp_path / "again")  # fmt: skip
     assert (tmp_path / "again.pdf").read_bytes() == pdf  # deterministic figure
-    assert main(["profile", "torchvision:resnet18", "--weights", str(tmp_path / "x.pt"), *common]) == 2
+    assert (
+        main(["profile", "torchvision:resnet18", "--weights", str(tmp_path / "x.pt"), *common]) == 2
+    )
     assert "x.pt does not exist" in capsys.readouterr().err
 
 

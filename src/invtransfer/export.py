@@ -9,7 +9,9 @@ stays at one chunk whatever the size; the output folder is renamed into place as
 
 ``imagefolder`` (torchvision ``ImageFolder``)
     ``<split>/<label>_<class>/<index>.png``; the label is zero-padded in the folder name so that
-    ImageFolder's alphabetical class order equals the dataset's labels. ``<split>/metadata.csv``
+    ImageFolder's alphabetical class order equals the dataset's labels; every class has its folder
+    (a split without samples of a class needs ``ImageFolder(root, allow_empty=True)``, which
+    torchvision ≥ 0.17 has). ``<split>/metadata.csv``
     has ``file_name`` (relative to the split folder) and every sample column.
 ``webdataset`` (the ``webdataset`` package, or plain ``tarfile``)
     ``<split>-NNNNNN.tar`` shards of at most ``shard_size`` samples; per sample ``<index>.png``,
@@ -217,13 +219,14 @@ def _imagefolder(ds: MaterializedDataset, out: Path) -> list[str]:
         if "/" in f or f in (".", ".."):
             raise ValueError(f"class name {f!r} cannot be a folder name")
     base = out / ds.split
+    for f in folders:  # every class, so ImageFolder's indices are the labels even when a split
+        (base / f).mkdir(parents=True)  # lacks a class (then read it with allow_empty=True)
     files = []
     rows = []
     for images, meta in ds.batches(_CHUNK):
         for image, (_, row) in zip(images, meta.iterrows(), strict=True):
             rel = f"{folders[int(row['label'])]}/{int(row['index']):06d}.png"
             path = base / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(png_bytes(image))
             rows.append({"file_name": rel, **{k: _plain(v) for k, v in row.items()}})
     pd.DataFrame(rows).to_csv(base / "metadata.csv", index=False)
