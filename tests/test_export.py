@@ -195,6 +195,10 @@ def test_cli_export(dataset, tmp_path, capsys):
     assert main(["export", str(tmp_path / "none"), "--format", "parquet", "--out", str(out)]) == 2
 
 
+def _to_float(image: torch.Tensor) -> torch.Tensor:
+    return image.float() / 255
+
+
 def test_torch_dataset_over_a_dataset_folder(dataset, reference):
     ds = MaterializedDataset(dataset, "train", return_params=True)
     ref = reference["train"]
@@ -206,12 +210,13 @@ def test_torch_dataset_over_a_dataset_folder(dataset, reference):
         assert label == int(ref.labels[i])
         assert params["rotate.angle"] == float(ref.meta["rotate.angle"].iloc[i])
     np.testing.assert_array_equal(ds.images(10, 40), ref.images[10:40].numpy())
-    plain = MaterializedDataset(dataset, "test", transform=lambda x: x.float() / 255)
+    plain = MaterializedDataset(dataset, "test", transform=_to_float)
     loader = torch.utils.data.DataLoader(plain, batch_size=8, shuffle=False)
     x, y = next(iter(loader))
     assert x.shape == (8, 3, 20, 20) and y.tolist() == reference["test"].labels[:8].tolist()
     clone = pickle.loads(pickle.dumps(plain))  # what spawn workers get: no open maps
     assert clone._maps is None and clone[3][1] == plain[3][1]
+    torch.testing.assert_close(clone[3][0], x[3])
 
 
 def test_torch_dataset_refuses_altered_shards(dataset, tmp_path):
@@ -223,7 +228,7 @@ def test_torch_dataset_refuses_altered_shards(dataset, tmp_path):
     data = bytearray(shard.read_bytes())
     data[-1] ^= 0xFF
     shard.write_bytes(bytes(data))
-    with pytest.raises(DatasetIntegrityError, match="images-00001.npy: SHA-256 differs"):
+    with pytest.raises(DatasetIntegrityError, match=r"images-00001\.npy: SHA-256 differs"):
         MaterializedDataset(bad, "train")
     assert len(MaterializedDataset(bad, "train", verify=False)) == 45  # header and size still fine
     shard.write_bytes(bytes(data[:-10]))

@@ -222,7 +222,7 @@ def test_model_loading_errors(resnet18_file, tmp_path):
         load_embedder("torchvision:resnet18")
     with pytest.raises(ValueError, match=r"unknown layer 'layer9'.*Valid: 'penultimate'.*layer4"):
         load_embedder("torchvision:resnet18", weights=path, layer="layer9")
-    with pytest.raises(ValueError, match="no nn.Linear classifier.*features"):
+    with pytest.raises(ValueError, match=r"no nn\.Linear classifier.*features"):
         load_embedder("torchvision:squeezenet1_1", random_init=0)
     with pytest.raises(FileNotFoundError, match="neither a model folder nor a file"):
         load_embedder("no/such/model")
