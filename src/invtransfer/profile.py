@@ -5,8 +5,8 @@ the model's input size: the same ``seed`` (objects, backgrounds, classes per ind
 seeds ``experiments.twin_seed(seed, "a" | "b")`` — the evaluation twins of the workflow's sens jobs,
 at any size. Twins are rendered and embedded chunk by chunk (``chunk_size`` images) and never
 stored, so memory is O(chunk) images + the N×D representations + one background bank of the data
-layer (``bank_size``·S²·3 float32: 0.52 GB at 224 px). Rendering runs with one torch thread (the
-data layer's kernels are slower with more), the model with the process's threads.
+layer (``bank_size``·S²·3 float32: 0.52 GB at 224 px). Rendering and the model share the
+process's torch threads (see :func:`_render`).
 
 Per (model, transformation) the table has:
 
@@ -32,7 +32,6 @@ memory). :func:`summarize_profiles` merges several model folders into one table 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import resource
@@ -162,31 +161,19 @@ def twin_spec(
     }  # fmt: skip
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _render(
     spec: Mapping[str, Any], split: str, chunk_size: int
 ) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
-    """Chunks of a dataset spec's split, rendered in this process with one torch thread."""
+    """Chunks of a dataset spec's split, rendered in this process.
+
+    With the process's torch threads: changing the thread count between rendering and the
+    model costs more than it saves (OpenMP re-forms its pool; on the loaded 2-core machine a
+    ResNet-18 forward went from 26 to 105 ms per image), so the caller picks one count for both
+    (``--threads``; one thread is fastest on a loaded 2-core machine, bench/RESULTS.md)."""
     from invtransfer.datasets.builders import dataset_build_plan
 
-    with _one_thread():
-        plan = dataset_build_plan(spec)
-        chunks = iter(plan.chunks(split, chunk_size=chunk_size))
-    while True:
-        with _one_thread():
-            item = next(chunks, None)
-        if item is None:
-            return
-        yield item
+    plan = dataset_build_plan(spec)
+    yield from plan.chunks(split, chunk_size=chunk_size)
 
 
 @dataclass
