@@ -285,3 +285,22 @@ def test_write_and_read_profile_round_trip(resnet18_file, tmp_path):
     assert back.info["timing"]["images"] == 16
     with pytest.raises(ValueError, match="must not set"):
         twin_spec({**BASE, "seed": 3}, "hue", size=32, n=4, seed=0, twin="a")
+
+
+def test_profile_job_from_a_config_entry(resnet18_file, tmp_path):
+    from invtransfer.profile import profile_job
+
+    path, _ = resnet18_file
+    entry = {"model": "torchvision:resnet18", "weights": str(path), "input_size": 32, "label": "a"}
+    settings = {"transforms": ["invert"], "pairs": 8, "spec": BASE}
+    result = profile_job(entry, settings, tmp_path / "a", device="cpu")
+    direct = profile_model(
+        load_embedder("torchvision:resnet18", weights=path, input_size=32, label="a", device="cpu"),
+        ProfileOptions(transforms=("invert",), n_pairs=8, spec=BASE),
+    )
+    pd.testing.assert_frame_equal(read_profile(tmp_path / "a").table, direct.table)
+    assert list(result.table["model"]) == ["a"]
+    with pytest.raises(ValueError, match=r"profile\.models\[\]: unknown key\(s\) \['weight'\]"):
+        profile_job({"model": "torchvision:resnet18", "weight": "x"}, {}, tmp_path / "b")
+    with pytest.raises(ValueError, match=r"profile: unknown key\(s\) \['pair'\]"):
+        profile_job(entry, {"pair": 3}, tmp_path / "b")

@@ -53,11 +53,14 @@ from invtransfer.similarity import flip_rate, linear_cka, relative_invariance
 __all__ = [
     "CIRCULAR_PERIODS",
     "CURVE_COLUMNS",
+    "MODEL_ENTRY_KEYS",
     "PROFILE_COLUMNS",
+    "SETTING_KEYS",
     "ProfileOptions",
     "ProfileResult",
     "embed_spec",
     "magnitudes",
+    "profile_job",
     "profile_model",
     "read_profile",
     "sens_curve",
@@ -493,3 +496,42 @@ def summarize_profiles(
 
         fig_profile(merged, merged_curves, figure)
     return merged
+
+
+# -- the workflow's profile jobs ------------------------------------------------------------------
+#: Keys of one entry of the config's ``profile.models`` list (the arguments of load_embedder).
+MODEL_ENTRY_KEYS = ("model", "weights", "random_init", "input_size", "mean", "std", "layer",
+                    "pool", "label")  # fmt: skip
+#: Keys of the config's ``profile`` section besides ``models`` (ProfileOptions' fields).
+SETTING_KEYS = ("transforms", "pairs", "seed", "chunk_size", "bins", "spec")
+
+
+def profile_job(
+    entry: Mapping[str, Any], settings: Mapping[str, Any], out_dir: str | os.PathLike[str],
+    *, device: str = "auto",
+) -> ProfileResult:  # fmt: skip
+    """One workflow job: profile the model of a config entry (``profile.models[i]``) with the
+    section's settings and write ``out_dir`` (:func:`write_profile`). Unknown keys are a
+    ``ValueError`` naming them and the valid ones."""
+    from invtransfer.embedders import load_embedder
+
+    for given, valid, where in ((entry, MODEL_ENTRY_KEYS, "profile.models[]"),
+                                (settings, SETTING_KEYS, "profile")):  # fmt: skip
+        unknown = sorted(set(given) - set(valid))
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {unknown}; valid: {', '.join(valid)}")
+    if "model" not in entry:
+        raise ValueError("profile.models[]: every entry needs 'model' (e.g. torchvision:resnet50)")
+    embedder = load_embedder(**dict(entry), device=device)
+    transforms = settings.get("transforms", "all")
+    options = ProfileOptions(
+        transforms=None if transforms == "all" else tuple(transforms),
+        n_pairs=int(settings.get("pairs", ProfileOptions.n_pairs)),
+        seed=int(settings.get("seed", ProfileOptions.seed)),
+        chunk_size=int(settings.get("chunk_size", ProfileOptions.chunk_size)),
+        bins=int(settings.get("bins", ProfileOptions.bins)),
+        spec=settings.get("spec"),
+    )
+    result = profile_model(embedder, options)
+    write_profile(result, out_dir)
+    return result
