@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--pairs", type=int, default=1000, help="twin pairs measured")
     parser.add_argument("--target-pairs", type=int, default=1000, help="twin pairs reported")
-    parser.add_argument("--chunk-size", type=int, default=64)
+    parser.add_argument("--chunk-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -135,7 +135,7 @@ def _add_profile_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--transforms", help="comma-separated (default: all 18)")
     p.add_argument("--pairs", type=int, default=1000, help="twin pairs per transformation")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    p.add_argument("--chunk-size", type=int, default=64, help="images in memory at a time")
+    p.add_argument("--chunk-size", type=int, default=16, help="images in memory at a time")
     p.add_argument("--bins", type=int, default=5, help="magnitude bins per curve")
     p.add_argument("--spec", help="base dataset spec JSON (objects, backgrounds, options)")
     p.add_argument("--probe", metavar="T1,T2|none",

@@ -98,7 +98,7 @@ class ProfileOptions:
     transforms: tuple[str, ...] | None = None  # None: all registered, in registry order
     n_pairs: int = 1000  # twin pairs per transformation
     seed: int = 0  # dataset seed (objects, backgrounds, classes); twins: twin_seed(seed, a|b)
-    chunk_size: int = 64  # images rendered and embedded at a time (the memory bound)
+    chunk_size: int = 16  # images in memory at a time (~10 MB each: ResNet-50 at 224 px)
     bins: int = 5  # magnitude bins of a continuous parameter (equal counts)
     sens_pairs: int = DEFAULT_PAIRS  # random pairs for the sens denominator
     spec: Mapping[str, Any] | None = None  # base dataset spec: objects, backgrounds, options ...
@@ -189,7 +189,11 @@ class Embedded:
 
 
 def embed_spec(
-    embedder: Embedder, spec: Mapping[str, Any], *, chunk_size: int = 64, split: str = _SPLIT
+    embedder: Embedder,
+    spec: Mapping[str, Any],
+    *,
+    chunk_size: int = ProfileOptions.chunk_size,
+    split: str = _SPLIT,
 ) -> Embedded:
     """Render ``split`` of ``spec`` chunk by chunk and embed each chunk; only the features, the
     predictions and the per-sample rows are kept."""
