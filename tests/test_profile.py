@@ -304,3 +304,27 @@ def test_profile_job_from_a_config_entry(resnet18_file, tmp_path):
         profile_job({"model": "torchvision:resnet18", "weight": "x"}, {}, tmp_path / "b")
     with pytest.raises(ValueError, match=r"profile: unknown key\(s\) \['pair'\]"):
         profile_job(entry, {"pair": 3}, tmp_path / "b")
+
+
+def test_optional_linear_probe_on_a_t2d_task(resnet18_file):
+    from invtransfer.engine import TrainHParams
+    from invtransfer.profile import ProbeOptions
+    from invtransfer.probing import train_probe
+
+    path, _ = resnet18_file
+    emb = load_embedder("torchvision:resnet18", weights=path, input_size=32, device="cpu")
+    probe = ProbeOptions(transforms=("rotate",), n_train=30, n_val=10, n_test=10, epochs=3)
+    result = profile_model(
+        emb, ProfileOptions(transforms=("invert",), n_pairs=8, spec=BASE, probe=probe)
+    )
+    feats = {}
+    for split, n in (("train", 30), ("val", 10), ("test", 10)):
+        spec = twin_spec(BASE, ["rotate"], size=32, n=n, seed=0, twin=None, split=split)
+        assert spec["transform_seed"] == 0  # a plain dataset, not a twin
+        e = embed_spec(emb, spec, split=split)
+        feats[split] = (e.features, e.meta["label"].to_numpy())
+    direct = train_probe(feats, num_classes=5, hparams=TrainHParams(epochs=3, seed=0), device="cpu")
+    info = result.info["probe"]
+    assert info["num_classes"] == 5 and info["counts"] == {"train": 30, "val": 10, "test": 10}
+    assert info["test_accuracy"] == pytest.approx(direct.metrics["test_accuracy"])
+    assert info["val_loss"] == pytest.approx(direct.metrics["val_loss"], rel=1e-5)
