@@ -308,8 +308,8 @@ def test_profile_job_from_a_config_entry(resnet18_file, tmp_path):
 
 def test_optional_linear_probe_on_a_t2d_task(resnet18_file):
     from invtransfer.engine import TrainHParams
-    from invtransfer.profile import ProbeOptions
     from invtransfer.probing import train_probe
+    from invtransfer.profile import ProbeOptions
 
     path, _ = resnet18_file
     emb = load_embedder("torchvision:resnet18", weights=path, input_size=32, device="cpu")
@@ -322,7 +322,7 @@ def test_optional_linear_probe_on_a_t2d_task(resnet18_file):
         spec = twin_spec(BASE, ["rotate"], size=32, n=n, seed=0, twin=None, split=split)
         assert spec["transform_seed"] == 0  # a plain dataset, not a twin
         e = embed_spec(emb, spec, split=split)
-        feats[split] = (e.features, e.meta["label"].to_numpy())
+        feats[split] = (e.features, e.meta["label"].to_numpy().copy())
     direct = train_probe(feats, num_classes=5, hparams=TrainHParams(epochs=3, seed=0), device="cpu")
     info = result.info["probe"]
     assert info["num_classes"] == 5 and info["counts"] == {"train": 30, "val": 10, "test": 10}
