@@ -328,3 +328,17 @@ def test_optional_linear_probe_on_a_t2d_task(resnet18_file):
     assert info["num_classes"] == 5 and info["counts"] == {"train": 30, "val": 10, "test": 10}
     assert info["test_accuracy"] == pytest.approx(direct.metrics["test_accuracy"])
     assert info["val_loss"] == pytest.approx(direct.metrics["val_loss"], rel=1e-5)
+
+
+def test_default_labels_need_no_loading(tmp_path):
+    from invtransfer.embedders import default_label
+
+    (tmp_path / "models" / "resnet18--t2d--s0").mkdir(parents=True)
+    (tmp_path / "net.pt").write_bytes(b"")
+    assert default_label("torchvision:resnet50", "w/my weights.pt") == "my_weights"
+    assert (
+        default_label("timm:vit_small_patch16_224", random_init=3)
+        == "vit_small_patch16_224-random3"
+    )
+    assert default_label(str(tmp_path / "net.pt")) == "net"
+    assert default_label(str(tmp_path / "models" / "resnet18--t2d--s0")) == "resnet18--t2d--s0"

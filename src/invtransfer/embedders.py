@@ -57,6 +57,7 @@ __all__ = [
     "MODEL_KINDS",
     "POOLS",
     "Embedder",
+    "default_label",
     "layer_names",
     "load_embedder",
     "parse_model_ref",
@@ -157,6 +158,20 @@ def parse_model_ref(ref: str) -> tuple[str, str]:
         "torchvision:<name> (e.g. torchvision:resnet50 --weights resnet50.pt), timm:<name>, "
         "torchscript:<file.pt> or a folder results/models/<model> of this project"
     )
+
+
+def default_label(
+    model: str, weights: str | os.PathLike[str] | None = None, random_init: int | None = None
+) -> str:
+    """The label :func:`load_embedder` gives ``model`` when none is passed, computed without
+    loading anything (a planner names the output folder with it): the weights file's stem,
+    ``<name>-random<seed>``, the TorchScript file's stem, or the model folder's name."""
+    kind, name = parse_model_ref(model)
+    if kind in ("torchvision", "timm"):
+        text = Path(weights).stem if weights is not None else f"{name}-random{random_init}"
+    else:
+        text = Path(name).stem if kind == "torchscript" else Path(name).name
+    return _safe_label(text)
 
 
 def _safe_label(text: str) -> str:
@@ -530,11 +545,9 @@ def load_embedder(
     if kind == "torchvision":
         module, info = _torchvision(name, wpath, random_init)
         d_size, d_mean, d_std, source = _torchvision_defaults(name)
-        default_label = wpath.stem if wpath is not None else f"{name}-random{random_init}"
     elif kind == "timm":
         module, info = _timm(name, wpath, random_init)
         d_size, d_mean, d_std, source = _timm_defaults(module)
-        default_label = wpath.stem if wpath is not None else f"{name}-random{random_init}"
     elif kind == "torchscript":
         path = Path(name)
         if not path.is_file():
@@ -547,12 +560,10 @@ def load_embedder(
                 "for a state dict use torchvision:<name> or timm:<name> with --weights"
             ) from exc
         info = {"weights": str(path), "weights_sha256": sha256_file(path)}
-        default_label = path.stem
     else:
         folder = Path(name)
         module, info, d_size, source = _project(folder, dev)
         d_mean, d_std = (PROJECT_MEAN_STD[0],) * 3, (PROJECT_MEAN_STD[1],) * 3
-        default_label = folder.name
     size = input_size if input_size is not None else d_size
     if size is None:
         raise ValueError(
@@ -574,7 +585,7 @@ def load_embedder(
         defaults_from=source if (input_size is None or mean is None or std is None) else "arguments",
     )  # fmt: skip
     emb = Embedder(
-        label=_safe_label(label if label is not None else default_label),
+        label=_safe_label(label) if label is not None else default_label(model, wpath, random_init),
         kind=kind, module=module, input_size=size, mean=mean_t, std=std_t, layer=layer,
         pool=pool, classifier=classifier, device=dev, info=info, forward=forward,
     )  # fmt: skip
