@@ -77,10 +77,11 @@ def _cmd_profile(args: argparse.Namespace) -> int:
             raise ValueError(f"--spec: {args.spec} is not valid JSON ({exc})") from exc
     probe = None
     if args.probe is not None:
+        sizes = {"n_train": args.probe_samples, "epochs": args.probe_epochs}
         probe = ProbeOptions(
             transforms=_names(args.probe) if args.probe != "none" else (),
-            n_train=args.probe_samples, epochs=args.probe_epochs,
-        )  # fmt: skip
+            **{k: v for k, v in sizes.items() if v is not None},
+        )
     try:
         embedder = load_embedder(
             args.model, weights=args.weights, random_init=args.random_init,
@@ -90,10 +91,14 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"invtransfer profile: error: {exc}", file=sys.stderr)
         return 2
+    given = {"n_pairs": args.pairs, "seed": args.seed, "chunk_size": args.chunk_size,
+             "bins": args.bins}  # fmt: skip
     options = ProfileOptions(
-        transforms=_names(args.transforms) if args.transforms else None, n_pairs=args.pairs,
-        seed=args.seed, chunk_size=args.chunk_size, bins=args.bins, spec=spec, probe=probe,
-    )  # fmt: skip
+        transforms=_names(args.transforms) if args.transforms else None,
+        spec=spec,
+        probe=probe,
+        **{k: v for k, v in given.items() if v is not None},
+    )
     result = profile_model(embedder, options)
     out = Path(args.out)
     folder = write_profile(result, out / embedder.label)
@@ -133,17 +138,23 @@ def _add_profile_parser(sub: argparse._SubParsersAction) -> None:
                    help="for layers with spatial/token axes (default flatten)")  # fmt: skip
     p.add_argument("--label", help="name in tables and figures (default: from the model)")
     p.add_argument("--transforms", help="comma-separated (default: all 18)")
-    p.add_argument("--pairs", type=int, default=1000, help="twin pairs per transformation")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    p.add_argument("--chunk-size", type=int, default=16, help="images in memory at a time")
-    p.add_argument("--bins", type=int, default=5, help="magnitude bins per curve")
+    # defaults: invtransfer.profile.ProfileOptions (1000 pairs, seed 0, chunks of 16, 5 bins)
+    p.add_argument("--pairs", type=int, help="twin pairs per transformation")
+    p.add_argument("--seed", type=int, help="dataset seed (objects, backgrounds, classes)")
+    p.add_argument("--chunk-size", type=int, help="images rendered and embedded at a time")
+    p.add_argument("--bins", type=int, help="magnitude bins per curve")
     p.add_argument("--spec", help="base dataset spec JSON (objects, backgrounds, options)")
     p.add_argument("--probe", metavar="T1,T2|none",
                    help="also train a linear probe on a Transforms-2D task with these transforms")  # fmt: skip
-    p.add_argument("--probe-samples", type=int, default=2000, help="probe training samples")
-    p.add_argument("--probe-epochs", type=int, default=50, help="probe epochs")
+    p.add_argument("--probe-samples", type=int, help="probe training samples (ProbeOptions')")
+    p.add_argument("--probe-epochs", type=int, help="probe epochs (ProbeOptions')")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--threads", type=int, help="torch threads for the model (default: torch's)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads for rendering and the model (default: torch's; 1 is fastest on a busy "
+        "2-core machine)",
+    )
     p.add_argument("--out", required=True, help="folder of profiles (one subfolder per model)")
     p.add_argument("--no-summary", action="store_true", help="skip the merged table and figure")
     p.set_defaults(func=_cmd_profile)
