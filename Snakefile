@@ -3,7 +3,7 @@
 # the invtransfer package (src/invtransfer); rules only name inputs, outputs, params and resources.
 
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -14,13 +14,9 @@ configfile: "config.yaml"
 report: "workflow/report/workflow.rst"
 
 
-# check_config first: it names the offending key and checks transformation/architecture names.
+# The configuration is composed, filled from the schema's defaults (src/invtransfer/
+# config.schema.yaml) and validated once in common.smk, with messages naming the key.
 include: "workflow/rules/common.smk"
-
-
-validate(config, "workflow/schemas/config.schema.yaml")
-
-
 include: "workflow/rules/assets.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"

@@ -9,6 +9,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,43 @@ def copy_workflow(dest: Path) -> None:
     for name in WORKFLOW_DIRS:
         if (ROOT / name).exists():
             shutil.copytree(ROOT / name, dest / name)
+
+
+class Timer:
+    """Seconds of the work inside the ``with`` block: wall clock on the CPU; on CUDA, events
+    recorded after a ``torch.cuda.synchronize()`` and read after another, so queued kernels are
+    counted and earlier work is not (the airbench way)."""
+
+    def __init__(self, device: Any):
+        self.cuda = getattr(device, "type", str(device)).startswith("cuda")
+        self.seconds = float("nan")
+
+    def __enter__(self) -> Timer:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            self._start = torch.cuda.Event(enable_timing=True)
+            self._end = torch.cuda.Event(enable_timing=True)
+            self._start.record()
+        else:
+            self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.cuda:
+            import torch
+
+            self._end.record()
+            torch.cuda.synchronize()
+            self.seconds = self._start.elapsed_time(self._end) / 1000.0
+        else:
+            self.seconds = time.perf_counter() - self._t0
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return mean, 0.0
+    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5

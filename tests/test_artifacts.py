@@ -113,7 +113,7 @@ UNRELATED = [
 
 
 def _set(cfg, section, key, value):
-    cfg = copy.deepcopy(cfg)
+    cfg = copy.deepcopy(cfg.to_dict())  # a Config is read-only: edit a plain copy
     if key is None:
         cfg[section] = value
     else:
@@ -138,7 +138,7 @@ def test_settings_follow_the_keys_they_use(configs):
     fig2 = artifact_settings("fig2", cfg, plan)
     assert fig2 == {"labels": {"cnn4": "cnn4 (width=16)", "resnet18_w": "resnet18_w (width=4)"},
                     "reasons": {}}  # fmt: skip
-    wider = copy.deepcopy(cfg)
+    wider = copy.deepcopy(cfg.to_dict())
     wider["models"]["arch_kwargs"]["resnet18_w"] = {"width": 8}
     assert artifact_settings("fig2", wider, plan)["labels"]["resnet18_w"] == "resnet18_w (width=8)"
     # Fig 4 and Table 2 draw cnn4 only: the ResNet width is not theirs

@@ -422,13 +422,13 @@ def test_paper_scale_plan_resolves_every_cifar_dataset_of_every_seed(tmp_path):
     every CIFAR selection of the paper-scale plan (10 seeds; Fig 3b/c, 7-13, Table 1, Fig 14,
     the IT CIFAR columns) and every fine-tuning subset of it must exist: e.g. 4,500 training
     images per CIFAR-10 class need the stratified train/val split."""
-    from invtransfer.config import REPO_ROOT, load_config
+    from invtransfer.config import load_config
     from invtransfer.experiments import build_plan
     from invtransfer.finetune import stratified_subset
 
     for dataset, train, test in (("cifar10", 5000, 1000), ("cifar100", 500, 100)):
         write_fake_cifar(tmp_path, dataset, train, test, seed=0, blank=True)
-    config = load_config(REPO_ROOT / "config.yaml")
+    config = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
     assert config["seeds"] == 10
     plan = build_plan(config)
     named = list(plan.datasets.items())
@@ -473,12 +473,12 @@ def test_paper_scale_plan_resolves_every_cifar_dataset_of_every_seed(tmp_path):
     # full fine-tuning: a class-stratified fraction of the target's train split
     fractions = set()
     for job in plan.finetunes.values():
-        if job["dataset"] not in train_key:
+        if job.dataset not in train_key:
             continue  # a Transforms-2D target
-        y = labels[train_key[job["dataset"]]]
-        for run in job["runs"].values():
-            subset = stratified_subset(y, run["n_samples"], run["seed"])
-            assert subset.size == round(run["n_samples"] * y.size)
+        y = labels[train_key[job.dataset]]
+        for run in job.runs.values():
+            subset = stratified_subset(y, run.n_samples, run.seed)
+            assert subset.size == round(run.n_samples * y.size)
             assert np.unique(y[subset]).size == np.unique(y).size  # every class kept
-            fractions.add(run["n_samples"])
+            fractions.add(run.n_samples)
     assert fractions == {0.01, 0.1}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +138,48 @@ def test_inspect_evaluation_set_summarises_each_member(dataset, tmp_path, capsys
     (evalset / "b" / "images-00000.npy").unlink()
     assert main(["inspect", str(evalset)]) == 1
     assert "images-00000.npy" in capsys.readouterr().out
+
+
+# -- find and config: the plan and the configuration a profile gives ----------------------------
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--profile", str(ROOT / "profiles/tiny"), "--base", str(ROOT / "config.yaml")]
+
+
+def test_find_prints_the_matching_model_folders(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    args = ["find", *TINY, "--arch", "cnn4", "--transform", "rotate", "--seed", "1"]
+    assert main([*args, "--experiment", "it"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.rsplit("--", 1)[0] for line in lines] == [
+        "results/models/cnn4--it-image-rotate-4c-400--s1",
+        "results/models/cnn4--it-random-rotate-4c-400--s1",
+    ]
+    assert main(["find", *TINY, "--transform", "none", "--seed", "0", "--results", "r"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.rsplit("--", 1)[0] for line in lines] == [
+        "r/models/cnn4--it-image-none-4c-400--s0",
+        "r/models/cnn4--it-random-none-4c-400--s0",
+    ]
+
+
+def test_find_without_a_match_says_what_exists(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(["find", *TINY, "--arch", "resnet18"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "no model of this config matches (architectures: cnn4; seeds: 0, 1)" in captured.err
+
+
+def test_config_prints_the_effective_configuration_with_descriptions(capsys, monkeypatch):
+    import yaml
+
+    from invtransfer.config import load_config
+
+    monkeypatch.chdir(ROOT)
+    assert main(["config", *TINY]) == 0
+    out = capsys.readouterr().out
+    expected = load_config(ROOT / "config.yaml", preset="tiny").to_dict()
+    assert yaml.safe_load(out) == expected
+    assert "preset: tiny  # name of a preset" in out
+    assert "seeds: 2  # number of seeds" in out
+    assert "  n_train: 400  # training images per dataset" in out

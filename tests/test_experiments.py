@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
 
@@ -44,18 +45,18 @@ def test_it_sens_pairs_cover_every_eval_and_transform(paper_plan):
     rec = paper_plan.records["it_resnet18"][0]
     group = paper_plan.requires(rec["sens_path"]).removeprefix("results/sens/")
     assert rec["sens_path"] == f"results/sens/{group}/{rec['model']}.csv"
-    pairs = paper_plan.sens[group]["models"][rec["model"]]
-    cells = {(p["eval"], p["target_transform"]) for p in pairs}
+    pairs = paper_plan.sens[group].models[rec["model"]]
+    cells = {(p.eval, p.target_transform) for p in pairs}
     assert len(cells) == 5 * 18
 
 
 def test_sens_jobs_group_the_models_of_a_seed_and_architecture(paper_plan):
     # IT: one sens job per (architecture, seed) with its 38 models; IFE: one per (variant, seed)
     assert len(paper_plan.sens) == 4 * 10 + 2 * 10
-    it = paper_plan.sens["it-resnet18-s3"]["models"]
+    it = paper_plan.sens["it-resnet18-s3"].models
     assert len(it) == 38
     assert set(it) == {r["model"] for r in paper_plan.records["it_resnet18"] if r["seed"] == 3}
-    assert len(paper_plan.sens["ife-fixed-s0"]["models"]) == 4
+    assert len(paper_plan.sens["ife-fixed-s0"].models) == 4
 
 
 def test_tm_grid(paper_plan):
@@ -76,9 +77,9 @@ def test_probe_jobs_are_one_per_model_over_all_its_targets(paper_plan):
     model = recs[0]["model"]
     targets = [r["transfer_path"].split("/")[3] for r in recs if r["model"] == model]
     assert len(targets) == 8
-    assert paper_plan.probes[model]["datasets"] == targets
-    assert paper_plan.features[model]["datasets"] == targets
-    assert paper_plan.probes[model]["epochs"] == 200
+    assert paper_plan.probes[model].datasets == tuple(targets)
+    assert paper_plan.features[model].datasets == tuple(targets)
+    assert paper_plan.probes[model].epochs == 200
     # every probe result lives inside its model's probe folder, which is what a rule writes
     for rec in recs[:8]:
         assert paper_plan.requires(rec["transfer_path"]) == f"results/probes/{model}"
@@ -94,7 +95,7 @@ def test_probe_jobs_are_one_per_model_over_all_its_targets(paper_plan):
         for r in recs
         if r.get("transfer_path", "").startswith("results/probes/")
     }
-    jobs = {(m, d) for m, job in paper_plan.probes.items() for d in job["datasets"]}
+    jobs = {(m, d) for m, job in paper_plan.probes.items() for d in job.datasets}
     assert probed == jobs
     assert len(paper_plan.probes) == len(paper_plan.features) < len(jobs) / 2
 
@@ -104,9 +105,9 @@ def test_finetuning_is_one_job_per_model_and_target_running_both_regimes(paper_p
     rec = recs[0]
     model, dataset, regime = rec["transfer_path"].split("/")[2:5]
     job = paper_plan.finetunes[f"{model}/{dataset}"]
-    assert list(job["runs"]) == ["ft-low", "ft-high"] and regime in job["runs"]
-    assert job["runs"]["ft-low"]["n_samples"] == 200
-    assert job["runs"]["ft-high"]["n_samples"] == 2000
+    assert list(job.runs) == ["ft-low", "ft-high"] and regime in job.runs
+    assert job.runs["ft-low"].n_samples == 200
+    assert job.runs["ft-high"].n_samples == 2000
     # every fine-tuning result of every table is a declared output of exactly one job
     wanted = {
         r["transfer_path"]
@@ -118,21 +119,23 @@ def test_finetuning_is_one_job_per_model_and_target_running_both_regimes(paper_p
     declared = {
         f"results/finetune/{key}/{regime}/metrics.json"
         for key, job in paper_plan.finetunes.items()
-        for regime in job["runs"]
+        for regime in job.runs
     }
     assert wanted == declared
     assert len(paper_plan.finetunes) == len(declared) / 2
 
 
 def test_one_model_cannot_get_two_probe_configurations():
-    from invtransfer.experiments import Plan
+    from invtransfer.experiments import Plan, ProbeJob
 
     plan = Plan()
-    plan.add_probe("m", "d1", {"epochs": 200, "seed": 0})
-    assert plan.add_probe("m", "d1", {"epochs": 200, "seed": 0}) == "m/d1"
-    assert plan.probes["m"]["datasets"] == ["d1"]
+    probe = ProbeJob("m", (), epochs=200, batch_size=512, lr=1e-3, seed=0)
+    plan.add_probe("m", "d1", probe)
+    assert plan.add_probe("m", "d1", probe) == "m/d1"
+    assert plan.probes["m"].datasets == ("d1",)
+    assert plan.features["m"].datasets == ("d1",)
     with pytest.raises(ValueError, match="different settings"):
-        plan.add_probe("m", "d2", {"epochs": 100, "seed": 0})
+        plan.add_probe("m", "d2", dataclasses.replace(probe, epochs=100))
 
 
 def test_tvo_grid_and_pairs(paper_plan):
@@ -166,7 +169,7 @@ def test_tvo_objects_disjoint_between_pretraining_and_target(paper_plan):
             if r["seed"] == seed and r["factor"] == "class_rel" and r["value"] == "disjoint"
         )
         model = paper_plan.models[rec["model"]]
-        pre = paper_plan.datasets[model["dataset"]]["objects"]["names"]
+        pre = paper_plan.datasets[model.dataset]["objects"]["names"]
         target_ds = rec["transfer_path"].split("/")[3]
         target = paper_plan.datasets[target_ds]["objects"]["names"]
         assert len(pre) == len(target) == 30
@@ -176,9 +179,7 @@ def test_tvo_objects_disjoint_between_pretraining_and_target(paper_plan):
             for r in recs
             if r["seed"] == seed and r["factor"] == "class_rel" and r["value"] == "subset"
         )
-        sub_objs = paper_plan.datasets[paper_plan.models[sub["model"]]["dataset"]]["objects"][
-            "names"
-        ]
+        sub_objs = paper_plan.datasets[paper_plan.models[sub["model"]].dataset]["objects"]["names"]
         assert len(sub_objs) == 10 and set(sub_objs) <= set(target)
 
 
@@ -213,12 +214,182 @@ def test_quick_preset_builds_only_t2d(tmp_path):
 
 def test_changing_one_factor_value_changes_only_its_jobs():
     base = load_config(ROOT / "config.yaml", ROOT / "profiles/tiny/overrides.yaml")
-    changed = load_config(ROOT / "config.yaml", ROOT / "profiles/tiny/overrides.yaml")
-    changed["experiments"]["tvo"]["pt_samples"]["t2d"] = [300, 400]
+    changed = load_config(
+        ROOT / "config.yaml",
+        ROOT / "profiles/tiny/overrides.yaml",
+        overrides={"experiments": {"tvo": {"pt_samples": {"t2d": [300, 400]}}}},
+    )
     a, b = build_plan(base), build_plan(changed)
     new_models = set(b.models) - set(a.models)
     assert new_models and len(new_models) == 2 * 2  # (same, disjoint) x 2 seeds for n=300
-    assert all("-300-s" in b.models[m]["dataset"] for m in new_models)
-    assert set(a.models) - set(b.models) == {
-        m for m in a.models if "-200-s" in a.models[m]["dataset"]
+    assert all("-300-s" in b.models[m].dataset for m in new_models)
+    assert set(a.models) - set(b.models) == {m for m in a.models if "-200-s" in a.models[m].dataset}
+
+
+# -- model folders a person can find by hand ------------------------------------------------------
+def test_model_folder_name_says_arch_training_data_and_seed():
+    from invtransfer.experiments import ModelJob, model_name
+
+    job = ModelJob(
+        arch="resnet18",
+        arch_kwargs={},
+        dataset="t2d-rotate-50k-s3-0123456789",
+        seed=3,
+        epochs=50,
+        batch_size=512,
+        lr=0.001,
+        weight_decay=0.0,
+        schedule="constant",
+        warmup_epochs=None,
+        min_lr=None,
+        augment="none",
+        experiment="it",
+        label="it-image-rotate-30c-50k",
+    )
+    assert model_name(job) == "resnet18--it-image-rotate-30c-50k--s3--4807e4"
+    # the hash covers what is trained, not the words: another label, same weights, same hash
+    relabelled = dataclasses.replace(job, experiment="tm", label="tm-rotate-30c-50k")
+    assert model_name(relabelled) == "resnet18--tm-rotate-30c-50k--s3--4807e4"
+    assert model_name(dataclasses.replace(job, epochs=49)) != model_name(job)
+
+
+def test_label_parts():
+    from invtransfer.experiments.naming import count_label, ife_label, transforms_label
+
+    assert [count_label(n) for n in (50000, 400, 2500, None, "all")] == [
+        "50k",
+        "400",
+        "2500",
+        "all",
+        "all",
+    ]
+    assert (
+        count_label(4500, per_class=True) == "4500pc"
+        and count_label("all", per_class=True) == "all"
+    )
+    assert transforms_label([]) == "none"
+    assert transforms_label(["rotate", "hue", "blur"]) == "rotate+hue+blur"
+    assert transforms_label(["scale", "rotate", "hue", "blur", "noise"]) == "scale+rotate+hue+2more"
+    assert ife_label("fixed", "C/C") == "ife-fixed-c_c-all"
+    assert ife_label("fixed", "C+O/C", correlation=0.2) == "ife-fixed-co_c-cor0.2-all"
+    assert ife_label("translate", "C+O/O", availability=0.4, n_train=2000) == (
+        "ife-translate-co_o-av0.4-2k"
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_plan():
+    return build_plan(load_config(ROOT / "config.yaml", ROOT / "profiles/tiny/overrides.yaml"))
+
+
+def test_tiny_model_folders_by_family(tiny_plan):
+    import re
+
+    pattern = re.compile(r"^cnn4--(tvo|it|tm)-[a-z0-9_+.-]+--s[01]--[0-9a-f]{6}$")
+    assert all(pattern.match(name) for name in tiny_plan.models), sorted(tiny_plan.models)
+    stems = Counter(name.rsplit("--", 1)[0] for name in tiny_plan.models)
+    same, disjoint = ("+".join(t) for t in draw_tvo_transforms(0, "t2d"))
+    # TvO, seed 0: class relationships disjoint and same (4 classes each) at 400 images, and the
+    # 200-image pretraining, each for the same and the disjoint transformations
+    tvo = {s: n for s, n in stems.items() if s.startswith("cnn4--tvo") and s.endswith("--s0")}
+    assert tvo == {
+        f"cnn4--tvo-t2d-{same}-4c-400--s0": 2,
+        f"cnn4--tvo-t2d-{disjoint}-4c-400--s0": 2,
+        f"cnn4--tvo-t2d-{same}-4c-200--s0": 1,
+        f"cnn4--tvo-t2d-{disjoint}-4c-200--s0": 1,
     }
+    it = sorted(s for s in stems if s.startswith("cnn4--it") and s.endswith("--s1"))
+    assert it == [
+        f"cnn4--it-{kind}-{t}-4c-400--s1"
+        for kind in ("image", "random")
+        for t in ("hue", "none", "rotate")
+    ]
+    tm = sorted(s for s in stems if s.startswith("cnn4--tm"))
+    assert len(tm) == 4 and all(
+        re.match(r"cnn4--tm-[a-z_]+(\+[a-z_]+)?-4c-400--s[01]$", s) for s in tm
+    )
+
+
+def test_find_models_matches_on_the_typed_jobs(tiny_plan):
+    found = tiny_plan.find_models(arch="cnn4", transforms=["rotate"], seed=1, experiment="it")
+    assert [n.rsplit("--", 1)[0] for n in found] == [
+        "cnn4--it-image-rotate-4c-400--s1",
+        "cnn4--it-random-rotate-4c-400--s1",
+    ]
+    untransformed = tiny_plan.find_models(transforms=["none"], seed=0)
+    assert [n.rsplit("--", 1)[0] for n in untransformed] == [
+        "cnn4--it-image-none-4c-400--s0",
+        "cnn4--it-random-none-4c-400--s0",
+    ]
+    assert len(tiny_plan.find_models(experiment="tvo")) == 2 * 6
+    assert len(tiny_plan.find_models()) == len(tiny_plan.models) == 28
+    assert tiny_plan.find_models(arch="resnet18") == []
+    # every job is found by its own arch, seed and transformations
+    for name, job in tiny_plan.models.items():
+        ts = tiny_plan.datasets[job.dataset]["transforms"] or ["none"]
+        assert name in tiny_plan.find_models(arch=job.arch, seed=job.seed, transforms=ts)
+
+
+def test_identical_training_is_one_model_whatever_its_label():
+    from invtransfer.experiments import ModelJob, Plan
+
+    cfg = load_config(ROOT / "config.yaml")
+    plan = Plan()
+    a = ModelJob.from_config(cfg, "resnet18", "d", 0, experiment="it", label="it-image-x")
+    b = dataclasses.replace(a, experiment="tm", label="tm-x")
+    assert (
+        plan.add_model(a) == plan.add_model(b) == "resnet18--it-image-x--s0--" + a.training_hash()
+    )
+    assert len(plan.models) == 1
+
+
+# -- the IFE family's own training settings and the sens layer (issue 11) -------------------------
+def test_ife_models_train_with_the_references_settings(paper_plan):
+    ife = {n: j for n, j in paper_plan.models.items() if j.experiment == "ife"}
+    assert len(ife) == 10 * (4 + 3 + 8 + 5)  # fixed 4 + translate 3 (C/C is shared) + sweeps
+    assert {j.epochs for j in ife.values()} == {200}
+    assert {paper_plan.probes[n].epochs for n in ife} == {100}
+    cc = {n for n, j in ife.items() if j.augment == "crop-flip"}
+    assert len(cc) == 10 and all("--ife-fixed-c_c-cropflip-all--" in n for n in cc)
+    assert all(paper_plan.models[n].to_params()["augment"] == "crop-flip" for n in cc)
+    assert all("augment" not in j.to_params() for n, j in ife.items() if n not in cc)
+    # every other family keeps training.pretrain / training.probe
+    others = [j for j in paper_plan.models.values() if j.experiment != "ife"]
+    assert {j.epochs for j in others} == {50}
+    assert {paper_plan.probes[n].epochs for n, j in paper_plan.models.items()
+            if j.experiment in ("tvo", "tm")} == {200}  # fmt: skip
+
+
+def test_ife_settings_are_config_keys():
+    cfg = load_config(
+        ROOT / "config.yaml",
+        overrides={
+            "seeds": 1,
+            "experiments": {
+                "tvo": {"families": []},
+                "it": {"enabled": False},
+                "tm": {"enabled": False},
+                "ife": {"pretrain_epochs": 7, "probe_epochs": 3, "cc_augment": "none"},
+            },
+        },
+    )
+    plan = build_plan(cfg)
+    assert {j.epochs for j in plan.models.values()} == {7}
+    assert {p.epochs for p in plan.probes.values()} == {3}
+    assert {j.augment for j in plan.models.values()} == {"none"}
+    assert [n.rsplit("--", 1)[0] for n in plan.find_models(transforms=[]) if "c_c" in n] == [
+        "resnet18--ife-fixed-c_c-all--s0"
+    ]
+
+
+def test_sens_jobs_carry_the_layer(paper_plan):
+    assert {job.layer for job in paper_plan.sens.values()} == {"penultimate"}
+    cfg = load_config(
+        ROOT / "config.yaml", ROOT / "profiles/tiny/overrides.yaml",
+        overrides={"sens": {"layer": "reference"}},
+    )  # fmt: skip
+    plan = build_plan(cfg)
+    assert len(plan.sens) == 2
+    for job in plan.sens.values():
+        assert job.to_params()["layer"] == "reference"
+        assert job.settings() == {"pairs": 100, "estimator": "global", "layer": "reference"}

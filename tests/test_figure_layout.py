@@ -100,8 +100,7 @@ def _not_run_texts(fig: Figure) -> list[str]:
 
 def _preset(name: str):
     if name == "paper":  # the paper's config with 2 seeds: CIFAR panels, 5 architectures
-        cfg = load_config(ROOT / "config.yaml")
-        cfg["seeds"] = 2
+        cfg = load_config(ROOT / "config.yaml", overrides={"seeds": 2})
     else:
         cfg = load_config(*PRESETS[name])
     plan = build_plan(cfg)

@@ -3,6 +3,8 @@
 Subcommands::
 
     inspect PATH                                  summary of an artifact folder (exit 1 if damaged)
+    find [--arch A] [--transform T] [--seed N]    the model folders of a config that match
+    config                                        the effective configuration, every key described
     materialize --spec SPEC.json --out DIR        build a dataset folder from a spec
     assets rebuild --dest resources --workdir TMP rebuild the object/background bundle
     profile MODEL --out DIR                       invariance profile of any model (18 transforms)
@@ -29,6 +31,63 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     report = inspect_path(args.path)
     sys.stdout.write(format_report(report))
     return 0 if report.ok else 1
+
+
+def _config(args: argparse.Namespace):
+    """The configuration a ``snakemake`` run with the same options would use."""
+    from invtransfer.config import load_config, profile_settings
+
+    profile = profile_settings(args.profile) if args.profile else None
+    files = [*(profile["configfiles"] if profile else []), *args.configfile]
+    overrides = {k: v for k, v in (profile["config"] if profile else {}).items() if k != "preset"}
+    preset = args.preset or (profile["preset"] if profile else None)
+    return load_config(
+        args.base, *files, preset=preset, overrides=overrides, workdir=Path(args.base).parent
+    )
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from invtransfer.config import describe_config
+
+    sys.stdout.write(describe_config(_config(args)))
+    return 0
+
+
+def _cmd_find(args: argparse.Namespace) -> int:
+    from invtransfer.config import resolve_arch
+    from invtransfer.experiments import build_plan
+
+    config = _config(args)
+    plan = build_plan(config)
+    arch = resolve_arch(args.arch, config) if args.arch else None
+    names = plan.find_models(
+        arch=arch, transforms=args.transform, seed=args.seed, experiment=args.experiment
+    )
+    for name in names:
+        print(f"{args.results}/models/{name}")
+    if not names:
+        archs = sorted({job.arch for job in plan.models.values()})
+        seeds = sorted({job.seed for job in plan.models.values()})
+        print(
+            f"invtransfer find: no model of this config matches (architectures: "
+            f"{', '.join(archs) or 'none'}; seeds: {', '.join(map(str, seeds)) or 'none'})",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", help="a preset's Snakemake profile, e.g. profiles/tiny")
+    p.add_argument("--preset", help="a preset by name (profiles/<preset>/overrides.yaml)")
+    p.add_argument(
+        "--configfile",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="your overlay, as for snakemake (repeatable; later wins)",
+    )
+    p.add_argument("--base", default="config.yaml", help="the workflow's config.yaml")
 
 
 def _cmd_materialize(args: argparse.Namespace) -> int:
@@ -194,6 +253,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="summarise an artifact folder (dataset, model, probe, ...)")
     p.add_argument("path", help="artifact folder, e.g. results/datasets/<name>")
     p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser(
+        "find",
+        help="the model folders of a config that match (e.g. --arch resnet18 --transform rotate)",
+    )
+    p.add_argument("--arch", help="architecture (densenet = models.densenet)")
+    p.add_argument(
+        "--transform",
+        action="append",
+        default=[],
+        help="trained with this transformation (repeatable: all of them; none: without any)",
+    )
+    p.add_argument("--seed", type=int, help="seed")
+    p.add_argument("--experiment", choices=["tvo", "it", "tm", "ife"], help="experiment family")
+    p.add_argument("--results", default="results", help="results folder (default: results)")
+    _add_config_options(p)
+    p.set_defaults(func=_cmd_find)
+
+    p = sub.add_parser("config", help="print the effective configuration with every key described")
+    _add_config_options(p)
+    p.set_defaults(func=_cmd_config)
 
     p = sub.add_parser("materialize", help="build a dataset folder from a JSON spec")
     p.add_argument("--spec", required=True, help="dataset spec as JSON (see docs/ARCHITECTURE.md)")

@@ -22,7 +22,14 @@ from torch import Tensor
 
 from invtransfer import __version__
 from invtransfer.checkpoint import load_model
-from invtransfer.device import autocast, describe_device, place_model, resolve_bf16, resolve_device
+from invtransfer.device import (
+    assignment_fields,
+    autocast,
+    describe_device,
+    place_model,
+    resolve_bf16,
+    resolve_device,
+)
 from invtransfer.errors import DatasetIntegrityError
 from invtransfer.io import atomic_dir, atomic_write_json, read_json, save_npy, sha256_file
 from invtransfer.labeled_data import dataset_info, load_dataset_split, prepare_images
@@ -148,7 +155,7 @@ def _write_features(
         manifest["class_names"] = [str(c) for c in getattr(data, "class_names", [])]
         log.info("%s: %d × %d features", split, feats.shape[0], feats.shape[1])
     # no timings in the manifest: equal inputs give a byte-identical folder on the CPU
-    manifest.update(device=describe_device(dev), package_version=__version__)
+    manifest.update(device=describe_device(dev), **assignment_fields(), package_version=__version__)
     atomic_write_json(folder / "manifest.json", manifest)
     return manifest
 

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from invtransfer.checkpoint import load_head, load_model
 from invtransfer.device import (
+    assignment_fields,
     configure_cuda,
     describe_device,
     place_model,
@@ -145,6 +146,7 @@ def finetune_model(
         "img_per_s": result.img_per_s,
         "resumed_from_epoch": result.resumed_from_epoch,
         "device": describe_device(dev),
+        **assignment_fields(),
         "bf16": use_bf16,
         "seed": hp.seed,
     }

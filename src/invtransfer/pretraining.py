@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from invtransfer.device import (
+    assignment_fields,
     configure_cuda,
     describe_device,
     place_model,
@@ -119,6 +120,7 @@ def train_model(
         "img_per_s": result.img_per_s,
         "resumed_from_epoch": result.resumed_from_epoch,
         "device": describe_device(dev),
+        **assignment_fields(),
         "bf16": use_bf16,
         "compile": compile,
         "hparams": asdict(hp),

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from invtransfer import __version__
 from invtransfer.checkpoint import save_head
-from invtransfer.device import describe_device, place_model, resolve_device
+from invtransfer.device import assignment_fields, describe_device, place_model, resolve_device
 from invtransfer.engine import FitResult, TrainHParams, evaluate, fit, write_history
 from invtransfer.features import load_features, read_features_manifest
 from invtransfer.io import atomic_dir, atomic_write_json, sha256_file
@@ -206,6 +206,7 @@ def linear_probe(
         "dataset": manifest["dataset"],
         "features_manifest_sha256": sha256_file(Path(features_dir) / "manifest.json"),
         "device": describe_device(dev),
+        **assignment_fields(),
         "wall_time_s": time.perf_counter() - t0,
         "package_version": __version__,
     }

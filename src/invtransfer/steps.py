@@ -7,16 +7,15 @@ logic of their own and can be called without Snakemake, e.g. from a notebook.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from invtransfer.device import setup_logging
+from invtransfer.device import job_device, setup_logging
 from invtransfer.io import atomic_dir, atomic_path, atomic_write_json
 
 log = logging.getLogger("invtransfer.steps")
@@ -51,14 +50,31 @@ def _threads(threads: int | None) -> None:
         torch.set_num_threads(int(threads))
 
 
-def _runtime(threads: int | None, runtime: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Apply the job's thread budget; return the device / compile / bf16 settings (config keys)."""
+@contextlib.contextmanager
+def _runtime(threads: int | None, runtime: Mapping[str, Any] | None) -> Iterator[dict[str, Any]]:
+    """A job's runtime for the ``with`` block: its thread budget applied and the device /
+    compile / bf16 settings (config keys ``device``, ``training.compile``, ``training.bf16``;
+    the config's defaults where not given). A device this machine lacks fails here, at the
+    job's start, naming the ``device`` key. ``device: auto`` (or ``cuda``) on a machine with
+    several GPUs holds one card for the block (:func:`invtransfer.device.job_device`): the
+    settings then name ``cuda:<card>``, result files record the card, and the card is freed
+    when the block ends or the process dies. One card or none: the setting is passed on as is."""
+    from invtransfer.config import check_device, schema_defaults
+
     _threads(threads)
-    settings = {"device": "auto", "compile": False, "bf16": "auto", **(runtime or {})}
+    defaults = schema_defaults()
+    settings = {
+        "device": defaults["device"],
+        "compile": defaults["training"]["compile"],
+        "bf16": defaults["training"]["bf16"],
+        **(runtime or {}),
+    }
     unknown = set(settings) - {"device", "compile", "bf16"}
     if unknown:
         raise ValueError(f"runtime settings: unknown keys {sorted(unknown)}")
-    return settings
+    check_device(settings["device"])
+    with job_device(settings["device"]) as device:
+        yield {**settings, "device": device}
 
 
 # -- assets and data ------------------------------------------------------------------------------
@@ -130,9 +146,9 @@ def pretrain_model(
 ) -> None:
     from invtransfer.pretraining import pretrain
 
-    rt = _runtime(threads, runtime)
     kwargs = {k: v for k, v in job.items() if k not in ("dataset",)}
-    pretrain(dataset_dir, out_dir, **rt, **kwargs)
+    with _runtime(threads, runtime) as rt:
+        pretrain(dataset_dir, out_dir, **rt, **kwargs)
 
 
 def extract_features(
@@ -146,8 +162,8 @@ def extract_features(
     """Features of one model on each of its target datasets: ``out_dir/<dataset>/``."""
     from invtransfer.features import extract_features_many
 
-    rt = _runtime(threads, runtime)
-    extract_features_many(model_path, dataset_dirs, out_dir, device=rt["device"])
+    with _runtime(threads, runtime) as rt:
+        extract_features_many(model_path, dataset_dirs, out_dir, device=rt["device"])
 
 
 def probe_features(
@@ -162,7 +178,6 @@ def probe_features(
     ``out_dir/<dataset>/{metrics.json, head.pt, history.csv}``; ``out_dir`` appears whole."""
     from invtransfer.probing import linear_probe
 
-    rt = _runtime(threads, runtime)
     kwargs = {k: v for k, v in job.items() if k in ("epochs", "batch_size", "lr", "seed")}
     datasets = list(job["datasets"])
     missing = [d for d in datasets if not (Path(features_dir) / d).is_dir()]
@@ -172,7 +187,7 @@ def probe_features(
             f"(snakemake --forcerun features {features_dir})"
         )
     t0 = time.perf_counter()
-    with atomic_dir(out_dir) as tmp:
+    with _runtime(threads, runtime) as rt, atomic_dir(out_dir) as tmp:
         for i, dataset in enumerate(datasets, start=1):
             log.info("probe %d/%d: %s (%.1f s so far)", i, len(datasets), dataset,
                      time.perf_counter() - t0)  # fmt: skip
@@ -194,7 +209,6 @@ def finetune_model(
     ``<regime>/metrics.json`` (the folders of ``out_metrics``; each resumes on its own)."""
     from invtransfer.finetune import finetune
 
-    rt = _runtime(threads, runtime)
     out_dirs = {Path(p).parent.name: Path(p).parent for p in out_metrics}
     runs = dict(job["runs"])
     if set(out_dirs) != set(runs):
@@ -203,16 +217,18 @@ def finetune_model(
             f"outputs for {sorted(out_dirs)}"
         )
     keys = ("n_samples", "epochs", "batch_size", "lr", "lr_decay_epochs", "seed")
-    for i, (regime, params) in enumerate(runs.items(), start=1):
-        log.info("fine-tuning %d/%d: %s (%s samples)", i, len(runs), regime, params["n_samples"])
-        finetune(
-            model_path,
-            Path(probes_dir) / job["dataset"],
-            dataset_dir,
-            out_dirs[regime],
-            device=rt["device"],
-            **{k: params[k] for k in keys},
-        )
+    with _runtime(threads, runtime) as rt:
+        for i, (regime, params) in enumerate(runs.items(), start=1):
+            log.info("fine-tuning %d/%d: %s (%s samples)", i, len(runs), regime,
+                     params["n_samples"])  # fmt: skip
+            finetune(
+                model_path,
+                Path(probes_dir) / job["dataset"],
+                dataset_dir,
+                out_dirs[regime],
+                device=rt["device"],
+                **{k: params[k] for k in keys},
+            )
 
 
 # -- sens ----------------------------------------------------------------------------------------
@@ -230,12 +246,13 @@ def sens_models(
     (:func:`invtransfer.sens_groups.sens_group`); ``sens`` is the config's ``sens`` section."""
     from invtransfer.sens_groups import sens_group
 
-    rt = _runtime(threads, runtime)
     unknown = sorted(set(sens) - set(_SENS_OPTIONS))
     if unknown:
         raise ValueError(f"sens settings: unknown keys {unknown} (known: {sorted(_SENS_OPTIONS)})")
     options = {_SENS_OPTIONS[key]: value for key, value in sens.items()}
-    sens_group(job["models"], model_paths, evalset_dirs, out_dir, device=rt["device"], **options)
+    with _runtime(threads, runtime) as rt:
+        sens_group(job["models"], model_paths, evalset_dirs, out_dir, device=rt["device"],
+                   **options)  # fmt: skip
 
 
 # config key of the sens section -> keyword of sens_group

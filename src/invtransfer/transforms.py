@@ -125,8 +125,8 @@ class TransformOptions:
             ``round(U(-f, f)·size)`` px per axis (CIFAR; uncovered pixels become transparent);
             ``"image-reference"`` reproduces the reference's CIFAR shift, right/down only by
             ``int(U·f·size) - int(-f·size/2)`` px (4–13 px at 32 px with the reference's f = 0.3).
-        image_translate_fraction: ``f`` above, in [0, 1]. 0.25: the paper's "[0 %, 50 %] image
-            size" range of the position, centred (±25 %).
+        image_translate_fraction: ``f`` above, in [0, 1]. 0.3: the paper's CIFAR translation "by
+            up to 30 % of the image size along each axis" (App. D.1), i.e. ±30 %.
         pixelate_fraction: the side is box-down-sampled to ``int(fraction·size)`` px and
             nearest-up-sampled back (paper Fig. 5: "to half resolution" = 0.5; reference 0.3).
         contrast_mean: the grey level ``contrast`` blends with. ``"canvas"`` (reference): Pillow's
@@ -142,7 +142,7 @@ class TransformOptions:
     scale_resample: Literal["bicubic", "bilinear"] = "bicubic"
     noise: Literal["gaussian", "reference-wrap"] = "gaussian"
     translate: Literal["object", "image", "image-reference"] = "object"
-    image_translate_fraction: float = 0.25
+    image_translate_fraction: float = 0.3
     pixelate_fraction: float = 0.5
     contrast_mean: Literal["canvas", "object"] = "canvas"
     probability: float = 0.5

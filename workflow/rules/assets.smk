@@ -25,6 +25,6 @@ rule check_cifar:
         "../../envs/invtransfer.yaml"
     params:
         root=config["assets"]["cifar"]["path"],
-        download=config["assets"]["cifar"].get("download", False),
+        download=config["assets"]["cifar"]["download"],
     script:
         "../scripts/check_cifar.py"

@@ -1,17 +1,29 @@
-# Shared helpers: config checks, the experiment plan, and the input functions the rules use.
+# Shared helpers: the configuration, the experiment plan, and the input functions the rules use.
 # Everything substantive is in the invtransfer package; these functions only look names up.
 
-import json
+import sys
 
-from invtransfer.config import check_config
+from invtransfer.config import workflow_config
 from invtransfer.experiments import build_plan, finetune_regimes
 from invtransfer.artifacts import ARTIFACTS
 from invtransfer.reporting import artifact_settings, artifact_tables, wildcard_pattern
 from invtransfer.reporting import final_targets as _final_targets
 
-check_config(config)
-PLAN = build_plan(config)
-FT_REGIMES = finetune_regimes(config)
+# One validated configuration: the schema's defaults < config.yaml < the preset's overlay
+# (profiles/<preset>/overrides.yaml) < each --configfile < --config. It replaces Snakemake's own
+# merge, which would put a --configfile in place of a profile's preset overlay.
+CONFIG = workflow_config(
+    "config.yaml",  # the Snakefile's configfile
+    configfiles=workflow.config_settings.configfiles,
+    overrides=workflow.config_settings.config,
+    basedir=workflow.basedir,
+    local=workflow.local_exec,
+    argv=sys.argv,
+)
+config.clear()
+config.update(CONFIG.to_dict())
+PLAN = build_plan(CONFIG)
+FT_REGIMES = finetune_regimes(CONFIG)
 
 
 wildcard_constraints:
@@ -47,7 +59,7 @@ def scaled(base, per=None):
 
 
 def final_targets():
-    return _final_targets(config, PLAN)
+    return _final_targets(CONFIG, PLAN)
 
 
 def _lookup(kind, mapping, key):
@@ -85,45 +97,64 @@ def evalset_members(wildcards):
     return _lookup("evalset", PLAN.evalsets, wildcards.evalset)
 
 
-def model_job(wildcards):
+# Jobs are typed (invtransfer.experiments.jobs); rules get their params as plain data, which
+# Snakemake's rerun-triggers can compare.
+def _model(wildcards):
     return _lookup("model", PLAN.models, wildcards.model)
 
 
+def model_params(wildcards):
+    return _model(wildcards).to_params()
+
+
 def model_dataset(wildcards):
-    return f"results/datasets/{model_job(wildcards)['dataset']}"
+    return f"results/datasets/{_model(wildcards).dataset}"
 
 
-def probe_job(wildcards):
+def _probe(wildcards):
     return _lookup("probe job of model", PLAN.probes, wildcards.model)
 
 
+def probe_params(wildcards):
+    return _probe(wildcards).to_params()
+
+
 def features_datasets(wildcards):
-    return [f"results/datasets/{d}" for d in probe_job(wildcards)["datasets"]]
+    job = _lookup("features job of model", PLAN.features, wildcards.model)
+    return [f"results/datasets/{d}" for d in job.datasets]
 
 
 def n_targets(wildcards):
-    return len(probe_job(wildcards)["datasets"])
+    return len(_probe(wildcards).datasets)
 
 
-def finetune_job(wildcards):
+def finetune_params(wildcards):
     key = f"{wildcards.model}/{wildcards.dataset}"
-    return _lookup("fine-tuning", PLAN.finetunes, key)
+    return _lookup("fine-tuning", PLAN.finetunes, key).to_params()
 
 
-def sens_job(wildcards):
+def _sens(wildcards):
     return _lookup("sens group", PLAN.sens, wildcards.sensset)
 
 
+def sens_params(wildcards):
+    return _sens(wildcards).to_params()
+
+
+def sens_settings(wildcards):
+    return _sens(wildcards).settings()
+
+
 def sens_models(wildcards):
-    return [f"results/models/{m}/model.pt" for m in sens_job(wildcards)["models"]]
+    return [f"results/models/{m}/model.pt" for m in _sens(wildcards).models]
 
 
 def n_sens_models(wildcards):
-    return len(sens_job(wildcards)["models"])
+    return len(_sens(wildcards).models)
 
 
 def sens_evalsets(wildcards):
-    names = {p["evalset"] for ps in sens_job(wildcards)["models"].values() for p in ps}
+    names = {p.evalset for ps in _sens(wildcards).models.values() for p in ps}
     return [f"results/evalsets/{n}" for n in sorted(names)]
 
 
@@ -171,9 +202,9 @@ def artifact_caption(wildcards):
 
 def runtime_settings():
     return {
-        "device": config["device"],
-        "compile": config["training"].get("compile", False),
-        "bf16": config["training"].get("bf16", "auto"),
+        "device": CONFIG["device"],
+        "compile": CONFIG["training"]["compile"],
+        "bf16": CONFIG["training"]["bf16"],
     }
 
 

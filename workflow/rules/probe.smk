@@ -47,7 +47,7 @@ rule probe:
         mem_mb=scaled(4000),
         runtime=scaled(15, per=n_targets),
     params:
-        job=probe_job,
+        job=probe_params,
         runtime=runtime_settings(),
     script:
         "../scripts/probe.py"

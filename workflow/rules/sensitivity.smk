@@ -23,8 +23,8 @@ rule sens:
         mem_mb=scaled(8000),
         runtime=scaled(5, per=n_sens_models),
     params:
-        job=sens_job,
-        sens=config["sens"],
+        job=sens_params,
+        sens=sens_settings,
         runtime=runtime_settings(),
     script:
         "../scripts/sens.py"

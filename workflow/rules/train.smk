@@ -20,7 +20,7 @@ rule pretrain:
         mem_mb=scaled(8000),
         runtime=scaled(240),
     params:
-        job=model_job,
+        job=model_params,
         runtime=runtime_settings(),
     script:
         "../scripts/pretrain.py"
@@ -52,7 +52,7 @@ if FT_REGIMES:
             mem_mb=scaled(8000),
             runtime=scaled(120 * len(FT_REGIMES)),
         params:
-            job=finetune_job,
+            job=finetune_params,
             runtime=runtime_settings(),
         script:
             "../scripts/finetune.py"

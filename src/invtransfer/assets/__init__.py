@@ -27,6 +27,7 @@ from invtransfer.assets.objects import (
     ObjectImage,
     available_object_names,
     load_objects,
+    selected_object_names,
 )
 
 __all__ = [
@@ -47,5 +48,6 @@ __all__ = [
     "plan_background_crops",
     "read_bundle_manifest",
     "rebuild_bundle",
+    "selected_object_names",
     "verify_bundle",
 ]

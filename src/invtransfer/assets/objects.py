@@ -41,7 +41,13 @@ from invtransfer.assets._imageio import fit_within, read_object_png
 from invtransfer.assets.bundle import bundle_dir, check_bundle_file, read_bundle_manifest
 from invtransfer.errors import AssetError, ConfigError
 
-__all__ = ["DEFAULT_OBJECT_COUNT", "ObjectImage", "available_object_names", "load_objects"]
+__all__ = [
+    "DEFAULT_OBJECT_COUNT",
+    "ObjectImage",
+    "available_object_names",
+    "load_objects",
+    "selected_object_names",
+]
 
 log = logging.getLogger("invtransfer.assets")
 
@@ -211,10 +217,8 @@ def available_object_names(cfg: Mapping[str, Any]) -> list[str]:
     return _catalogue(cfg)[2].names
 
 
-def load_objects(cfg: Mapping[str, Any]) -> list[ObjectImage]:
-    """Load the configured objects, in selection order (see the module docstring for the keys)."""
-    source, opts, cat = _catalogue(cfg)
-    chosen = select_names(
+def _select(source: str, opts: Mapping[str, Any], cat: _Catalogue) -> list[str]:
+    return select_names(
         cat.names,
         count=opts.get("count"),
         names=opts.get("names"),
@@ -222,6 +226,17 @@ def load_objects(cfg: Mapping[str, Any]) -> list[ObjectImage]:
         section=SECTION,
         source=source,
     )
+
+
+def selected_object_names(cfg: Mapping[str, Any]) -> list[str]:
+    """The class names :func:`load_objects` returns, in order, without loading any image."""
+    return _select(*_catalogue(cfg))
+
+
+def load_objects(cfg: Mapping[str, Any]) -> list[ObjectImage]:
+    """Load the configured objects, in selection order (see the module docstring for the keys)."""
+    source, opts, cat = _catalogue(cfg)
+    chosen = _select(source, opts, cat)
     max_size = opts.get("max_size")
     if max_size is not None:
         positive_int(max_size, f"{SECTION}.max_size")

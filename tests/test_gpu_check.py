@@ -1,0 +1,161 @@
+"""bench/gpu_check.sh: the GPU check runs end to end on the CPU with --dry, reports every step
+with a measured number, and survives a step that hangs or fails."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "bench" / "gpu_check.sh"
+STEPS = ["transforms", "render", "pretrain", "pipeline", "fig2"]
+
+sys.path.insert(0, str(ROOT / "bench"))
+import gpu_check  # noqa: E402
+import gpu_steps  # noqa: E402
+
+
+def _run_check(*args: str, timeout: int) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _summary_rows(md: str) -> dict[str, list[str]]:
+    """The summary table of the report: step -> its cells."""
+    block = md.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in block.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0] in STEPS:
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_dry_run_measures_every_step(tmp_path):
+    out = tmp_path / "report.md"
+    proc = _run_check("--dry", "--out", str(out), "--workdir", str(tmp_path / "work"), timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["meta"]["dry"] is True
+    assert record["facts"]["torch"] and record["facts"]["source_hash"]
+    steps = {s["name"]: s for s in record["steps"]}
+    assert list(steps) == STEPS
+    for name, step in steps.items():
+        assert step["status"] == "pass", (name, step)
+        value = step["result"]["value"]
+        assert isinstance(value, int | float) and math.isfinite(value) and value > 0, name
+        assert 0 < step["seconds"] <= step["limit_s"], name
+
+    # each step measured what it claims
+    tests = steps["transforms"]["result"]["counts"]
+    assert tests["skipped"] >= 18 and tests["passed"] == tests["failed"] == 0  # no CUDA here
+    render = steps["render"]["result"]
+    assert len(render["per_type"]) == 18 and all(v["mean"] > 0 for v in render["per_type"].values())
+    assert {(r["set"], r["batch"], r["draws_timed"]) for r in render["rows"]} == {
+        (s, b, d)
+        for s in ("mix (18 types, one each)", "rotate+hue+blur")
+        for b in (64, 128)
+        for d in ("yes", "no")
+    }
+    pre = steps["pretrain"]["result"]["result"]
+    assert pre["epochs"] == 1 and pre["images"] == 256 and len(pre["runs"]) == 2
+    assert pre["seconds_mean"] == pytest.approx(sum(pre["runs"]) / 2)
+    seconds = steps["pipeline"]["result"]["seconds"]
+    assert all(len(seconds[k]) == 2 and min(seconds[k]) > 0 for k in ("features", "probe", "sens"))
+    fig2 = steps["fig2"]["result"]
+    assert fig2["jobs"] == 12  # the cut-down tiny preset's Fig 2 DAG
+    assert sum(fig2["devices"].values()) == 2 and all(d.startswith("cpu") for d in fig2["devices"])
+    # device auto with 2 pretend cards: every GPU job of the workflow held a card slot
+    assert sum(fig2["cards"].values()) == 2
+    assert set(fig2["cards"]) <= {"card 0 (pretend)", "card 1 (pretend)"}
+
+    md = out.read_text()
+    rows = _summary_rows(md)
+    assert list(rows) == STEPS
+    for name, (_, status, secs, limit, measured, goal) in rows.items():
+        assert status == "pass" and float(secs) > 0 and float(limit) > 0, name
+        assert re.match(r"[\d,]+(\.\d+)?( ± [\d,.]+)? \S", measured), (name, measured)
+        assert goal == "—" or goal.endswith("n/a (dry run)"), (name, goal)
+    for name in STEPS:
+        assert f"\n## {name}: " in md
+
+
+def test_a_hanging_step_is_killed_reported_and_the_next_runs(tmp_path):
+    out = tmp_path / "r.md"
+    proc = _run_check(
+        "--dry",
+        "--out",
+        str(out),
+        "--only",
+        "render",
+        "pretrain",
+        "--limit",
+        "render=1",
+        timeout=600,
+    )
+    assert proc.returncode == 1  # not every selected step passed
+    steps = {s["name"]: s for s in json.loads(out.with_suffix(".json").read_text())["steps"]}
+    assert steps["render"]["status"] == "timeout" and steps["render"]["seconds"] < 15
+    assert steps["pretrain"]["status"] == "pass" and steps["pretrain"]["result"]["value"] > 0
+    assert {steps[n]["status"] for n in ("transforms", "pipeline", "fig2")} == {"skipped"}
+    rows = _summary_rows(out.read_text())
+    assert rows["render"][1] == "timeout" and rows["pretrain"][1] == "pass"
+
+
+def test_run_step_kills_the_whole_process_group(tmp_path):
+    pidfile = tmp_path / "pid"
+    cmd = ["bash", "-c", f"sleep 120 & echo $! > {pidfile}; wait"]
+    t0 = time.perf_counter()
+    how, seconds = gpu_check.run_step(cmd, 1.0, tmp_path / "log", dict(os.environ))
+    assert how == "timeout" and 1.0 <= seconds < 15 and time.perf_counter() - t0 < 15
+    grandchild = int(pidfile.read_text())
+    for _ in range(50):  # reaped by init shortly after the kill
+        if not Path(f"/proc/{grandchild}").exists():
+            break
+        time.sleep(0.1)
+    assert not Path(f"/proc/{grandchild}").exists()
+    how, _ = gpu_check.run_step(["bash", "-c", "exit 3"], 10, tmp_path / "log", dict(os.environ))
+    assert how == "exited 3"
+
+
+def test_pytest_summary_parsing():
+    text = "....s\n=== 3 passed, 1 skipped, 505 deselected in 6.59s ==="
+    assert gpu_steps.parse_pytest_summary(text) == {
+        "passed": 3,
+        "failed": 0,
+        "skipped": 1,
+        "errors": 0,
+        "deselected": 505,
+        "xfailed": 0,
+    }
+    assert gpu_steps.parse_pytest_summary("1 failed, 2 errors in 0.1s")["errors"] == 2
+    assert gpu_steps.parse_pytest_summary("no tests ran")["passed"] == 0
+
+
+def test_repeats_stop_at_the_deadline():
+    calls = []
+
+    def work(run):
+        calls.append(run)
+        time.sleep(0.05)
+
+    assert len(gpu_steps._timed_runs("cpu", 3, work)) == 3 and calls == [-1, 0, 1, 2]
+    calls.clear()
+    times = gpu_steps._timed_runs("cpu", 3, work, deadline=time.perf_counter())
+    assert len(times) == 1 and times[0] >= 0.05 and calls == [-1, 0]  # at least one timed run
