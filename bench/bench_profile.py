@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from _common import machine
 
@@ -107,9 +106,9 @@ def main() -> None:
     if args.pairs != args.target_pairs:
         images = 2 * args.target_pairs * r["transforms"]
         overhead = r["wall_s"] - r["render_s"] - r["model_s"]  # plans, metrics at this N
-        estimate = per_image * images + r["transforms"] * r[
-            "metrics_per_transform_at_target_s"
-        ] + overhead
+        estimate = (
+            per_image * images + r["transforms"] * r["metrics_per_transform_at_target_s"] + overhead
+        )
         extra_mb = 2 * (args.target_pairs - args.pairs) * r["feature_dim"] * 4 / 2**20
         print(
             f"EXTRAPOLATED to {args.target_pairs} pairs ({images} images): about "

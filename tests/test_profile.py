@@ -342,3 +342,32 @@ def test_default_labels_need_no_loading(tmp_path):
     )
     assert default_label(str(tmp_path / "net.pt")) == "net"
     assert default_label(str(tmp_path / "models" / "resnet18--t2d--s0")) == "resnet18--t2d--s0"
+
+
+def test_config_section_planning(tmp_path):
+    from invtransfer.config import schema_defaults
+    from invtransfer.profile import profile_entries, profile_input_files
+
+    defaults = schema_defaults()["profile"]  # the config's defaults are the API's
+    options = ProfileOptions()
+    assert (defaults["pairs"], defaults["seed"], defaults["chunk_size"], defaults["bins"]) == (
+        options.n_pairs, options.seed, options.chunk_size, options.bins,
+    )  # fmt: skip
+    assert defaults["models"] == [] and defaults["transforms"] == "all"
+    models = [
+        {"model": "torchvision:resnet50", "weights": "w/r50.pt"},
+        {"model": "torchvision:resnet50", "random_init": 0},
+        {"model": "results/models/resnet18--t2d--s0--abc123"},  # not trained yet: fine
+        {"model": "torchscript:nets/vit.pt", "input_size": 224, "label": "vit"},
+    ]
+    entries = profile_entries(models)
+    assert list(entries) == ["r50", "resnet50-random0", "resnet18--t2d--s0--abc123", "vit"]
+    assert [profile_input_files(e) for e in entries.values()] == [
+        ["w/r50.pt"], [], ["results/models/resnet18--t2d--s0--abc123/model.pt"], ["nets/vit.pt"],
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match=r"profile\.models\[1\]: label 'r50' is taken"):
+        profile_entries([models[0], {"model": "timm:resnet50", "weights": "x/r50.pt"}])
+    with pytest.raises(ValueError, match=r"needs exactly one of weights and random_init"):
+        profile_entries([{"model": "torchvision:resnet50"}])
+    with pytest.raises(ValueError, match=r"apply to torchvision:/timm: models only"):
+        profile_entries([{"model": "results/models/m", "random_init": 1}])

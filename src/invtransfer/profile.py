@@ -60,6 +60,8 @@ __all__ = [
     "ProfileResult",
     "embed_spec",
     "magnitudes",
+    "profile_entries",
+    "profile_input_files",
     "profile_job",
     "profile_model",
     "read_profile",
@@ -539,3 +541,57 @@ def profile_job(
     result = profile_model(embedder, options)
     write_profile(result, out_dir)
     return result
+
+
+def profile_entries(models: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The config's ``profile.models`` keyed by label (``label`` or
+    :func:`~invtransfer.embedders.default_label`), checked at parse time: known keys, ``model``
+    given, exactly one of ``weights``/``random_init`` for torchvision/timm models and none for
+    the others, unique labels. A model folder that does not exist yet is fine (the workflow may
+    train it)."""
+    from invtransfer.embedders import default_label
+
+    out: dict[str, dict[str, Any]] = {}
+    for i, entry in enumerate(models):
+        where = f"profile.models[{i}]"
+        if not isinstance(entry, Mapping) or not entry.get("model"):
+            raise ValueError(f"{where}: needs a 'model' (e.g. torchvision:resnet50)")
+        unknown = sorted(set(entry) - set(MODEL_ENTRY_KEYS))
+        if unknown:
+            raise ValueError(
+                f"{where}: unknown key(s) {unknown}; valid: {', '.join(MODEL_ENTRY_KEYS)}"
+            )
+        model = str(entry["model"])
+        hub = model.split(":", 1)[0] in ("torchvision", "timm")
+        given = ("weights" in entry) + ("random_init" in entry)
+        if hub and given != 1:
+            raise ValueError(f"{where}: {model} needs exactly one of weights and random_init")
+        if not hub and given:
+            raise ValueError(
+                f"{where}: weights/random_init apply to torchvision:/timm: models only"
+            )
+        if "label" in entry:
+            label = str(entry["label"])
+        elif hub or model.startswith("torchscript:"):
+            label = default_label(model, entry.get("weights"), entry.get("random_init"))
+        else:  # a folder or file that the workflow may still build
+            label = Path(model).stem if Path(model).suffix in (".pt", ".pth") else Path(model).name
+        if label in out:
+            raise ValueError(f"{where}: label {label!r} is taken by another entry; set 'label'")
+        out[label] = dict(entry)
+    return out
+
+
+def profile_input_files(entry: Mapping[str, Any]) -> list[str]:
+    """The files a profile job of ``entry`` reads (a rule's inputs): the weights file, the
+    TorchScript file, or a model folder's ``model.pt``."""
+    model = str(entry["model"])
+    if "weights" in entry:
+        return [str(entry["weights"])]
+    kind, _, rest = model.partition(":")
+    if kind in ("torchvision", "timm"):
+        return []
+    path = Path(rest if kind == "torchscript" else model)
+    if kind == "torchscript" or path.suffix in (".pt", ".pth"):
+        return [str(path)]
+    return [str(path / "model.pt")]
