@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -371,3 +372,40 @@ def test_config_section_planning(tmp_path):
         profile_entries([{"model": "torchvision:resnet50"}])
     with pytest.raises(ValueError, match=r"apply to torchvision:/timm: models only"):
         profile_entries([{"model": "results/models/m", "random_init": 1}])
+
+
+def test_workflow_profile_target(tmp_path):
+    """`snakemake figures/profile.pdf` with a profile section: one job per model, then the table
+    and figure (a private copy of the workflow; tiny settings)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy2(root / name, tmp_path / name)
+    for name in ("workflow", "profiles", "envs"):
+        if (root / name).exists():
+            shutil.copytree(root / name, tmp_path / name)
+    overlay = {"profile": {
+        "models": [{"model": "torchvision:resnet18", "random_init": 0, "input_size": 32},
+                   {"model": "torchvision:resnet18", "random_init": 1, "input_size": 32,
+                    "layer": "layer3", "pool": "avg", "label": "r18-layer3"}],
+        "transforms": ["hue"], "pairs": 6, "spec": BASE,
+    }}  # fmt: skip
+    (tmp_path / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+    cmd = [sys.executable, "-m", "snakemake", "figures/profile.pdf", "--profile", "profiles/tiny",
+           "--configfile", "overlay.yaml"]  # fmt: skip
+    dry = subprocess.run([*cmd, "-n"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert re.search(r"^profile\s+2$", dry.stdout, re.M) and re.search(
+        r"^profile_summary\s+1$", dry.stdout, re.M
+    )
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "results/tables/profile.csv")
+    assert list(table["model"]) == ["resnet18-random0", "r18-layer3"]
+    assert list(table["layer"]) == ["penultimate", "layer3"] and (table["n"] == 6).all()
+    assert (tmp_path / "figures/profile.pdf").stat().st_size > 0
