@@ -6,6 +6,11 @@
 ruleorder: profile_summary > collect
 
 
+# drawing one figure: runs where Snakemake runs, like the other report rules
+localrules:
+    profile_summary,
+
+
 rule profile:
     input:
         profile_inputs,
