@@ -30,6 +30,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/sensitivity.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/profile.smk"
 
 
 rule all:

@@ -9,6 +9,8 @@ Subcommands::
     materialize --spec SPEC.json --out DIR        build a dataset folder from a spec
     render-epoch RUN --epoch E --out DIR          epoch E's training images of a per-epoch run
     assets rebuild --workdir TMP [--dest DIR]     rebuild the object/background bundle
+    profile MODEL --out DIR                       invariance profile of any model (18 transforms)
+    export DATASET --format F --out DIR           a dataset folder as ImageFolder/WebDataset/Parquet
 """
 
 from __future__ import annotations
@@ -154,6 +156,136 @@ def _cmd_assets_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- profile and export (invtransfer.profile, invtransfer.export) ------------------------------------
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from invtransfer.embedders import load_embedder
+    from invtransfer.profile import ProbeOptions, ProfileOptions, profile_model, write_profile
+
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    spec = None
+    if args.spec:
+        try:
+            spec = json.loads(Path(args.spec).read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"--spec: {args.spec} does not exist") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--spec: {args.spec} is not valid JSON ({exc})") from exc
+    probe = None
+    if args.probe is not None:
+        sizes = {"n_train": args.probe_samples, "epochs": args.probe_epochs}
+        probe = ProbeOptions(
+            transforms=_names(args.probe) if args.probe != "none" else (),
+            **{k: v for k, v in sizes.items() if v is not None},
+        )
+    try:
+        embedder = load_embedder(
+            args.model, weights=args.weights, random_init=args.random_init,
+            input_size=args.input_size, mean=args.mean, std=args.std, layer=args.layer,
+            pool=args.pool, device=args.device, label=args.label,
+        )  # fmt: skip
+    except ImportError as exc:
+        print(f"invtransfer profile: error: {exc}", file=sys.stderr)
+        return 2
+    given = {"n_pairs": args.pairs, "seed": args.seed, "chunk_size": args.chunk_size,
+             "bins": args.bins}  # fmt: skip
+    options = ProfileOptions(
+        transforms=_names(args.transforms) if args.transforms else None,
+        spec=spec,
+        probe=probe,
+        **{k: v for k, v in given.items() if v is not None},
+    )
+    result = profile_model(embedder, options)
+    out = Path(args.out)
+    folder = write_profile(result, out / embedder.label)
+    print(f"{embedder.label}: {len(result.table)} transformations in {folder}")
+    if not args.no_summary:
+        from invtransfer.profile import summarize_profiles
+
+        folders = sorted(p for p in out.iterdir() if (p / "profile.csv").is_file())
+        summarize_profiles(folders, table=out / "profile.csv", curves=out / "curves.csv",
+                           figure=out / "profile")  # fmt: skip
+        print(f"{len(folders)} model(s) in {out / 'profile.csv'} and {out / 'profile.pdf'}")
+    return 0
+
+
+def _add_profile_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "profile",
+        help="invariance profile of any model: sens, relative invariance, CKA, flip rate",
+        description="Renders Transforms-2D evaluation twins at the model's input size and "
+        "measures how its representation moves under each transformation. Writes "
+        "OUT/<label>/{profile.csv,curves.csv,info.json}, then merges every model folder in OUT "
+        "into OUT/profile.csv, OUT/curves.csv and OUT/profile.pdf/.png.",
+    )
+    p.add_argument(
+        "model",
+        help="torchvision:<name> | timm:<name> (with --weights or --random-init), "
+        "torchscript:<file> (or a file path), or a model folder results/models/<model>",
+    )
+    w = p.add_mutually_exclusive_group()
+    w.add_argument("--weights", help="local state-dict file (never downloaded)")
+    w.add_argument("--random-init", type=int, metavar="SEED", help="seeded random weights")
+    p.add_argument("--input-size", type=int, help="pixels (default: the model's)")
+    p.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"), help="normalisation")
+    p.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"), help="normalisation")
+    p.add_argument("--layer", default="penultimate", help="representation (default penultimate)")
+    p.add_argument("--pool", default="flatten", choices=["flatten", "avg"],
+                   help="for layers with spatial/token axes (default flatten)")  # fmt: skip
+    p.add_argument("--label", help="name in tables and figures (default: from the model)")
+    p.add_argument("--transforms", help="comma-separated (default: all 18)")
+    # defaults: invtransfer.profile.ProfileOptions (1000 pairs, seed 0, chunks of 16, 5 bins)
+    p.add_argument("--pairs", type=int, help="twin pairs per transformation")
+    p.add_argument("--seed", type=int, help="dataset seed (objects, backgrounds, classes)")
+    p.add_argument("--chunk-size", type=int, help="images rendered and embedded at a time")
+    p.add_argument("--bins", type=int, help="magnitude bins per curve")
+    p.add_argument("--spec", help="base dataset spec JSON (objects, backgrounds, options)")
+    p.add_argument("--probe", metavar="T1,T2|none",
+                   help="also train a linear probe on a Transforms-2D task with these transforms")  # fmt: skip
+    p.add_argument("--probe-samples", type=int, help="probe training samples (ProbeOptions')")
+    p.add_argument("--probe-epochs", type=int, help="probe epochs (ProbeOptions')")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads for rendering and the model (default: torch's; 1 is fastest on a busy "
+        "2-core machine)",
+    )
+    p.add_argument("--out", required=True, help="folder of profiles (one subfolder per model)")
+    p.add_argument("--no-summary", action="store_true", help="skip the merged table and figure")
+    p.set_defaults(func=_cmd_profile)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from invtransfer.export import export_dataset
+
+    summary = export_dataset(
+        args.dataset, args.out, format=args.format,
+        splits=args.splits.split(",") if args.splits else None, shard_size=args.shard_size,
+    )  # fmt: skip
+    counts = ", ".join(f"{s} {n}" for s, n in summary["counts"].items())
+    print(f"{summary['dataset']['name']}: {counts} images as {args.format} in {args.out}")
+    return 0
+
+
+def _add_export_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export", help="write a dataset folder as ImageFolder PNGs, WebDataset tars or Parquet"
+    )
+    p.add_argument("dataset", help="materialised dataset folder, e.g. results/datasets/<name>")
+    p.add_argument("--format", required=True, choices=["imagefolder", "webdataset", "parquet"])
+    p.add_argument("--out", required=True, help="folder to write (replaced atomically)")
+    p.add_argument("--splits", help="comma-separated (default: every split)")
+    p.add_argument("--shard-size", type=int, default=10000, help="samples per tar/Parquet file")
+    p.set_defaults(func=_cmd_export)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="invtransfer", description="Transforms-2D datasets, models, probes and sens."
@@ -254,6 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--workdir", required=True, help="scratch folder for downloads and extraction")
     r.set_defaults(func=_cmd_assets_rebuild)
+    _add_profile_parser(sub)
+    _add_export_parser(sub)
     return parser
 
 

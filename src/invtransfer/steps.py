@@ -32,6 +32,8 @@ __all__ = [
     "materialize_dataset",
     "pretrain_model",
     "probe_features",
+    "profile_model_job",
+    "profile_summary",
     "sens_models",
 ]
 
@@ -283,3 +285,26 @@ def make_artifact(
     from invtransfer.reporting import render_artifact
 
     render_artifact(artifact, list(inputs), Path(out), settings)
+
+
+# -- invariance profiles (config section profile; invtransfer.profile) -----------------------------
+def profile_model_job(
+    entry: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    out_dir: Path,
+    *,
+    threads: int | None = None,
+    runtime: Mapping[str, Any] | None = None,
+) -> None:
+    """The invariance profile of one ``profile.models`` entry into ``out_dir``."""
+    from invtransfer.profile import profile_job
+
+    with _runtime(threads, runtime) as rt:
+        profile_job(entry, settings, out_dir, device=rt["device"])
+
+
+def profile_summary(folders: Sequence[Path], *, table: Path, curves: Path, figure: Path) -> None:
+    """Every profiled model in one tidy table, its curves and ``figure``.pdf/.png."""
+    from invtransfer.profile import summarize_profiles
+
+    summarize_profiles(folders, table=table, curves=curves, figure=figure)

@@ -10,6 +10,7 @@ from invtransfer.experiments import build_plan, finetune_regimes
 from invtransfer.artifacts import ARTIFACTS
 from invtransfer.reporting import artifact_settings, artifact_tables, wildcard_pattern
 from invtransfer.reporting import final_targets as _final_targets
+from invtransfer.profile import profile_entries, profile_input_files
 
 # what the rules' input functions share with `python -m invtransfer plan` (its job counts)
 from invtransfer.jobgraph import data_checks
@@ -55,6 +56,8 @@ else:
     CONFIG = module_config(config, basedir=WORKFLOW_ROOT, local=workflow.local_exec)
     config = CONFIG.to_dict()
 PLAN = build_plan(CONFIG)
+# label -> entry, checked now; plain data from `config` (rule params must pickle)
+PROFILES = profile_entries(config["profile"]["models"])
 FT_REGIMES = finetune_regimes(CONFIG)
 
 
@@ -78,7 +81,7 @@ def scaled(base, per=None):
 
 
 def final_targets():
-    return _final_targets(CONFIG, PLAN)
+    return _final_targets(CONFIG, PLAN) + (["figures/profile.pdf"] if PROFILES else [])
 
 
 def _lookup(kind, mapping, key):
@@ -260,3 +263,29 @@ onsuccess:
 
 onerror:
     stop_warm_server()
+
+
+# -- invariance profiles (profile.smk) --------------------------------------------------------------
+def _profile(wildcards):
+    return _lookup("profile model", PROFILES, wildcards.label)
+
+
+def profile_entry(wildcards):
+    return _profile(wildcards)
+
+
+def profile_inputs(wildcards):
+    return profile_input_files(_profile(wildcards))
+
+
+def profile_settings(wildcards):
+    return {k: v for k, v in config["profile"].items() if k != "models"}
+
+
+def profile_folders(wildcards):
+    if not PROFILES:
+        raise ValueError(
+            "figures/profile.pdf needs models to profile: add entries to the config's "
+            "profile.models (e.g. {model: torchvision:resnet50, weights: resnet50.pt})"
+        )
+    return [f"results/profile/{label}" for label in PROFILES]
