@@ -393,3 +393,26 @@ def test_sens_jobs_carry_the_layer(paper_plan):
     for job in plan.sens.values():
         assert job.to_params()["layer"] == "reference"
         assert job.settings() == {"pairs": 100, "estimator": "global", "layer": "reference"}
+
+
+def test_background_bank_is_the_same_for_every_seed_unless_asked(tmp_path):
+    """The paper uses one set of 867 backgrounds for every D(O,T) (Sec. 3.3): by default the bank
+    of crops does not depend on the experiment seed; `bank_seed: per-seed` draws one per seed."""
+    from invtransfer.config import load_config
+    from invtransfer.experiments import build_plan
+
+    root = Path(__file__).resolve().parents[1]
+    tiny = root / "profiles" / "tiny" / "overrides.yaml"
+    for mode, expect_one in (("fixed", True), ("per-seed", False)):
+        cfg = load_config(
+            root / "config.yaml", tiny, overrides={"assets": {"backgrounds": {"bank_seed": mode}}}
+        )
+        plan = build_plan(cfg)
+        banks = {
+            (spec["backgrounds"]["seed"], spec["seed"])
+            for spec in plan.datasets.values()
+            if spec["kind"] == "t2d"
+        }
+        bank_seeds = {b for b, _ in banks}
+        assert len({s for _, s in banks}) == 2  # both experiment seeds have t2d datasets
+        assert (bank_seeds == {0}) if expect_one else (bank_seeds == {0, 1}), (mode, banks)

@@ -67,7 +67,9 @@ _KEYS: dict[str, frozenset[str]] = {
     "si-score": frozenset({"path", "max_size", "download", "checksums", "url"}),
     "folder": frozenset({"path", "max_size", "licence"}),
 }
-_CALLER_KEYS = frozenset({"bank_size", "split_photos"})  # read by the dataset builder, not here
+_CALLER_KEYS = frozenset(
+    {"bank_size", "split_photos", "bank_seed"}
+)  # read by the planner, not here
 
 
 @dataclass(frozen=True, eq=False)

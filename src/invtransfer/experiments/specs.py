@@ -129,13 +129,18 @@ def _object_source(config: Mapping[str, Any]) -> dict:
     return out
 
 
+# The seed of the background bank when it is the same for every experiment seed: the paper uses
+# one set of 867 backgrounds for every D(O,T) (Sec. 3.3, App. A.1).
+FIXED_BANK_SEED = 0
+
+
 def _background_source(config: Mapping[str, Any], seed: int) -> dict:
     bg = config["assets"]["backgrounds"]
     out = {
         "source": bg["source"],
         "bank_size": int(bg["bank_size"]),
         "split_photos": bg["split_photos"],
-        "seed": int(seed),
+        "seed": FIXED_BANK_SEED if bg["bank_seed"] == "fixed" else int(seed),
     }
     if bg["path"]:
         out["_path"] = bg["path"]
