@@ -18,7 +18,7 @@ from invtransfer.models.base import LAYERS, Classifier, check_layer
 from invtransfer.models.densenet import densenet121, densenet_cifar
 from invtransfer.models.resnet import resnet10_s, resnet18, resnet18_w, resnet50
 from invtransfer.models.small import cnn4
-from invtransfer.models.vgg import vgg11
+from invtransfer.models.vgg import vgg11, vgg11_w
 from invtransfer.models.vit import ViTConfig, vit
 
 __all__ = [
@@ -74,6 +74,7 @@ for _spec in (
         "ResNet-10, stride-2 stem (small)",
         MappingProxyType({"width": 16}),
     ),
+    ModelSpec("vgg11_w", vgg11_w, "VGG-11, scaled width", MappingProxyType({"width": 16})),
     ModelSpec("cnn4", cnn4, "4-layer CNN", MappingProxyType({"width": 16})),
 ):
     register_model(_spec)

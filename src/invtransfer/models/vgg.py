@@ -2,7 +2,8 @@
 Networks for Large-Scale Image Recognition"; Ioffe & Szegedy 2015 for the BN layers).
 
 As in kuangliu/pytorch-cifar: five max-pools take 32×32 to 1×1, so the flattened last stage is
-the 512-d penultimate representation and the classifier is a single linear layer.
+the 512-d penultimate representation and the classifier is a single linear layer. ``vgg11_w``
+scales every layer's channels by ``width``/64 (64 = the standard network) for the CPU quick preset.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from torch import Tensor, nn
 
 from invtransfer.models.base import Classifier, check_input
 
-__all__ = ["CONFIGS", "VGG", "vgg11"]
+__all__ = ["CONFIGS", "VGG", "vgg11", "vgg11_w"]
 
 # channel counts of the 3×3 conv-BN-ReLU layers; "M" = 2×2 max-pool
 CONFIGS: dict[str, tuple[int | str, ...]] = {
@@ -42,3 +43,11 @@ class VGG(Classifier):
 
 def vgg11(num_classes: int) -> VGG:
     return VGG(CONFIGS["vgg11"], num_classes)
+
+
+def vgg11_w(num_classes: int, width: int = 16) -> VGG:
+    """VGG-11 whose layers have ``width``/64 of the standard channels (``width`` … 8·``width``)."""
+    if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+        raise ValueError(f"vgg11_w: width must be a positive int, got {width!r}")
+    config = tuple(c if c == "M" else int(c) * width // 64 for c in CONFIGS["vgg11"])
+    return VGG(config, num_classes)
