@@ -699,3 +699,27 @@ def test_grouped_steps_match_the_single_dataset_calls(dataset_dirs, tmp_path, pr
     assert [read_json(p)["n_samples"] for p in outs] == [40, 80]
     with pytest.raises(ValueError, match="regimes"):
         steps.finetune_model(ft_job, model_path, probes, target, outs[:1], runtime=runtime)
+
+
+def test_pretraining_linear_schedule_decays_to_zero(tmp_path):
+    """training.pretrain.schedule: linear (the quick preset's) decays the rate linearly to 0
+    over the pretraining epochs; the paper's constant rate stays the default."""
+    from invtransfer.config import load_config
+    from invtransfer.engine import TrainHParams
+    from invtransfer.experiments import build_plan
+
+    hp = TrainHParams(epochs=4, batch_size=8, lr=0.004, schedule="linear")
+    assert [hp.lr_at(s, 10) for s in (0, 10, 20, 30, 39)] == pytest.approx(
+        [0.004, 0.003, 0.002, 0.001, 0.0001]
+    )
+    root = Path(__file__).resolve().parents[1]
+    tiny = root / "profiles" / "tiny" / "overrides.yaml"
+    default = build_plan(load_config(root / "config.yaml", tiny))
+    assert {job.schedule for job in default.models.values()} == {"constant"}
+    linear = build_plan(
+        load_config(
+            root / "config.yaml", tiny, overrides={"training": {"pretrain": {"schedule": "linear"}}}
+        )
+    )
+    assert {job.schedule for job in linear.models.values()} == {"linear"}
+    assert all(j.to_params()["schedule"] == "linear" for j in linear.models.values())

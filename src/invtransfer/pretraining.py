@@ -170,7 +170,7 @@ def pretrain(
     batch_size: int = 512,
     lr: float = 1e-3,
     weight_decay: float = 0.0,
-    schedule: Literal["constant", "vit"] = "constant",
+    schedule: Literal["constant", "linear", "vit"] = "constant",
     warmup_epochs: int = 5,
     min_lr: float = 1e-5,
     seed: int = 0,
@@ -194,8 +194,10 @@ def pretrain(
     ``directory()`` output before a rerun, which would throw the checkpoint away.
     """
     wall0 = time.perf_counter()
-    if schedule not in ("constant", "vit"):
-        raise ValueError(f"pretrain: schedule must be 'constant' or 'vit', got {schedule!r}")
+    if schedule not in ("constant", "linear", "vit"):
+        raise ValueError(
+            f"pretrain: schedule must be 'constant', 'linear' or 'vit', got {schedule!r}"
+        )
     hp = TrainHParams(
         epochs=epochs,
         batch_size=batch_size,

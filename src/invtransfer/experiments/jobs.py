@@ -103,7 +103,7 @@ class ModelJob:
     batch_size: int
     lr: float
     weight_decay: float
-    schedule: str  # "constant" | "vit" (linear warm-up, then cosine to min_lr)
+    schedule: str  # "constant" | "linear" (to 0) | "vit" (linear warm-up, then cosine to min_lr)
     warmup_epochs: int | None  # "vit" only
     min_lr: float | None  # "vit" only
     augment: str  # one of AUGMENTATIONS
@@ -148,7 +148,7 @@ class ModelJob:
             batch_size=int(pre["batch_size"]),
             lr=float(pre["lr"]),
             weight_decay=float(vit["weight_decay"] if vit else pre["weight_decay"]),
-            schedule="vit" if vit else "constant",
+            schedule="vit" if vit else pre["schedule"],
             warmup_epochs=int(vit["warmup_epochs"]) if vit else None,
             min_lr=float(vit["min_lr"]) if vit else None,
             augment=augment,
