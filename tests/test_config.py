@@ -43,6 +43,7 @@ def test_paper_settings(paper):
         "batch_size": 512,
         "lr": 0.001,
         "weight_decay": 0.0,
+        "schedule": "constant",  # paper App. B.2: Adam at a fixed rate
     }
     assert paper["training"]["probe"]["epochs"] == 200
     assert paper["sens"]["pairs"] == 10000
