@@ -416,3 +416,24 @@ def test_background_bank_is_the_same_for_every_seed_unless_asked(tmp_path):
         bank_seeds = {b for b, _ in banks}
         assert len({s for _, s in banks}) == 2  # both experiment seeds have t2d datasets
         assert (bank_seeds == {0}) if expect_one else (bank_seeds == {0, 1}), (mode, banks)
+
+
+def test_it_models_can_train_on_fewer_images_than_the_other_experiments():
+    """experiments.it.n_train (null = data.n_train, the paper's one size for every model) sizes
+    the invariance-transfer models' training data only; their evaluation sets keep data.n_test."""
+    from invtransfer.config import load_config
+    from invtransfer.experiments import build_plan
+
+    root = Path(__file__).resolve().parents[1]
+    tiny = root / "profiles" / "tiny" / "overrides.yaml"
+    plan = build_plan(
+        load_config(root / "config.yaml", tiny, overrides={"experiments": {"it": {"n_train": 150}}})
+    )
+    it_models = [j for j in plan.models.values() if j.experiment == "it"]
+    other = [j for j in plan.models.values() if j.experiment != "it"]
+    assert it_models and other
+    assert {plan.datasets[j.dataset]["splits"]["train"] for j in it_models} == {150}
+    assert {plan.datasets[j.dataset]["splits"]["train"] for j in other} >= {400}
+    assert all("-150--s" in name for name, j in plan.models.items() if j.experiment == "it")
+    evalsets = [m for n, ms in plan.evalsets.items() if n.startswith("it-") for m in ms.values()]
+    assert {m["splits"]["test"] for m in evalsets} == {200}  # tiny's data.n_test

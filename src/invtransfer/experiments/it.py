@@ -91,6 +91,7 @@ def plan_it(
                 members[f"{t}.a"] = eval_spec(source, t, twin_seed(seed, "a"))
                 members[f"{t}.b"] = eval_spec(source, t, twin_seed(seed, "b"))
             evalsets[source] = plan.add_evalset(f"it-{source}-s{seed}", members)
+        n_train = int(it["n_train"] or config["data"]["n_train"])
         for arch in it["architectures"]:
             arch_r = resolve_arch(arch, config)
             sens_job = SensJob.from_config(config, f"it-{arch_r}-s{seed}")
@@ -98,11 +99,11 @@ def plan_it(
                 for train_t in [*transforms, "none"]:
                     ts = [] if train_t == "none" else [train_t]
                     if model_type == "image":
-                        spec = t2d_spec(config, o_p, ts, seed)
+                        spec = t2d_spec(config, o_p, ts, seed, n_train=n_train)
                     else:
-                        spec = random_spec(config, k, pattern["rp"], ts, seed)
+                        spec = random_spec(config, k, pattern["rp"], ts, seed, n_train=n_train)
                     ds = plan.add_dataset(spec)
-                    size = count_label(int(config["data"]["n_train"]))
+                    size = count_label(n_train)
                     label = f"it-{model_type}-{train_t}-{k}c-{size}"
                     model = plan.add_model(
                         ModelJob.from_config(

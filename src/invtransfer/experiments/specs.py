@@ -178,6 +178,7 @@ def random_spec(
     transforms: list[str],
     seed: int,
     *,
+    n_train: int | None = None,
     test_only: bool = False,
     transform_seed: int | None = None,
 ) -> dict:
@@ -188,7 +189,7 @@ def random_spec(
         "backgrounds": {"source": "random"},
         "transforms": list(transforms),
         "transform_options": _transform_options(config),
-        "splits": _splits(config, None, test_only),
+        "splits": _splits(config, n_train, test_only),
         "seed": int(seed),
         "transform_seed": int(seed if transform_seed is None else transform_seed),
         **{k: v for k, v in _common(config).items() if k not in _OBJECT_ONLY_KEYS},
