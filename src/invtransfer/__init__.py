@@ -1,3 +1,3 @@
 """invtransfer: Transforms-2D datasets, models, probes and the sens metric as a Snakemake workflow."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
