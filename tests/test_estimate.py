@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.workflow import SNAKEMAKE, copy_workflow, dry_run_counts
 
 from invtransfer import costs, estimate
 from invtransfer.config import load_config
@@ -22,30 +22,12 @@ from invtransfer.experiments import build_plan, finetune_regimes
 from invtransfer.jobgraph import Job, JobGraph, producer
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
 def _graph(preset: str | None) -> tuple[JobGraph, object]:
     config = load_config(ROOT / "config.yaml", preset=preset)
     plan = build_plan(config)
     return JobGraph(config, plan, finetune_regimes(config)), plan
-
-
-def _copy_workflow(dest: Path) -> Path:
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy2(ROOT / name, dest / name)
-    for name in ("workflow", "profiles", "envs"):
-        shutil.copytree(ROOT / name, dest / name)
-    return dest
-
-
-def _dry_run_counts(stdout: str) -> dict[str, int]:
-    counts = {}
-    for line in stdout.splitlines():
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if m and m.group(1) != "total":
-            counts[m.group(1)] = int(m.group(2))
-    return counts
 
 
 def _plan_counts(stdout: str) -> dict[str, int]:
@@ -69,8 +51,9 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ("profile", "targets"),
     [("profiles/tiny", ["figures/fig2.pdf", "tables/table2.md"]), ("profiles/quick", [])],
 )
+@pytest.mark.dryrun
 def test_plan_job_counts_equal_a_snakemake_dry_run(tmp_path, profile, targets):
-    wf = _copy_workflow(tmp_path)
+    wf = copy_workflow(tmp_path)
     dry = subprocess.run(
         [*SNAKEMAKE, "-n", "--profile", profile, *targets],
         cwd=wf,
@@ -79,8 +62,9 @@ def test_plan_job_counts_equal_a_snakemake_dry_run(tmp_path, profile, targets):
         timeout=600,
     )
     assert dry.returncode == 0, dry.stderr[-3000:]
-    expected = _dry_run_counts(dry.stdout)
-    assert expected["pretrain"] > 0 and expected["materialize"] > 0
+    expected = dry_run_counts(dry.stdout)
+    graph, _ = _graph(profile.removeprefix("profiles/"))
+    assert expected == graph.counts(graph.jobs(targets))  # the job graph walks Snakemake's DAG
 
     plan = subprocess.run(
         [
@@ -276,10 +260,11 @@ def test_the_warning_fires_for_the_paper_config_on_a_cpu_and_not_for_tiny(cache_
     assert estimate.long_run_warning(plan, graph.jobs(), device="cpu") is None
 
 
+@pytest.mark.dryrun
 def test_a_local_run_warns_before_its_first_job(tmp_path, cache_dir):
     """The paper's Fig 2 on this CPU: the warning is printed after the DAG and before the first
     job starts; the run is stopped there."""
-    wf = _copy_workflow(tmp_path)
+    wf = copy_workflow(tmp_path)
     env = {**os.environ, estimate.ENV_CACHE: str(cache_dir), "INVTRANSFER_WARM": "0"}
     proc = subprocess.Popen(
         [*SNAKEMAKE, "figures/fig2.pdf", "--cores", "1", "--config", "device=cpu"],

@@ -20,7 +20,7 @@ import pytest
 import torch
 from support.workflow import SNAKEMAKE, TINY, TINY_TARGETS, clone_run, run
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.workflow
 
 ADVICE = re.compile(r"rebuild it with: (snakemake (?:\S+ )*?--force [^\s,]+)")
 

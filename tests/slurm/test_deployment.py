@@ -23,6 +23,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from support.workflow import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "workflow" / "rules"
@@ -33,6 +34,9 @@ CI_PROFILE = Path(__file__).resolve().parent / "ci-profile" / "config.yaml"
 ENV_FILE = ROOT / "envs" / "invtransfer.yaml"
 POST_DEPLOY = ROOT / "envs" / "invtransfer.post-deploy.sh"
 GPU_RULES = {"pretrain", "finetune", "features", "sens"}
+
+# the SLURM + deployment tier (tests/conftest.py), with the cluster tests of this folder
+pytestmark = pytest.mark.slurm
 
 
 def _rules_text() -> str:
@@ -89,17 +93,9 @@ def test_ci_overlay_leaves_the_profile_under_test_alone():
     assert overlay["slurm-status-command"] == "squeue"  # no slurmdbd on the test cluster
 
 
-def _copy_workflow(dest: Path) -> Path:
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy2(ROOT / name, dest / name)
-    for name in ("workflow", "profiles", "envs"):
-        shutil.copytree(ROOT / name, dest / name)
-    return dest
-
-
 def test_slurm_profile_resources_on_the_real_workflow(tmp_path):
     """Dry run of the tiny preset: partition/account from the environment, GPUs, threads, groups."""
-    wf = _copy_workflow(tmp_path)
+    wf = copy_workflow(tmp_path)
     env = {**_clean_env(), "SBATCH_PARTITION": "gpuq", "SBATCH_ACCOUNT": "proj42"}
     out = _snakemake(
         [
