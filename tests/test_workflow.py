@@ -21,7 +21,7 @@ from support.workflow import (
     run,
 )
 
-from invtransfer.artifacts import ARTIFACTS
+from invtransfer.artifacts import ARTIFACTS, PANELS
 from invtransfer.claims import FAILS, HOLDS, load_claims
 from invtransfer.config import load_config
 from invtransfer.experiments import build_plan, finetune_regimes
@@ -147,7 +147,7 @@ def test_tiny_end_to_end_and_incremental(tiny_run, tmp_path):
 
     scorecard = (wf / "tables/scorecard.md").read_text()
     statuses = _claim_statuses(scorecard)
-    claims = load_claims()
+    claims = load_claims(panels=PANELS)
     assert list(statuses) == [c.id for c in claims]
     assert {c for c, s in statuses.items() if s in (HOLDS, FAILS)} == TINY_CHECKABLE
     holding = sum(s == HOLDS for s in statuses.values())
