@@ -290,7 +290,7 @@ def test_write_and_read_profile_round_trip(resnet18_file, tmp_path):
 
 
 def test_profile_job_from_a_config_entry(resnet18_file, tmp_path):
-    from invtransfer.profile import profile_job
+    from invtransfer.profile_jobs import profile_job
 
     path, _ = resnet18_file
     entry = {"model": "torchvision:resnet18", "weights": str(path), "input_size": 32, "label": "a"}
@@ -348,7 +348,7 @@ def test_default_labels_need_no_loading(tmp_path):
 
 def test_config_section_planning(tmp_path):
     from invtransfer.config import schema_defaults
-    from invtransfer.profile import profile_entries, profile_input_files
+    from invtransfer.profile_jobs import profile_entries, profile_input_files
 
     defaults = schema_defaults()["profile"]  # the config's defaults are the API's
     options = ProfileOptions()
