@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from invtransfer.device import cpu_name  # (re-exported for the bench scripts)
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
@@ -32,17 +34,6 @@ __all__ = [
     "mean_std",
     "run_children",
 ]
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo, else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine() -> str:

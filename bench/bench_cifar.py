@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from _common import fmt, machine, run_children
+from support.fake_cifar import OBJECTS, write_fake_cifar  # tests/support, via _common
 
 CONFIGS = {
     # one transformation per category, as in the TvO experiments (same as bench_datasets typical)
@@ -42,18 +43,6 @@ CONFIGS = {
     "t2d-typical": {"kind": "t2d", "transforms": ["rotate", "hue", "blur"]},
 }
 DEFAULT = "typical,heavy,translate,none,objects,t2d-typical"
-OBJECTS = [
-    "banana",
-    "binoculars",
-    "broccoli",
-    "candle",
-    "cello",
-    "hammer",
-    "koala",
-    "lemon",
-    "magpie",
-    "teapot",
-]
 
 
 def child(config: dict) -> None:
@@ -134,8 +123,6 @@ def main() -> None:
     if args.tmp:
         Path(args.tmp).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.tmp) as root:
-        from support.fake_cifar import write_fake_cifar  # on sys.path through _common
-
         t0 = time.perf_counter()
         write_fake_cifar(root, "cifar10", 5000, 1000, seed=0)
         print(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import platform
 import re
 import socket
 from collections.abc import Iterable, Mapping
@@ -57,25 +56,17 @@ def cache_path() -> Path:
     return root / "calibration.json"
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_key(device: Any) -> str:
     """What a calibration depends on besides the model: host, CPU, device, torch, threads."""
     import torch
+
+    from invtransfer.device import cpu_name
 
     if device.type == "cuda":
         idx = device.index if device.index is not None else torch.cuda.current_device()
         where = f"cuda {torch.cuda.get_device_name(idx)}"
     else:
-        where = f"cpu {_cpu_name()} x{os.cpu_count()} threads={torch.get_num_threads()}"
+        where = f"cpu {cpu_name()} x{os.cpu_count()} threads={torch.get_num_threads()}"
     return f"{socket.gethostname()} | {where} | torch {torch.__version__}"
 
 
