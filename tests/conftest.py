@@ -15,3 +15,16 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory):
     to change anything (a dry run, too: Snakemake writes its metadata). Only tests marked
     ``workflow`` may use it."""
     return build_tiny_run(tmp_path_factory.mktemp("tiny-run"))
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread during the test, restored afterwards (the 2-core CI machine is shared:
+    two threads per test process oversubscribe it). Modules use it with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
