@@ -1,32 +1,39 @@
 """Helpers shared by the benchmark scripts (imported as ``_common``: each script is run as
-``python bench/<script>.py``, which puts this folder first on ``sys.path``)."""
+``python bench/<script>.py``, which puts this folder first on ``sys.path``).
+
+Importing it also puts ``tests/`` on ``sys.path``: the helpers the benchmarks share with the
+tests (``support.workflow.copy_workflow``, ``support.fake_cifar``) exist once, there.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from invtransfer.device import cpu_name  # (re-exported for the bench scripts)
+
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ("Snakefile", "config.yaml")
-WORKFLOW_DIRS = ("workflow", "profiles", "envs")
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
 
+from support.workflow import copy_workflow  # noqa: E402  (re-exported for the bench scripts)
 
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo, else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+__all__ = [
+    "ROOT",
+    "Timer",
+    "copy_workflow",
+    "cpu_name",
+    "fmt",
+    "machine",
+    "mean_std",
+    "run_children",
+]
 
 
 def machine() -> str:
@@ -63,17 +70,6 @@ def run_children(script: str, config: dict[str, Any], repeats: int, name: str) -
             sys.exit(f"{name}: child failed\n{proc.stderr}")
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     return runs
-
-
-def copy_workflow(dest: Path) -> None:
-    """Copy the workflow (Snakefile, config, rules, profiles, envs) into ``dest``, so a benchmark
-    run writes nothing into the repository."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in WORKFLOW_FILES:
-        shutil.copy2(ROOT / name, dest / name)
-    for name in WORKFLOW_DIRS:
-        if (ROOT / name).exists():
-            shutil.copytree(ROOT / name, dest / name)
 
 
 class Timer:

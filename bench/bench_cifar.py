@@ -21,12 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, fmt, machine, run_children
+from _common import fmt, machine, run_children
+from support.fake_cifar import OBJECTS, write_fake_cifar  # tests/support, via _common
 
 CONFIGS = {
     # one transformation per category, as in the TvO experiments (same as bench_datasets typical)
@@ -43,18 +43,6 @@ CONFIGS = {
     "t2d-typical": {"kind": "t2d", "transforms": ["rotate", "hue", "blur"]},
 }
 DEFAULT = "typical,heavy,translate,none,objects,t2d-typical"
-OBJECTS = [
-    "banana",
-    "binoculars",
-    "broccoli",
-    "candle",
-    "cello",
-    "hammer",
-    "koala",
-    "lemon",
-    "magpie",
-    "teapot",
-]
 
 
 def child(config: dict) -> None:
@@ -135,9 +123,6 @@ def main() -> None:
     if args.tmp:
         Path(args.tmp).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.tmp) as root:
-        sys.path.insert(0, str(ROOT / "tests"))  # the one fake-CIFAR writer, shared with tests
-        from support.fake_cifar import write_fake_cifar
-
         t0 = time.perf_counter()
         write_fake_cifar(root, "cifar10", 5000, 1000, seed=0)
         print(

@@ -1,4 +1,5 @@
-"""Fixtures shared by several test modules."""
+"""Fixtures shared by several test modules. (The test tiers, ``pytest --tier ...``, are the
+plugin ``support.tiers``, loaded by pyproject.toml's pytest options.)"""
 
 from __future__ import annotations
 
@@ -11,5 +12,19 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory):
     """A private copy of the workflow in which the tiny preset's standard targets
     (``support.workflow.TINY_TARGETS``) were built, once per session (about 3-5 min on the
     2-core machine). Read-only for tests: work on ``support.workflow.clone_run(tiny_run, dest)``
-    to change anything. Only ``slow`` tests may use it."""
+    to change anything (a dry run, too: Snakemake writes its metadata). Only tests marked
+    ``workflow`` may use it."""
     return build_tiny_run(tmp_path_factory.mktemp("tiny-run"))
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread during the test, restored afterwards (the 2-core CI machine is shared:
+    two threads per test process oversubscribe it). Modules use it with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -294,11 +294,14 @@ def test_published_checksums_are_pinned():
 
 def test_streamed_download_reads_in_blocks(tmp_path):
     """The fetcher's response is consumed in blocks (works for any file-like object)."""
-    arch, _ = _archive(tmp_path)
+    arch, src = _archive(tmp_path)
     data = Path(arch.url.removeprefix("file://")).read_bytes()
     root = tmp_path / "data"
     cifar_download.download_cifar("cifar10", root, archive=arch, fetch=lambda url: io.BytesIO(data))
-    assert (root / "cifar-10-batches-py" / "test_batch").is_file()
+    release = "cifar-10-batches-py"
+    assert sorted(p.name for p in (root / release).iterdir()) == sorted(arch.files)
+    for name in arch.files:  # the release as archived, byte for byte
+        assert (root / release / name).read_bytes() == (src / release / name).read_bytes(), name
 
 
 # -- seeded splits and class draws -----------------------------------------------------------------

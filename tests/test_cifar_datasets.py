@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from support.fake_cifar import FIXTURE, read_png_fixture, write_fake_cifar
+from support.fake_cifar import FIXTURE, OBJECTS, read_png_fixture, write_fake_cifar
 
 from invtransfer.datasets import (
     canonicalize_spec,
@@ -26,19 +26,6 @@ from invtransfer.datasets import (
     verify,
 )
 from invtransfer.errors import AssetError, ConfigError
-
-OBJECTS = [
-    "banana",
-    "binoculars",
-    "broccoli",
-    "candle",
-    "cello",
-    "hammer",
-    "koala",
-    "lemon",
-    "magpie",
-    "teapot",
-]
 
 
 @pytest.fixture(autouse=True)

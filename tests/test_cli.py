@@ -122,7 +122,7 @@ def test_python_dash_m_inspect(dataset):
 
 def test_inspect_missing_path_is_an_error(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "nope")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert f"inspect: {tmp_path / 'nope'} does not exist" in capsys.readouterr().err
 
 
 def test_inspect_evaluation_set_summarises_each_member(dataset, tmp_path, capsys):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.workflow import copy_workflow, dry_run_counts
 
 from invtransfer.config import check_config, deep_merge, load_config
 from invtransfer.errors import ConfigError
@@ -383,8 +384,6 @@ def _dry_run(tmp_path, *args, env=None):
     import subprocess
     import sys
 
-    from test_workflow import copy_workflow
-
     wf = copy_workflow(tmp_path)
     (wf / "my.yaml").write_text("seeds: 1\n")
     return subprocess.run(
@@ -397,22 +396,17 @@ def _dry_run(tmp_path, *args, env=None):
     )
 
 
-def _job_counts(stdout: str) -> dict[str, int]:
-    import re
-
-    pairs = (re.match(r"^(\w+)\s+(\d+)$", line.strip()) for line in stdout.splitlines())
-    return {m.group(1): int(m.group(2)) for m in pairs if m}
-
-
+@pytest.mark.dryrun
 def test_profile_and_configfile_compose(tmp_path):
     proc = _dry_run(tmp_path, "--profile", "profiles/tiny", "--configfile", "my.yaml")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    jobs = _job_counts(proc.stdout)
+    jobs = dry_run_counts(proc.stdout)
     # the tiny preset with one seed: 63 jobs (two seeds: 112; the paper's scale: 7389)
-    assert jobs["total"] == 63
+    assert sum(jobs.values()) == 63
     assert (jobs["pretrain"], jobs["materialize"], jobs["sens"], jobs["evalset"]) == (14, 14, 1, 4)
 
 
+@pytest.mark.dryrun
 def test_command_line_config_that_drops_the_profiles_preset_is_an_error(tmp_path):
     proc = _dry_run(tmp_path, "--profile", "profiles/tiny", "--config", "seeds=1")
     assert proc.returncode != 0
@@ -421,6 +415,7 @@ def test_command_line_config_that_drops_the_profiles_preset_is_an_error(tmp_path
     )
 
 
+@pytest.mark.dryrun
 def test_device_cuda_without_cuda_fails_the_local_dry_run_naming_the_key(tmp_path):
     proc = _dry_run(
         tmp_path, "--profile", "profiles/tiny", "--config", "preset=tiny", "device=cuda",

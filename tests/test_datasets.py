@@ -32,12 +32,7 @@ NAMES = ["banana", "binoculars", "broccoli", "candle", "hammer"]
 SAMPLING_COLUMNS = ["index", "split", "label", "class_name", "object", "background"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

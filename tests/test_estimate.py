@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,37 +14,20 @@ import time
 from pathlib import Path
 
 import pytest
+from support.workflow import SNAKEMAKE, copy_workflow, dry_run_counts
 
-from invtransfer import costs, estimate
+from invtransfer import costs, estimate, rates, workloads
 from invtransfer.config import load_config
 from invtransfer.experiments import build_plan, finetune_regimes
 from invtransfer.jobgraph import Job, JobGraph, producer
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
 def _graph(preset: str | None) -> tuple[JobGraph, object]:
     config = load_config(ROOT / "config.yaml", preset=preset)
     plan = build_plan(config)
     return JobGraph(config, plan, finetune_regimes(config)), plan
-
-
-def _copy_workflow(dest: Path) -> Path:
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy2(ROOT / name, dest / name)
-    for name in ("workflow", "profiles", "envs"):
-        shutil.copytree(ROOT / name, dest / name)
-    return dest
-
-
-def _dry_run_counts(stdout: str) -> dict[str, int]:
-    counts = {}
-    for line in stdout.splitlines():
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if m and m.group(1) != "total":
-            counts[m.group(1)] = int(m.group(2))
-    return counts
 
 
 def _plan_counts(stdout: str) -> dict[str, int]:
@@ -69,8 +51,9 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ("profile", "targets"),
     [("profiles/tiny", ["figures/fig2.pdf", "tables/table2.md"]), ("profiles/quick", [])],
 )
+@pytest.mark.dryrun
 def test_plan_job_counts_equal_a_snakemake_dry_run(tmp_path, profile, targets):
-    wf = _copy_workflow(tmp_path)
+    wf = copy_workflow(tmp_path)
     dry = subprocess.run(
         [*SNAKEMAKE, "-n", "--profile", profile, *targets],
         cwd=wf,
@@ -79,8 +62,9 @@ def test_plan_job_counts_equal_a_snakemake_dry_run(tmp_path, profile, targets):
         timeout=600,
     )
     assert dry.returncode == 0, dry.stderr[-3000:]
-    expected = _dry_run_counts(dry.stdout)
-    assert expected["pretrain"] > 0 and expected["materialize"] > 0
+    expected = dry_run_counts(dry.stdout)
+    graph, _ = _graph(profile.removeprefix("profiles/"))
+    assert expected == graph.counts(graph.jobs(targets))  # the job graph walks Snakemake's DAG
 
     plan = subprocess.run(
         [
@@ -143,19 +127,19 @@ def test_split_counts_match_the_cifar_selection(tmp_path):
     ]
     expected = [{"train": 50, "val": 2500, "test": 5000}, {"train": 4500, "val": 100, "test": 2000}]
     for spec, want in zip(specs, expected, strict=True):
-        counts = estimate.split_counts(spec)
+        counts = workloads.split_counts(spec)
         assert counts == want
         canonical = canonicalize_spec(spec)
         for split, n in counts.items():
             assert len(select_split(canonical, split)) == n, (spec, split)
     t2d = {"kind": "t2d", "splits": {"train": 300, "val": 20, "test": 40}}
-    assert estimate.split_counts(t2d) == {"train": 300, "val": 20, "test": 40}
+    assert workloads.split_counts(t2d) == {"train": 300, "val": 20, "test": 40}
 
 
 def test_workloads_count_trained_images_times_epochs():
     graph, plan = _graph("tiny")
     jobs = graph.jobs(["figures/fig2.pdf"])
-    loads = estimate.workloads(plan, jobs)
+    loads = workloads.workloads(plan, jobs)
     pretrain = [w for w in loads if w.job.rule == "pretrain"]
     assert len(pretrain) == graph.counts(jobs)["pretrain"]
     for w in pretrain:
@@ -174,21 +158,21 @@ def test_workloads_count_trained_images_times_epochs():
 
 
 def test_calibration_is_measured_and_cached(cache_dir, monkeypatch):
-    monkeypatch.setenv(estimate.ENV_CACHE, str(cache_dir))
+    monkeypatch.setenv(rates.ENV_CACHE, str(cache_dir))
     model = ("cnn4", (("width", 8),), 100)
-    first = estimate.cached_calibrations([model], device="cpu")[model]
+    first = rates.cached_calibrations([model], device="cpu")[model]
     assert first.cached is False and first.device == "cpu"
-    assert first.batch_size == estimate.CPU_CALIBRATION_BATCH  # 100 capped on the CPU
+    assert first.batch_size == rates.CPU_CALIBRATION_BATCH  # 100 capped on the CPU
     assert first.img_per_s > 0 and first.img_per_s_std >= 0
-    path = estimate.cache_path()
+    path = rates.cache_path()
     assert path == cache_dir / "calibration.json"
     data = json.loads(path.read_text())
-    assert data["format"] == estimate.CACHE_FORMAT
+    assert data["format"] == rates.CACHE_FORMAT
     (key, entry), *_ = data["entries"].items()
     assert "cnn4" in key and '"width": 8' in key and "batch 16" in key
-    assert entry["img_per_s"] == first.img_per_s and entry["steps"] == estimate.CALIBRATION_STEPS
+    assert entry["img_per_s"] == first.img_per_s and entry["steps"] == rates.CALIBRATION_STEPS
 
-    again = estimate.cached_calibrations([model], device="cpu")[model]
+    again = rates.cached_calibrations([model], device="cpu")[model]
     assert again.cached is True and again.img_per_s == first.img_per_s
 
     # the local estimate is the cached rate applied to the work
@@ -202,10 +186,10 @@ def test_calibration_is_measured_and_cached(cache_dir, monkeypatch):
 
 
 def test_a_broken_cache_is_an_error_naming_the_file(tmp_path, monkeypatch):
-    monkeypatch.setenv(estimate.ENV_CACHE, str(tmp_path))
+    monkeypatch.setenv(rates.ENV_CACHE, str(tmp_path))
     (tmp_path / "calibration.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"calibration\.json: calibration cache unreadable"):
-        estimate.cached_calibrations([("cnn4", (), 16)], device="cpu")
+        rates.cached_calibrations([("cnn4", (), 16)], device="cpu")
 
 
 RESULTS_WITH_H100 = """\
@@ -223,9 +207,9 @@ RESULTS_WITH_H100 = """\
 def test_gpu_estimate_prefers_a_measured_throughput(tmp_path):
     results = tmp_path / "RESULTS.md"
     results.write_text(RESULTS_WITH_H100)
-    rates = estimate.measured_gpu_rates(results)
-    assert [(r.gpu, r.arch, r.img_per_s) for r in rates] == [("H100", "resnet18", 40_000.0)]
-    assert estimate.measured_gpu_rates(tmp_path / "missing.md") == []
+    gpu_rates = rates.measured_gpu_rates(results)
+    assert [(r.gpu, r.arch, r.img_per_s) for r in gpu_rates] == [("H100", "resnet18", 40_000.0)]
+    assert rates.measured_gpu_rates(tmp_path / "missing.md") == []
 
     graph, plan = _graph(None)  # the paper's settings
     jobs = graph.jobs(["figures/fig2.pdf"])
@@ -251,7 +235,7 @@ def test_gpu_estimate_prefers_a_measured_throughput(tmp_path):
 
 
 def test_the_warning_fires_for_the_paper_config_on_a_cpu_and_not_for_tiny(cache_dir, monkeypatch):
-    monkeypatch.setenv(estimate.ENV_CACHE, str(cache_dir))
+    monkeypatch.setenv(rates.ENV_CACHE, str(cache_dir))
     graph, plan = _graph(None)
     jobs = graph.jobs(["figures/fig2.pdf"])
     message = estimate.long_run_warning(plan, jobs, device="cpu")
@@ -276,11 +260,12 @@ def test_the_warning_fires_for_the_paper_config_on_a_cpu_and_not_for_tiny(cache_
     assert estimate.long_run_warning(plan, graph.jobs(), device="cpu") is None
 
 
+@pytest.mark.dryrun
 def test_a_local_run_warns_before_its_first_job(tmp_path, cache_dir):
     """The paper's Fig 2 on this CPU: the warning is printed after the DAG and before the first
     job starts; the run is stopped there."""
-    wf = _copy_workflow(tmp_path)
-    env = {**os.environ, estimate.ENV_CACHE: str(cache_dir), "INVTRANSFER_WARM": "0"}
+    wf = copy_workflow(tmp_path)
+    env = {**os.environ, rates.ENV_CACHE: str(cache_dir), "INVTRANSFER_WARM": "0"}
     proc = subprocess.Popen(
         [*SNAKEMAKE, "figures/fig2.pdf", "--cores", "1", "--config", "device=cpu"],
         cwd=wf,

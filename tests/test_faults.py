@@ -68,12 +68,7 @@ OPTIONS = ["--profile", "profiles/tiny", "--configfile", "my run.yaml"]
 DEV_FULL = "/dev/full"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)

@@ -47,6 +47,7 @@ def _summary_rows(md: str) -> dict[str, list[str]]:
     return rows
 
 
+@pytest.mark.workflow
 def test_dry_run_measures_every_step(tmp_path):
     out = tmp_path / "report.md"
     proc = _run_check("--dry", "--out", str(out), "--workdir", str(tmp_path / "work"), timeout=1200)
@@ -96,6 +97,7 @@ def test_dry_run_measures_every_step(tmp_path):
         assert f"\n## {name}: " in md
 
 
+@pytest.mark.slow
 def test_a_hanging_step_is_killed_reported_and_the_next_runs(tmp_path):
     out = tmp_path / "r.md"
     proc = _run_check(

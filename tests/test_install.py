@@ -29,6 +29,7 @@ import json, sys
 from pathlib import Path
 
 import invtransfer
+from invtransfer.artifacts import PANELS
 from invtransfer.assets.bundle import bundle_dir, read_bundle_manifest, verify_bundle
 from invtransfer.claims import load_claims
 from invtransfer.config import load_config, schema_defaults
@@ -44,8 +45,8 @@ print(json.dumps({
     "resources": str(resources_dir()),
     "bundle": str(bundle_dir()),
     "bundle_files": len(read_bundle_manifest()),
-    "paper_numbers": len(load_paper_numbers()),
-    "claims": len(load_claims()),
+    "paper_numbers": len(load_paper_numbers(panels=PANELS)),
+    "claims": len(load_claims(panels=PANELS)),
     "seeds_default": schema_defaults()["seeds"],
     "tiny_n_train": load_config(base / "config.yaml", preset="tiny")["data"]["n_train"],
     "shards": [s["sha256"] for s in manifest["shards"]],
@@ -101,14 +102,15 @@ def test_a_non_editable_install_has_its_resources_and_schema(tmp_path):
     assert got["tiny_n_train"] == 400  # presets compose with the installed schema
 
     # the same bundle, numbers and claims as the source tree
+    from invtransfer.artifacts import PANELS
     from invtransfer.assets.bundle import read_bundle_manifest
     from invtransfer.claims import load_claims
     from invtransfer.datasets import materialize
     from invtransfer.scorecard import load_paper_numbers
 
     assert got["bundle_files"] == len(read_bundle_manifest()) == 296 + 27
-    assert got["paper_numbers"] == len(load_paper_numbers())
-    assert got["claims"] == len(load_claims())
+    assert got["paper_numbers"] == len(load_paper_numbers(panels=PANELS))
+    assert got["claims"] == len(load_claims(panels=PANELS))
     # and the dataset the installed copy renders is the source tree's, byte for byte
     manifest = materialize(SPEC, tmp_path / "from-source", progress=False)
     assert got["shards"] == [s["sha256"] for s in manifest["shards"]]

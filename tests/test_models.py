@@ -43,13 +43,12 @@ KUANGLIU_10_CLASSES = {
 }
 
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
 @pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the CI machine is shared: 2 threads oversubscribe it
+def _seeded():
     torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_registry_lists_the_issue_names():

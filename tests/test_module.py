@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from support.workflow import SNAKEMAKE, dry_run_counts
 
 from invtransfer.config import module_config
 from invtransfer.experiments import build_plan, finetune_regimes
 from invtransfer.jobgraph import JobGraph
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 HOST_SNAKEFILE = """\
 configfile: "config.yaml"
@@ -62,18 +61,10 @@ def _host(folder: Path, config: dict, snakefile: str = "Snakefile", hooks: bool 
     return folder
 
 
-def _dry_run_counts(stdout: str) -> dict[str, int]:
-    counts = {}
-    for line in stdout.splitlines():
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if m and m.group(1) != "total":
-            counts[m.group(1)] = int(m.group(2))
-    return counts
-
-
 TINY_ONE_SEED = {"preset": "tiny", "seeds": 1}
 
 
+@pytest.mark.dryrun
 @pytest.mark.parametrize("snakefile", ["Snakefile", "workflow/Snakefile"])
 def test_a_host_workflow_plans_this_workflow_from_another_folder(tmp_path, snakefile):
     host = _host(tmp_path / "host", TINY_ONE_SEED, snakefile)
@@ -82,7 +73,7 @@ def test_a_host_workflow_plans_this_workflow_from_another_folder(tmp_path, snake
         cwd=host, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-4000:]
-    counts = _dry_run_counts(proc.stdout)
+    counts = dry_run_counts(proc.stdout)
     assert counts and all(rule.startswith("it_") for rule in counts)
 
     # the same jobs as this workflow's plan for the same configuration
@@ -95,6 +86,7 @@ def test_a_host_workflow_plans_this_workflow_from_another_folder(tmp_path, snake
     assert sorted(p.name for p in host.iterdir()) == [".snakemake", "Snakefile", "config.yaml"]
 
 
+@pytest.mark.dryrun
 def test_a_host_config_is_validated_like_any_other(tmp_path):
     host = _host(tmp_path / "host", {"preset": "tiny", "seed": 3})
     proc = subprocess.run(
@@ -113,7 +105,7 @@ def test_a_host_config_is_validated_like_any_other(tmp_path):
     assert "no preset 'tiniest'" in proc.stdout + proc.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.workflow
 def test_a_host_workflow_builds_fig2_in_its_own_folder(tmp_path):
     host = _host(tmp_path / "host", TINY_ONE_SEED, hooks=True)
     proc = subprocess.run(

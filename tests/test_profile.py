@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 
 import numpy as np
@@ -11,6 +10,8 @@ import pandas as pd
 import pytest
 import torch
 import torchvision
+import yaml
+from support.workflow import SNAKEMAKE, TINY, copy_workflow, dry_run_counts, run
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from invtransfer.cli import main
@@ -42,12 +43,7 @@ BASE = {
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -289,7 +285,7 @@ def test_write_and_read_profile_round_trip(resnet18_file, tmp_path):
 
 
 def test_profile_job_from_a_config_entry(resnet18_file, tmp_path):
-    from invtransfer.profile import profile_job
+    from invtransfer.profile_jobs import profile_job
 
     path, _ = resnet18_file
     entry = {"model": "torchvision:resnet18", "weights": str(path), "input_size": 32, "label": "a"}
@@ -347,7 +343,7 @@ def test_default_labels_need_no_loading(tmp_path):
 
 def test_config_section_planning(tmp_path):
     from invtransfer.config import schema_defaults
-    from invtransfer.profile import profile_entries, profile_input_files
+    from invtransfer.profile_jobs import profile_entries, profile_input_files
 
     defaults = schema_defaults()["profile"]  # the config's defaults are the API's
     options = ProfileOptions()
@@ -374,38 +370,23 @@ def test_config_section_planning(tmp_path):
         profile_entries([{"model": "results/models/m", "random_init": 1}])
 
 
+@pytest.mark.workflow
 def test_workflow_profile_target(tmp_path):
     """`snakemake figures/profile.pdf` with a profile section: one job per model, then the table
     and figure (a private copy of the workflow; tiny settings)."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    import yaml
-
-    root = Path(__file__).resolve().parents[1]
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy2(root / name, tmp_path / name)
-    for name in ("workflow", "profiles", "envs"):
-        if (root / name).exists():
-            shutil.copytree(root / name, tmp_path / name)
+    wf = copy_workflow(tmp_path)
     overlay = {"profile": {
         "models": [{"model": "torchvision:resnet18", "random_init": 0, "input_size": 32},
                    {"model": "torchvision:resnet18", "random_init": 1, "input_size": 32,
                     "layer": "layer3", "pool": "avg", "label": "r18-layer3"}],
         "transforms": ["hue"], "pairs": 6, "spec": BASE,
     }}  # fmt: skip
-    (tmp_path / "overlay.yaml").write_text(yaml.safe_dump(overlay))
-    cmd = [sys.executable, "-m", "snakemake", "figures/profile.pdf", "--profile", "profiles/tiny",
-           "--configfile", "overlay.yaml"]  # fmt: skip
-    dry = subprocess.run([*cmd, "-n"], cwd=tmp_path, capture_output=True, text=True, check=False)
-    assert dry.returncode == 0, dry.stderr[-3000:]
-    assert re.search(r"^profile\s+2$", dry.stdout, re.M) and re.search(
-        r"^profile_summary\s+1$", dry.stdout, re.M
-    )
-    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    table = pd.read_csv(tmp_path / "results/tables/profile.csv")
+    (wf / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+    cmd = [*SNAKEMAKE, "figures/profile.pdf", *TINY, "--configfile", "overlay.yaml"]
+    # one job per model, then the table and figure: nothing of the tiny preset's experiments
+    assert dry_run_counts(run([*cmd, "-n"], cwd=wf).stdout) == {"profile": 2, "profile_summary": 1}
+    run(cmd, cwd=wf)
+    table = pd.read_csv(wf / "results/tables/profile.csv")
     assert list(table["model"]) == ["resnet18-random0", "r18-layer3"]
     assert list(table["layer"]) == ["penultimate", "layer3"] and (table["n"] == 6).all()
-    assert (tmp_path / "figures/profile.pdf").stat().st_size > 0
+    assert (wf / "figures/profile.pdf").read_bytes().startswith(b"%PDF-")

@@ -42,12 +42,7 @@ TRANSFORMS = ["scale", "rotate", "hue", "noise", "erasing"]
 PARAM_COLUMNS = ["scale.factor", "rotate.angle", "hue.factor", "noise.applied", "erasing.u_x"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -26,12 +26,12 @@ from invtransfer.scorecard import build_scorecard, load_paper_numbers, measured_
 
 @pytest.fixture(scope="module")
 def paper() -> pd.DataFrame:
-    return load_paper_numbers()
+    return load_paper_numbers(panels=PANELS)
 
 
 @pytest.fixture(scope="module")
 def claims() -> list[Claim]:
-    return load_claims()
+    return load_claims(panels=PANELS)
 
 
 def _cell(df, artifact, row, column, statistic="value"):
@@ -186,7 +186,7 @@ def test_load_claims_validation(tmp_path, text, match):
     path = tmp_path / "claims.yaml"
     path.write_text(text + "\n")
     with pytest.raises(ValueError, match=match):
-        load_claims(path)
+        load_claims(path, panels=PANELS)
 
 
 def _numbers(rows):
@@ -375,7 +375,9 @@ CHECKED_WITHOUT_CIFAR = {
 def test_complete_run_without_cifar_checks_and_holds(tmp_path):
     results = {"tvo": tvo_frame(), "it": it_frame(), "tm": tm_frame()}
     out = tmp_path / "scorecard.md"
-    _, verdicts = build_scorecard(results, out, reasons={"fig7a": "cifar10 is not in the run"})
+    _, verdicts = build_scorecard(
+        results, out, panels=PANELS, reasons={"fig7a": "cifar10 is not in the run"}
+    )
     status = _status(verdicts)
     assert {c for c, s in status.items() if s != NOT_CHECKED} == CHECKED_WITHOUT_CIFAR
     assert {status[c] for c in CHECKED_WITHOUT_CIFAR} == {HOLDS}
@@ -413,7 +415,7 @@ def test_partial_run_is_not_checked_never_holds(tmp_path):
         "it": it_frame(drop={("grayscale", "hue")}),  # one heatmap cell missing
         "tm": tm_frame(),
     }
-    _, verdicts = build_scorecard(results, tmp_path / "s.md")
+    _, verdicts = build_scorecard(results, tmp_path / "s.md", panels=PANELS)
     by_id = {v.claim.id: v for v in verdicts}
     same = by_id["tvo_t2d_same_beats_disjoint"]
     assert (same.status, same.available, same.total, same.failures) == (NOT_CHECKED, 7, 8, 0)
@@ -444,7 +446,7 @@ def test_violating_run_fails_with_evidence(tmp_path):
         "tm": tm_frame(change={(2, 4): 0.95}),
     }
     out = tmp_path / "s.md"
-    _, verdicts = build_scorecard(results, out)
+    _, verdicts = build_scorecard(results, out, panels=PANELS)
     status = _status(verdicts)
     failing = {c for c, s in status.items() if s == FAILS}
     # disjoint g_d at 10,000 samples: 0.93, only 0.03 below g_s (margin 0.05), and the PT-samples
@@ -523,7 +525,7 @@ def _ife_results():
 
 
 def test_measured_numbers_follow_the_paper_format():
-    ours = measured_numbers({"it": _it_results()})
+    ours = measured_numbers({"it": _it_results()}, panels=PANELS)
     same = ours[
         (ours.artifact == "table2") & (ours.row == "image:Same") & (ours.column == "in_dist")
     ]
@@ -532,7 +534,7 @@ def test_measured_numbers_follow_the_paper_format():
     heat = ours[ours.artifact == "fig16"]
     assert len(heat) == 19 * 18 and set(heat["n"]) == {2}
     assert not (ours.artifact == "table3").any()
-    tvo = measured_numbers({"tvo": tvo_frame(regime="ft-high")})
+    tvo = measured_numbers({"tvo": tvo_frame(regime="ft-high")}, panels=PANELS)
     curves = tvo[tvo.artifact == "fig13a:arch"]
     assert set(curves.row) == {"same, transfer", "same, training", "disjoint, transfer",
                                "disjoint, training"}  # fmt: skip
@@ -545,7 +547,7 @@ def test_build_scorecard_on_synthetic_results(tmp_path, paper):
     results = {"it": _it_results(), "ife": acc, "ife_sens": sens}
     out = tmp_path / "tables" / "scorecard.md"
     comp, verdicts = build_scorecard(
-        results, out, reasons={"table3": "VGG-11 is not part of the quick preset"},
+        results, out, panels=PANELS, reasons={"table3": "VGG-11 is not part of the quick preset"},
         arch_labels={"densenet": "densenet_cifar"},
     )  # fmt: skip
     text = out.read_text()
@@ -576,13 +578,14 @@ def test_build_scorecard_on_synthetic_results(tmp_path, paper):
     csv = pd.read_csv(out.with_suffix(".csv"))
     assert len(csv) == len(paper)
     first = out.read_bytes()
-    build_scorecard(results, out, reasons={"table3": "VGG-11 is not part of the quick preset"},
+    build_scorecard(results, out, panels=PANELS,
+                    reasons={"table3": "VGG-11 is not part of the quick preset"},
                     arch_labels={"densenet": "densenet_cifar"})  # fmt: skip
     assert out.read_bytes() == first
 
 
 def test_scorecard_without_results(tmp_path, paper):
-    comp, verdicts = build_scorecard({}, tmp_path / "s.md")
+    comp, verdicts = build_scorecard({}, tmp_path / "s.md", panels=PANELS)
     assert (comp.status == "not run").all() and len(comp) == len(paper)
     assert {v.status for v in verdicts} == {NOT_CHECKED}
     text = (tmp_path / "s.md").read_text()

@@ -73,12 +73,7 @@ def data():
     return {"train": squares(192, 4, 0), "val": squares(64, 4, 1), "test": squares(64, 4, 2)}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the CI machine is shared: 2 threads oversubscribe it
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -9,6 +9,11 @@ computed here, once, so the three always agree:
   mean ± std over runs; plots: mean with a 95 % bootstrap CI over seeds, seaborn's recipe);
 * ``tvo_*``, ``table1_summary``, ``it_*``, ``tm_matrix``, ``ife_sweep`` compute the paper's
   aggregates (see each docstring for the exact definition and its source).
+
+Why one module of ~530 lines: it is the one place where a number shown anywhere is computed. The
+tidy-table half (schemas, :func:`collect`, validation) and the aggregates use the same schemas and
+the same architecture names (:func:`canonical_arch`); splitting them would make every plot, table
+and scorecard module import two modules for one contract.
 """
 
 from __future__ import annotations

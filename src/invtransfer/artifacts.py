@@ -15,40 +15,52 @@ everything the workflow and the report need about it:
 * ``panels``: the paper panels whose printed numbers the scorecard compares (``fig2a`` …), with
   where their numbers come from.
 
-Adding a paper artifact is one entry here plus its plot function. ``ctx`` is a
-:class:`invtransfer.reporting.ReportContext` (the config and plan, with derived values); the
-machinery that evaluates entries (targets, wildcard patterns, reading tables, rendering) lives in
-:mod:`invtransfer.reporting`.
+Adding a paper artifact is one entry here plus its plot function. ``ctx`` is a :class:`Context`
+(what :class:`invtransfer.reporting.ReportContext` gives: the config and plan, with derived
+values); the machinery that evaluates entries (targets, wildcard patterns, reading tables,
+rendering) lives in :mod:`invtransfer.reporting`, which imports this module, never the reverse.
+The scorecard (:mod:`invtransfer.scorecard`) gets :data:`PANELS` from its entry here.
+
+One module on purpose, though it is longer than most: it is the registry, and an entry is read
+as a whole (name, caption, tables, settings, renderer, panels). Splitting the entries over
+several files would scatter the one list a newcomer should find in one place; what is not an
+entry (the types above them, ~90 lines) is too small to stand alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from invtransfer.aggregation import IFE_LABELS, IT_EVALS, TVO_FACTORS
+from invtransfer.scorecard import Panel, render_scorecard
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from invtransfer.reporting import ReportContext
-
-__all__ = ["ARTIFACTS", "KINDS", "PANELS", "Artifact", "Inputs", "Panel"]
+__all__ = ["ARTIFACTS", "KINDS", "PANELS", "Artifact", "Context", "Inputs"]
 
 Kind = Literal["figure", "table", "example", "scorecard"]
 KINDS: tuple[str, ...] = ("figure", "table", "example", "scorecard")
 
 
-@dataclass(frozen=True)
-class Panel:
-    """A paper panel whose numbers the scorecard compares: which tidy table kind (``source``) and
-    which slice of it (``params``) give them."""
+class Context(Protocol):
+    """What an entry's ``tables``, ``settings`` and ``built`` read from a configuration (and
+    its plan): :class:`invtransfer.reporting.ReportContext` implements it."""
 
-    source: str  # tvo | it | tm | ife
-    title: str
-    params: Mapping[str, Any] = field(default_factory=dict)
+    def reason(self, key: str) -> str | None: ...
+    def resolve(self, arch: str) -> str: ...
+    def archs(self, family: str, *, resolved: bool = True) -> list[str]: ...
+    def first(self, family: str) -> str | None: ...
+    def arch_label(self, arch: str) -> str: ...
+    def arch_labels(self, archs: Sequence[str], *, short: bool = False) -> dict[str, str]: ...
+    def it_transforms_note(self) -> str | None: ...
+    def uses_cifar(self) -> bool: ...
+    def example_specs(self, name: str) -> dict[str, dict[str, dict]]: ...
+    def all_tables(self) -> list[str]: ...
+    def scorecard_settings(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -81,12 +93,12 @@ class Artifact:
     kind: Kind
     title: str  # "Figure 2 -- Invariance vs other factors on Transforms-2D (linear probe)"
     caption: str  # reStructuredText, shown after the title in the report
-    tables: Callable[[ReportContext], list[str]]
-    settings: Callable[[ReportContext], dict[str, Any]]
+    tables: Callable[[Context], list[str]]
+    settings: Callable[[Context], dict[str, Any]]
     render: Callable[[Inputs], Any]
     panels: Mapping[str, Panel] = field(default_factory=dict)
     # Whether ``rule all`` builds it; None: when the plan has any of its tables.
-    built: Callable[[ReportContext], bool] | None = None
+    built: Callable[[Context], bool] | None = None
 
     @property
     def outputs(self) -> list[str]:
@@ -123,7 +135,7 @@ def _tvo_factors(name: str, family: str, regime: str, title: str, caption: str) 
     """Fig. 2, 7, 8 (linear probe) and 9, 10, 11 (low-data fine-tuning): three factor panels."""
     letters = dict(zip(TVO_FACTORS, "abc", strict=True))
 
-    def settings(ctx: ReportContext) -> dict[str, Any]:
+    def settings(ctx: Context) -> dict[str, Any]:
         return {
             # tick labels; TvO factor values are the config's names ("densenet")
             "labels": ctx.arch_labels(ctx.archs("tvo", resolved=False), short=True),
@@ -151,7 +163,7 @@ def _tvo_diff(name: str, regime: str, title: str, caption: str) -> Artifact:
     """Fig. 3 (linear probe), 12 and 13 (fine-tuning): one panel per family."""
     letters = dict(zip(TVO_FAMILY_ORDER, "abc", strict=True))
 
-    def settings(ctx: ReportContext) -> dict[str, Any]:
+    def settings(ctx: Context) -> dict[str, Any]:
         return {"reasons": _present({f: ctx.reason(f"{name}{letters[f]}") for f in letters})}
 
     def render(inp: Inputs) -> None:
@@ -185,10 +197,10 @@ def _tvo_diff(name: str, regime: str, title: str, caption: str) -> Artifact:
 def _it_table(name: str, arch: str | None, panel: str, title: str, caption: str) -> Artifact:
     """Table 2 (``arch=None``: the IT experiment's first architecture) and Tables 3-5."""
 
-    def arch_of(ctx: ReportContext) -> str | None:
+    def arch_of(ctx: Context) -> str | None:
         return ctx.first("it") if arch is None else ctx.resolve(arch)
 
-    def settings(ctx: ReportContext) -> dict[str, Any]:
+    def settings(ctx: Context) -> dict[str, Any]:
         a = arch_of(ctx) or "resnet18"
         reasons = {ev: ctx.reason(f"{name}:{ev}") for ev in IT_EVALS}
         reasons["*"] = ctx.reason(name)
@@ -216,7 +228,7 @@ def _it_table(name: str, arch: str | None, panel: str, title: str, caption: str)
 def _it_heatmap(name: str, model_type: str, title: str, caption: str) -> Artifact:
     """Fig. 16 (image models) and 17 (random models), the IT experiment's first architecture."""
 
-    def settings(ctx: ReportContext) -> dict[str, Any]:
+    def settings(ctx: Context) -> dict[str, Any]:
         arch = ctx.first("it") or "resnet18"
         return _present({
             "arch": arch, "label": ctx.arch_label(arch), "reason": ctx.reason(name),
@@ -267,7 +279,7 @@ def _example(name: str, title: str, caption: str, *, cifar: bool) -> Artifact:
 
 
 def _fig4() -> Artifact:
-    def settings(ctx: ReportContext) -> dict[str, Any]:
+    def settings(ctx: Context) -> dict[str, Any]:
         arch = ctx.first("tm") or "resnet18"
         return {"arch": arch, "labels": ctx.arch_labels([arch]),
                 "reasons": _present({arch: ctx.reason("fig4")})}  # fmt: skip
@@ -293,14 +305,14 @@ _FIG18 = {"fig18a": "vgg11", "fig18b": "densenet", "fig18c": "vit"}
 
 
 def _fig18() -> Artifact:
-    def archs(ctx: ReportContext) -> list[str]:
+    def archs(ctx: Context) -> list[str]:
         return [ctx.resolve(a) for a in _FIG18.values()]
 
-    def tables(ctx: ReportContext) -> list[str]:
+    def tables(ctx: Context) -> list[str]:
         # the first TM architecture draws Fig. 4; the paper's other three draw Fig. 18
         return [f"tm_{a}" for a in ctx.archs("tm")[1:] if a in archs(ctx)]
 
-    def settings(ctx: ReportContext) -> dict[str, Any]:
+    def settings(ctx: Context) -> dict[str, Any]:
         return {
             "archs": archs(ctx),
             "labels": ctx.arch_labels(archs(ctx)),
@@ -330,7 +342,7 @@ _FIG14 = (("a", "relevance", "C+O/C"), ("b", "relevance", "C+O/O"),
 
 
 def _fig14() -> Artifact:
-    def settings(ctx: ReportContext) -> dict[str, Any]:
+    def settings(ctx: Context) -> dict[str, Any]:
         return {"reasons": _present({exp: ctx.reason(f"fig14{letter}")
                                      for letter, exp, _ in _FIG14})}  # fmt: skip
 
@@ -358,7 +370,7 @@ def _fig14() -> Artifact:
 def _table1() -> Artifact:
     columns = [*(f"acc:{t}" for t in IFE_LABELS), "sens:cifar", "sens:objects"]
 
-    def settings(ctx: ReportContext) -> dict[str, Any]:
+    def settings(ctx: Context) -> dict[str, Any]:
         why = ctx.reason("table1")
         return {"reasons": {c: why for c in columns} if why else {}}
 
@@ -384,9 +396,7 @@ def _table1() -> Artifact:
 
 def _scorecard() -> Artifact:
     def render(inp: Inputs) -> None:
-        from invtransfer.reporting import render_scorecard
-
-        render_scorecard(inp)
+        render_scorecard(inp.frames, inp.settings, inp.out, panels=PANELS)
 
     return Artifact(
         "scorecard", "scorecard", "Scorecard -- the paper's numbers beside this run's",

@@ -1,10 +1,11 @@
 """The paper's qualitative claims as rules, checked on numbers in the paper-numbers format.
 
-``invtransfer/resources/paper_claims.yaml`` lists the claims (kinds in :data:`CLAIM_KINDS`); each reads cells of
-paper panels (:data:`invtransfer.artifacts.PANELS`). :func:`evaluate_claims` checks them on any
-frame with columns artifact, row, column, statistic, value — this run's numbers
-(:func:`invtransfer.scorecard.measured_numbers`) or the paper's own. A claim holds or fails only
-when every comparison it makes has data; otherwise it is *not checked*, with the reasons.
+``invtransfer/resources/paper_claims.yaml`` lists the claims (kinds in :data:`CLAIM_KINDS`);
+each reads cells of paper panels (:data:`invtransfer.artifacts.PANELS`, passed to
+:func:`load_claims`). :func:`evaluate_claims` checks them on any frame with columns artifact,
+row, column, statistic, value — this run's numbers (:func:`invtransfer.scorecard.measured_numbers`)
+or the paper's own. A claim holds or fails only when every comparison it makes has data;
+otherwise it is *not checked*, with the reasons.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,6 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from invtransfer.artifacts import PANELS
 from invtransfer.resources import resources_dir
 
 __all__ = [
@@ -100,8 +100,11 @@ _REQUIRED_PARAMS = {
 }
 
 
-def load_claims(path: str | os.PathLike[str] | None = None) -> list[Claim]:
-    """Read and validate ``paper_claims.yaml``."""
+def load_claims(
+    path: str | os.PathLike[str] | None = None, *, panels: Collection[str]
+) -> list[Claim]:
+    """Read and validate ``paper_claims.yaml``; every artifact a claim reads must be one of
+    ``panels`` (the paper panels, :data:`invtransfer.artifacts.PANELS`)."""
     path = Path(path) if path is not None else resources_dir() / "paper_claims.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: claims file not found")
@@ -124,9 +127,9 @@ def load_claims(path: str | os.PathLike[str] | None = None) -> list[Claim]:
         if item["kind"] not in CLAIM_KINDS:
             raise ValueError(f"{where} ({cid}): kind {item['kind']!r} not in {CLAIM_KINDS}")
         arts = item["artifacts"]
-        if not isinstance(arts, list) or not arts or any(a not in PANELS for a in arts):
+        if not isinstance(arts, list) or not arts or any(a not in panels for a in arts):
             raise ValueError(
-                f"{where} ({cid}): artifacts must be a non-empty list of {sorted(PANELS)}"
+                f"{where} ({cid}): artifacts must be a non-empty list of {sorted(panels)}"
             )
         params = dict(item.get("params") or {})
         lacking = [k for k in _REQUIRED_PARAMS[item["kind"]] if k not in params]
@@ -135,7 +138,7 @@ def load_claims(path: str | os.PathLike[str] | None = None) -> list[Claim]:
         if item["kind"] == "abs_diff_at_most" and ("rows" in params) == ("pairs" in params):
             raise ValueError(f"{where} ({cid}): abs_diff_at_most needs 'rows' or 'pairs', not both")
         for ref in _refs(params):
-            if len(ref) == 3 and ref[0] not in PANELS:
+            if len(ref) == 3 and ref[0] not in panels:
                 raise ValueError(f"{where} ({cid}): cell {ref} names unknown artifact {ref[0]!r}")
         claims.append(Claim(cid, tuple(arts), item["kind"], str(item["statement"]).strip(),
                             str(item["source"]), params))  # fmt: skip

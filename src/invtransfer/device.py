@@ -9,6 +9,7 @@ import errno
 import fcntl
 import logging
 import os
+import platform
 import re
 import socket
 import sys
@@ -32,6 +33,7 @@ __all__ = [
     "assignment_fields",
     "autocast",
     "configure_cuda",
+    "cpu_name",
     "default_slot_dir",
     "describe_device",
     "gpu_assignment",
@@ -67,6 +69,17 @@ def resolve_device(spec: str = "auto") -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise ValueError(f"device: {spec!r} is not supported (use auto, cpu, cuda or cuda:N)")
     return dev
+
+
+def cpu_name() -> str:
+    """The CPU model (``model name`` in /proc/cpuinfo), else what :mod:`platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def describe_device(device: torch.device) -> str:

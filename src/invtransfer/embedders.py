@@ -32,6 +32,12 @@ are flattened (``pool="flatten"``) or averaged over them (``pool="avg"``: H×W, 
 
 **Predictions**: the model output when it is the classifier's (the flip rate needs them); none
 for TorchScript models (their output is taken as the representation).
+
+Why one module of ~650 lines: :class:`Embedder` is one contract over four kinds of model, and
+:func:`load_embedder` resolves the model, its default input size/normalisation and the
+representation layer together (which reader a layer needs — classifier input, FX node or forward
+hook — depends on the kind just loaded). The per-kind loaders and the layer readers are private
+helpers of :func:`load_embedder`.
 """
 
 from __future__ import annotations

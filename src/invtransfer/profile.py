@@ -28,6 +28,7 @@ Outputs (:func:`write_profile`): ``profile.csv`` (tidy, one row per transformati
 (one row per bin), ``info.json`` (model, input size, normalisation, layer, options, timings, peak
 memory). :func:`summarize_profiles` merges several model folders into one table and figure
 (:mod:`invtransfer.profile_plot`).
+The workflow's ``profile`` section becomes jobs through :mod:`invtransfer.profile_jobs`.
 """
 
 from __future__ import annotations
@@ -53,16 +54,11 @@ from invtransfer.similarity import flip_rate, linear_cka, relative_invariance
 __all__ = [
     "CIRCULAR_PERIODS",
     "CURVE_COLUMNS",
-    "MODEL_ENTRY_KEYS",
     "PROFILE_COLUMNS",
-    "SETTING_KEYS",
     "ProfileOptions",
     "ProfileResult",
     "embed_spec",
     "magnitudes",
-    "profile_entries",
-    "profile_input_files",
-    "profile_job",
     "profile_model",
     "read_profile",
     "sens_curve",
@@ -502,96 +498,3 @@ def summarize_profiles(
 
         fig_profile(merged, merged_curves, figure)
     return merged
-
-
-# -- the workflow's profile jobs ------------------------------------------------------------------
-#: Keys of one entry of the config's ``profile.models`` list (the arguments of load_embedder).
-MODEL_ENTRY_KEYS = ("model", "weights", "random_init", "input_size", "mean", "std", "layer",
-                    "pool", "label")  # fmt: skip
-#: Keys of the config's ``profile`` section besides ``models`` (ProfileOptions' fields).
-SETTING_KEYS = ("transforms", "pairs", "seed", "chunk_size", "bins", "spec")
-
-
-def profile_job(
-    entry: Mapping[str, Any], settings: Mapping[str, Any], out_dir: str | os.PathLike[str],
-    *, device: str = "auto",
-) -> ProfileResult:  # fmt: skip
-    """One workflow job: profile the model of a config entry (``profile.models[i]``) with the
-    section's settings and write ``out_dir`` (:func:`write_profile`). Unknown keys are a
-    ``ValueError`` naming them and the valid ones."""
-    from invtransfer.embedders import load_embedder
-
-    for given, valid, where in ((entry, MODEL_ENTRY_KEYS, "profile.models[]"),
-                                (settings, SETTING_KEYS, "profile")):  # fmt: skip
-        unknown = sorted(set(given) - set(valid))
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {unknown}; valid: {', '.join(valid)}")
-    if "model" not in entry:
-        raise ValueError("profile.models[]: every entry needs 'model' (e.g. torchvision:resnet50)")
-    embedder = load_embedder(**dict(entry), device=device)
-    transforms = settings.get("transforms", "all")
-    options = ProfileOptions(
-        transforms=None if transforms == "all" else tuple(transforms),
-        n_pairs=int(settings.get("pairs", ProfileOptions.n_pairs)),
-        seed=int(settings.get("seed", ProfileOptions.seed)),
-        chunk_size=int(settings.get("chunk_size", ProfileOptions.chunk_size)),
-        bins=int(settings.get("bins", ProfileOptions.bins)),
-        spec=settings.get("spec"),
-    )
-    result = profile_model(embedder, options)
-    write_profile(result, out_dir)
-    return result
-
-
-def profile_entries(models: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The config's ``profile.models`` keyed by label (``label`` or
-    :func:`~invtransfer.embedders.default_label`), checked at parse time: known keys, ``model``
-    given, exactly one of ``weights``/``random_init`` for torchvision/timm models and none for
-    the others, unique labels. A model folder that does not exist yet is fine (the workflow may
-    train it)."""
-    from invtransfer.embedders import default_label
-
-    out: dict[str, dict[str, Any]] = {}
-    for i, entry in enumerate(models):
-        where = f"profile.models[{i}]"
-        if not isinstance(entry, Mapping) or not entry.get("model"):
-            raise ValueError(f"{where}: needs a 'model' (e.g. torchvision:resnet50)")
-        unknown = sorted(set(entry) - set(MODEL_ENTRY_KEYS))
-        if unknown:
-            raise ValueError(
-                f"{where}: unknown key(s) {unknown}; valid: {', '.join(MODEL_ENTRY_KEYS)}"
-            )
-        model = str(entry["model"])
-        hub = model.split(":", 1)[0] in ("torchvision", "timm")
-        given = ("weights" in entry) + ("random_init" in entry)
-        if hub and given != 1:
-            raise ValueError(f"{where}: {model} needs exactly one of weights and random_init")
-        if not hub and given:
-            raise ValueError(
-                f"{where}: weights/random_init apply to torchvision:/timm: models only"
-            )
-        if "label" in entry:
-            label = str(entry["label"])
-        elif hub or model.startswith("torchscript:"):
-            label = default_label(model, entry.get("weights"), entry.get("random_init"))
-        else:  # a folder or file that the workflow may still build
-            label = Path(model).stem if Path(model).suffix in (".pt", ".pth") else Path(model).name
-        if label in out:
-            raise ValueError(f"{where}: label {label!r} is taken by another entry; set 'label'")
-        out[label] = dict(entry)
-    return out
-
-
-def profile_input_files(entry: Mapping[str, Any]) -> list[str]:
-    """The files a profile job of ``entry`` reads (a rule's inputs): the weights file, the
-    TorchScript file, or a model folder's ``model.pt``."""
-    model = str(entry["model"])
-    if "weights" in entry:
-        return [str(entry["weights"])]
-    kind, _, rest = model.partition(":")
-    if kind in ("torchvision", "timm"):
-        return []
-    path = Path(rest if kind == "torchscript" else model)
-    if kind == "torchscript" or path.suffix in (".pt", ".pth"):
-        return [str(path)]
-    return [str(path / "model.pt")]

@@ -7,7 +7,10 @@
   :func:`wildcard_pattern`: what the workflow asks at parse time (a report rule gets the tables
   and the settings of its artifact, nothing else of the config);
 * :func:`render_artifact`: reads the tidy tables, groups them by kind and calls the entry's
-  renderer; :func:`render_scorecard` is the scorecard's.
+  renderer (the scorecard's is :func:`invtransfer.scorecard.render_scorecard`).
+
+:class:`ReportContext` is the registry's :class:`invtransfer.artifacts.Context`: the registry
+does not import this module.
 """
 
 from __future__ import annotations
@@ -36,7 +39,6 @@ __all__ = [
     "frames_by_kind",
     "panel_reasons",
     "render_artifact",
-    "render_scorecard",
     "wildcard_pattern",
 ]
 
@@ -316,26 +318,6 @@ def render_artifact(
     if not isinstance(tables, Mapping):
         tables = {Path(p).stem: pd.read_csv(p) for p in tables}
     _entry(name).render(Inputs(frames_by_kind(tables), dict(settings), Path(out)))
-
-
-def render_scorecard(inp: Inputs) -> None:
-    """``tables/scorecard.md``: every paper number beside ours, and each claim's status.
-
-    When a preset trains a different first architecture than ResNet-18 (e.g. the quick preset's
-    small CNN), its results stand in for ResNet-18 in the comparison, and the header says so.
-    """
-    from invtransfer.scorecard import build_scorecard
-
-    data = dict(inp.frames)
-    labels: dict[str, str] = {}
-    for fam, first in inp.settings.get("stand_in", {}).items():
-        if fam in data and "resnet18" not in set(data[fam]["arch"].map(canonical_arch)):
-            df = data[fam].copy()
-            df.loc[df["arch"] == first, "arch"] = "resnet18"
-            data[fam] = df
-            labels[f"resnet18 ({fam})"] = f"{first}, this preset's stand-in for ResNet-18"
-    arch_labels = {**labels, "densenet": inp.settings["densenet"]}
-    build_scorecard(data, inp.out, reasons=inp.settings["reasons"], arch_labels=arch_labels)
 
 
 def example_specs(name: str, config: Mapping[str, Any]) -> dict[str, dict[str, dict]]:

@@ -11,8 +11,10 @@ Inputs:
 * ``results`` — the tidy tables of this run (keys ``tvo``, ``ife``, ``ife_sens``, ``it``, ``tm``;
   any may be missing).
 
-The paper panels (``table2``, ``fig2a``, …) and where their numbers come from are the registry's
-:data:`invtransfer.artifacts.PANELS`.
+The paper panels (``table2``, ``fig2a``, …) and where their numbers come from (:class:`Panel`)
+are declared by the artifact registry (:data:`invtransfer.artifacts.PANELS`), which passes them
+in: this module does not import the registry (the registry's scorecard entry renders through
+:func:`render_scorecard`).
 
 :func:`measured_numbers` turns the tidy tables into the same long format as the paper numbers
 (through :mod:`invtransfer.aggregation`, like the tables and figures),
@@ -26,8 +28,10 @@ from __future__ import annotations
 import io as _io
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,7 +47,6 @@ from invtransfer.aggregation import (
     tvo_diff,
     validate_frame,
 )
-from invtransfer.artifacts import PANELS, Panel
 from invtransfer.claims import (
     NOT_CHECKED,
     Claim,
@@ -55,13 +58,33 @@ from invtransfer.claims import (
 from invtransfer.io import atomic_write_text
 from invtransfer.resources import ENV_RESOURCES, resources_dir
 
-__all__ = ["build_scorecard", "compare_numbers", "load_paper_numbers", "measured_numbers"]
+__all__ = [
+    "Panel",
+    "build_scorecard",
+    "compare_numbers",
+    "load_paper_numbers",
+    "measured_numbers",
+    "render_scorecard",
+]
 
 NUMBER_COLUMNS = ("artifact", "row", "column", "statistic", "value")
 
 
-def load_paper_numbers(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """Read and validate ``paper_numbers.csv`` (all columns as text except ``value``)."""
+@dataclass(frozen=True)
+class Panel:
+    """A paper panel whose numbers the scorecard compares: which tidy table kind (``source``) and
+    which slice of it (``params``) give them. The artifact registry declares them per artifact."""
+
+    source: str  # tvo | it | tm | ife
+    title: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+def load_paper_numbers(
+    path: str | os.PathLike[str] | None = None, *, panels: Collection[str]
+) -> pd.DataFrame:
+    """Read and validate ``paper_numbers.csv`` (all columns as text except ``value``); every
+    artifact it names must be one of ``panels`` (:data:`invtransfer.artifacts.PANELS`)."""
     path = Path(path) if path is not None else resources_dir() / "paper_numbers.csv"
     if not path.is_file():
         raise FileNotFoundError(
@@ -76,9 +99,9 @@ def load_paper_numbers(path: str | os.PathLike[str] | None = None) -> pd.DataFra
         df["value"] = df["value"].astype(float)
     except ValueError as exc:
         raise ValueError(f"{path}: non-numeric value ({exc})") from exc
-    unknown = sorted(set(df["artifact"]) - set(PANELS))
+    unknown = sorted(set(df["artifact"]) - set(panels))
     if unknown:
-        raise ValueError(f"{path}: unknown artifacts {unknown}; known: {sorted(PANELS)}")
+        raise ValueError(f"{path}: unknown artifacts {unknown}; known: {sorted(panels)}")
     bad = sorted(set(df["statistic"]) - {"mean", "std", "value"})
     if bad:
         raise ValueError(f"{path}: statistic must be mean, std or value, got {bad}")
@@ -167,22 +190,24 @@ def _rows_for(
 
 
 def _measure(
-    results: Mapping[str, pd.DataFrame],
+    results: Mapping[str, pd.DataFrame], panels: Mapping[str, Panel]
 ) -> tuple[pd.DataFrame, dict[tuple[str, str, str], str]]:
     rows: list[dict] = []
     gaps: dict[tuple[str, str, str], str] = {}
-    for artifact, spec in PANELS.items():
+    for artifact, spec in panels.items():
         if spec.source not in results:
             continue
         rows.extend(_rows_for(artifact, spec, results, gaps))
     return pd.DataFrame(rows, columns=[*NUMBER_COLUMNS, "n"]), gaps
 
 
-def measured_numbers(results: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """Our numbers for every paper artifact, in the paper-numbers format plus ``n`` (runs behind
-    each number). Artifacts whose results table is absent contribute no rows; a Fig. 3/12/13
-    span over a factor with a single value in this run is left out (nothing varies)."""
-    return _measure(results)[0]
+def measured_numbers(
+    results: Mapping[str, pd.DataFrame], *, panels: Mapping[str, Panel]
+) -> pd.DataFrame:
+    """Our numbers for every paper panel in ``panels``, in the paper-numbers format plus ``n``
+    (runs behind each number). Panels whose results table is absent contribute no rows; a Fig.
+    3/12/13 span over a factor with a single value in this run is left out (nothing varies)."""
+    return _measure(results, panels)[0]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -199,10 +224,12 @@ class _WhyMissing:
         self,
         results: Mapping[str, pd.DataFrame],
         ours: pd.DataFrame,
+        panels: Mapping[str, Panel],
         reasons: Mapping[str, str] | None = None,
         gaps: Mapping[tuple[str, str, str], str] | None = None,
     ):
         self.results = set(results)
+        self.panels = panels
         self.reasons = dict(reasons or {})
         self.gaps = dict(gaps or {})
         self.rows: dict[str, dict[str, list[str]]] = {}
@@ -225,7 +252,7 @@ class _WhyMissing:
     def _derived(self, artifact: str, row: str | None, column: str | None) -> str:
         if row is not None and column is not None and (artifact, row, column) in self.gaps:
             return self.gaps[(artifact, row, column)]
-        spec = PANELS[artifact]
+        spec = self.panels[artifact]
         needed = ["ife", "ife_sens"] if artifact == "table1" else [spec.source]
         absent = [k for k in needed if k not in self.results]
         if absent:
@@ -256,6 +283,8 @@ def compare_numbers(
     results: Mapping[str, pd.DataFrame],
     reasons: Mapping[str, str] | None = None,
     gaps: Mapping[tuple[str, str, str], str] | None = None,
+    *,
+    panels: Mapping[str, Panel],
 ) -> pd.DataFrame:
     """One line per paper number: paper value, ours (NaN if not run), difference (ours − paper),
     runs behind ours, whether |diff| ≤ the paper's std for the same cell, and the reason when
@@ -277,7 +306,7 @@ def compare_numbers(
         )
     merged["within_paper_std"] = within
     merged["status"] = np.where(merged["ours"].isna(), "not run", "compared")
-    why = _WhyMissing(results, ours, reasons, gaps)
+    why = _WhyMissing(results, ours, panels, reasons, gaps)
     merged["reason"] = [
         "; ".join(why(r.artifact, r.row, r.column)) if r.status == "not run" else ""
         for r in merged.itertuples()
@@ -304,6 +333,7 @@ def build_scorecard(
     results: Mapping[str, pd.DataFrame],
     out_md: str | os.PathLike[str],
     *,
+    panels: Mapping[str, Panel],
     reasons: Mapping[str, str] | None = None,
     paper_numbers: pd.DataFrame | None = None,
     claims: Sequence[Claim] | None = None,
@@ -314,6 +344,7 @@ def build_scorecard(
 
     ``results``: tidy tables by key (``tvo``, ``ife``, ``ife_sens``, ``it``, ``tm``), each
     validated against :data:`invtransfer.aggregation.SCHEMAS`; absent keys are experiments not run.
+    ``panels``: the paper panels to compare (:data:`invtransfer.artifacts.PANELS`).
     ``reasons``: why a panel (``"table3"``, ``"fig7a"``), a column (``"table2:cifar10"``), a row
     or column label (``"fig16:shear"``) or a cell was not run; otherwise the reason is derived
     from what is missing. ``arch_labels``: e.g.
@@ -321,11 +352,12 @@ def build_scorecard(
     Returns the comparison frame and the claim results.
     """
     results = {k: validate_frame(v, k) for k, v in results.items()}
-    paper = load_paper_numbers() if paper_numbers is None else paper_numbers
-    claims = load_claims() if claims is None else list(claims)
-    ours, gaps = _measure(results)
-    comp = compare_numbers(paper, ours, results, reasons, gaps)
-    verdicts = evaluate_claims(claims, ours, why_missing=_WhyMissing(results, ours, reasons, gaps))
+    paper = load_paper_numbers(panels=panels) if paper_numbers is None else paper_numbers
+    claims = load_claims(panels=panels) if claims is None else list(claims)
+    ours, gaps = _measure(results, panels)
+    comp = compare_numbers(paper, ours, results, reasons, gaps, panels=panels)
+    why = _WhyMissing(results, ours, panels, reasons, gaps)
+    verdicts = evaluate_claims(claims, ours, why_missing=why)
 
     out_md = Path(out_md)
     lines = [f"# {title}", ""]
@@ -383,7 +415,7 @@ def build_scorecard(
     lines += ["", "## Numbers", ""]
     for art in dict.fromkeys(comp["artifact"]):
         sub = comp[comp["artifact"] == art]
-        lines += [f"### {art} — {PANELS[art].title}", ""]
+        lines += [f"### {art} — {panels[art].title}", ""]
         notes = list(dict.fromkeys(sub["note"]))
         lines += [f"Source: {_md(n)}" for n in notes if n]
         not_run = sub[sub["status"] == "not run"]
@@ -404,3 +436,28 @@ def build_scorecard(
     comp.to_csv(buf, index=False, lineterminator="\n")
     atomic_write_text(out_md.with_suffix(".csv"), buf.getvalue())
     return comp, verdicts
+
+
+def render_scorecard(
+    frames: Mapping[str, pd.DataFrame],
+    settings: Mapping[str, Any],
+    out: str | os.PathLike[str],
+    *,
+    panels: Mapping[str, Panel],
+) -> None:
+    """The registry's scorecard renderer: ``tables/scorecard.md`` from the tidy tables by kind
+    and the entry's settings (``stand_in``, ``densenet``, ``reasons``).
+
+    When a preset trains a different first architecture than ResNet-18 (e.g. the quick preset's
+    small CNN), its results stand in for ResNet-18 in the comparison, and the header says so.
+    """
+    data = dict(frames)
+    labels: dict[str, str] = {}
+    for fam, first in settings.get("stand_in", {}).items():
+        if fam in data and "resnet18" not in set(data[fam]["arch"].map(canonical_arch)):
+            df = data[fam].copy()
+            df.loc[df["arch"] == first, "arch"] = "resnet18"
+            data[fam] = df
+            labels[f"resnet18 ({fam})"] = f"{first}, this preset's stand-in for ResNet-18"
+    arch_labels = {**labels, "densenet": settings["densenet"]}
+    build_scorecard(data, out, panels=panels, reasons=settings["reasons"], arch_labels=arch_labels)

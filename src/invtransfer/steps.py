@@ -297,7 +297,7 @@ def profile_model_job(
     runtime: Mapping[str, Any] | None = None,
 ) -> None:
     """The invariance profile of one ``profile.models`` entry into ``out_dir``."""
-    from invtransfer.profile import profile_job
+    from invtransfer.profile_jobs import profile_job
 
     with _runtime(threads, runtime) as rt:
         profile_job(entry, settings, out_dir, device=rt["device"])

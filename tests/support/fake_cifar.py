@@ -21,10 +21,25 @@ from invtransfer.datasets.cifar import IMAGE_SHAPE, NUM_CLASSES, cifar_archive
 from invtransfer.errors import AssetError
 from invtransfer.rng import derive_seed
 
-__all__ = ["FIXTURE", "read_png_fixture", "write_fake_cifar"]
+__all__ = ["FIXTURE", "OBJECTS", "read_png_fixture", "write_fake_cifar"]
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "cifar"
 _PIXELS = 32 * 32 * 3
+
+#: Ten bundled objects for the CIFAR+objects datasets of the tests and the benchmarks (any ten
+#: distinct classes would do; one list, so both build the same datasets).
+OBJECTS = [
+    "banana",
+    "binoculars",
+    "broccoli",
+    "candle",
+    "cello",
+    "hammer",
+    "koala",
+    "lemon",
+    "magpie",
+    "teapot",
+]
 
 _FIXTURE_NAME = re.compile(r"^cifar10_(\d+)_(\d+)\.png$")
 

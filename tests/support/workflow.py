@@ -1,15 +1,20 @@
-"""Running the Snakemake workflow from tests: private copies, one shared tiny run.
+"""Running the Snakemake workflow from tests and bench scripts: private copies, dry-run job
+counts, one shared tiny run.
+
+:func:`copy_workflow` is the one way tests and benchmarks copy the workflow (bench scripts
+import it through ``bench/_common.py``, which puts ``tests/`` on ``sys.path``).
 
 ``tests/conftest.py`` exposes :func:`build_tiny_run` as the session fixture ``tiny_run``: the
 tiny preset's standard targets (:data:`TINY_TARGETS`) built once per test session in a private
-copy of the workflow. Treat that folder as read-only; a test that changes or corrupts anything
-works on :func:`clone_run` of it (results, logs and Snakemake's metadata copied with their
-timestamps, so Snakemake sees the clone as up to date).
+copy of the workflow. Treat that folder as read-only; a test that changes anything (a dry run
+too: Snakemake writes its metadata) works on :func:`clone_run` of it (results, logs and
+Snakemake's metadata copied with their timestamps, so Snakemake sees the clone as up to date).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,15 +41,35 @@ def run(
     return proc
 
 
+#: what :func:`copy_workflow` copies: everything Snakemake reads to plan and run the workflow
+WORKFLOW_FILES = ("Snakefile", "config.yaml")
+WORKFLOW_DIRS = ("workflow", "profiles", "envs")
+
+
 def copy_workflow(dest: Path) -> Path:
-    """A private copy of the workflow files, so runs never write into the repository."""
+    """A private copy of the workflow (:data:`WORKFLOW_FILES` and :data:`WORKFLOW_DIRS`) in
+    ``dest`` (created if needed), so that runs never write into the repository; returns
+    ``dest``. The package itself is not copied: runs import the installed ``invtransfer``."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "config.yaml"):
+    for name in WORKFLOW_FILES:
         shutil.copy2(ROOT / name, dest / name)
-    for name in ("workflow", "profiles", "envs"):
-        if (ROOT / name).exists():
-            shutil.copytree(ROOT / name, dest / name)
+    for name in WORKFLOW_DIRS:
+        shutil.copytree(ROOT / name, dest / name)
     return dest
+
+
+_JOB_COUNT = re.compile(r"^(\w+)\s+(\d+)$")
+
+
+def dry_run_counts(stdout: str) -> dict[str, int]:
+    """Jobs per rule from the job-count table Snakemake prints (``snakemake -n``), the
+    ``total`` line left out."""
+    counts: dict[str, int] = {}
+    for line in stdout.splitlines():
+        m = _JOB_COUNT.match(line.strip())
+        if m and m.group(1) != "total":
+            counts[m.group(1)] = int(m.group(2))
+    return counts
 
 
 def build_tiny_run(dest: Path) -> Path:

@@ -10,7 +10,7 @@ from invtransfer.experiments import build_plan, finetune_regimes
 from invtransfer.artifacts import ARTIFACTS
 from invtransfer.reporting import artifact_settings, artifact_tables, wildcard_pattern
 from invtransfer.reporting import final_targets as _final_targets
-from invtransfer.profile import profile_entries, profile_input_files
+from invtransfer.profile_jobs import profile_entries, profile_input_files
 
 # what the rules' input functions share with `python -m invtransfer plan` (its job counts)
 from invtransfer.jobgraph import data_checks
