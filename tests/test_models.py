@@ -16,7 +16,7 @@ NAMES = (
     "densenet_cifar",
     "vit",
     "resnet18_w",
-    "resnet10_s",
+    "vgg11_w",
     "cnn4",
 )
 
@@ -28,7 +28,7 @@ FEATURE_DIMS = {
     "densenet_cifar": 384,
     "vit": 384,
     "resnet18_w": 128,  # width 16 -> 8·16
-    "resnet10_s": 128,  # width 16 -> 8·16
+    "vgg11_w": 128,  # width 16 -> 512·16/64
     "cnn4": 128,  # width 16 -> 8·16
 }
 
@@ -163,7 +163,7 @@ def test_unknown_architecture_lists_valid_names():
         ("cnn4", {"depth": 3}, "valid: width"),
         ("cnn4", {"width": 0}, "width must be a positive int"),
         ("resnet18_w", {"width": 2.5}, "width must be a positive int"),
-        ("resnet10_s", {"width": 0}, "width must be a positive int"),
+        ("vgg11_w", {"width": 0}, "width must be a positive int"),
         ("vit", {"hidden": 100}, "divisible by heads"),
         ("vit", {"attn_scale": "none"}, "attn_scale"),
     ],

@@ -71,7 +71,7 @@ __all__ = [
 DEFAULT_VALUE_LABELS: dict[str, str] = {
     "resnet18": "ResNet18",
     "resnet18_w": "ResNet18 (narrow)",
-    "resnet10_s": "ResNet10 (small)",
+    "vgg11_w": "VGG11 (narrow)",
     "resnet50": "ResNet50",
     "densenet": "DenseNet",
     "densenet121": "DN121",

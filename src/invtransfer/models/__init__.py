@@ -16,7 +16,7 @@ import torch
 
 from invtransfer.models.base import LAYERS, Classifier, check_layer
 from invtransfer.models.densenet import densenet121, densenet_cifar
-from invtransfer.models.resnet import resnet10_s, resnet18, resnet18_w, resnet50
+from invtransfer.models.resnet import resnet18, resnet18_w, resnet50
 from invtransfer.models.small import cnn4
 from invtransfer.models.vgg import vgg11, vgg11_w
 from invtransfer.models.vit import ViTConfig, vit
@@ -68,12 +68,6 @@ for _spec in (
         "vit", vit, "ViT (4×4 patches, 7 layers, 384 hidden)", MappingProxyType(_VIT_DEFAULTS)
     ),
     ModelSpec("resnet18_w", resnet18_w, "ResNet-18, scaled width", MappingProxyType({"width": 16})),
-    ModelSpec(
-        "resnet10_s",
-        resnet10_s,
-        "ResNet-10, stride-2 stem (small)",
-        MappingProxyType({"width": 16}),
-    ),
     ModelSpec("vgg11_w", vgg11_w, "VGG-11, scaled width", MappingProxyType({"width": 16})),
     ModelSpec("cnn4", cnn4, "4-layer CNN", MappingProxyType({"width": 16})),
 ):

@@ -2,10 +2,7 @@
 
 The CIFAR variant used by kuangliu/pytorch-cifar and the paper's reference code: a 3×3 stride-1
 stem without max-pool, so a 32×32 input reaches the last stage at 4×4. ``resnet18_w`` scales every
-stage's width from ``width`` (64 = the standard network). ``resnet10_s`` is the CPU quick preset's
-residual network: one BasicBlock per stage ([1, 1, 1, 1], the "ResNet-10" depth) after a stride-2
-stem, so it costs about as much as the 4-layer CNN ``cnn4`` of the same width (~4 MMAC per image at
-width 16) while keeping the residual design.
+stage's width from ``width`` (64 = the standard network).
 """
 
 from __future__ import annotations
@@ -19,7 +16,6 @@ __all__ = [
     "BasicBlock",
     "Bottleneck",
     "ResNet",
-    "resnet10_s",
     "resnet18",
     "resnet18_w",
     "resnet50",
@@ -79,10 +75,9 @@ class ResNet(Classifier):
         num_blocks: tuple[int, int, int, int],
         num_classes: int,
         width: int = 64,
-        stem_stride: int = 1,
     ):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, width, 3, stride=stem_stride, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(3, width, 3, stride=1, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         in_planes = width
         stages = []
@@ -100,7 +95,7 @@ class ResNet(Classifier):
     def features(self, x: Tensor) -> Tensor:
         check_input(x)
         out = F.relu(self.bn1(self.conv1(x)))
-        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))  # N×D×4×4 (stem stride 1)
+        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))  # N×D×4×4 for 32×32 input
         # adaptive pooling equals the reference's avg_pool2d(4) at 32×32 and still works for
         # the smaller inputs that tests use
         return F.adaptive_avg_pool2d(out, 1).flatten(1)  # N×D
@@ -119,11 +114,3 @@ def resnet18_w(num_classes: int, width: int = 16) -> ResNet:
     if not isinstance(width, int) or isinstance(width, bool) or width < 1:
         raise ValueError(f"resnet18_w: width must be a positive int, got {width!r}")
     return ResNet(BasicBlock, (2, 2, 2, 2), num_classes, width=width)
-
-
-def resnet10_s(num_classes: int, width: int = 16) -> ResNet:
-    """ResNet-10: one BasicBlock per stage (widths ``width`` … 8·``width``) after a 3×3 stride-2
-    stem; a 32×32 input reaches the last stage at 2×2."""
-    if not isinstance(width, int) or isinstance(width, bool) or width < 1:
-        raise ValueError(f"resnet10_s: width must be a positive int, got {width!r}")
-    return ResNet(BasicBlock, (1, 1, 1, 1), num_classes, width=width, stem_stride=2)
