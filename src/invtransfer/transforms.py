@@ -913,9 +913,16 @@ def _field_normal(seeds: Tensor, count: int) -> Tensor:
     return field.view(u1.shape[0], 2 * half)[:, :count]
 
 
-def _luma(rgb: Tensor) -> Tensor:
-    r, g, b = rgb.unbind(dim=1)
-    return (GRAY_WEIGHTS[0] * r + GRAY_WEIGHTS[1] * g + GRAY_WEIGHTS[2] * b).unsqueeze(1)
+def _luma(rgb: Tensor, out: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """601-2 luma ``(w_r·R + w_g·G) + w_b·B`` (N×1×H×W), each product rounded on its own;
+    ``out``: two N×1×H×W tensors to compute in (the result lands in the first)."""
+    if out is None:
+        r, g, b = rgb.unbind(dim=1)
+        return (GRAY_WEIGHTS[0] * r + GRAY_WEIGHTS[1] * g + GRAY_WEIGHTS[2] * b).unsqueeze(1)
+    luma, term = out
+    torch.mul(rgb[:, 0:1], GRAY_WEIGHTS[0], out=luma)
+    luma.add_(torch.mul(rgb[:, 1:2], GRAY_WEIGHTS[1], out=term))
+    return luma.add_(torch.mul(rgb[:, 2:3], GRAY_WEIGHTS[2], out=term))
 
 
 def _bernoulli(rng: CounterRNG, options: TransformOptions) -> Params:
@@ -1280,8 +1287,10 @@ def apply_grayscale(
     take, keep = _take(params, where, images)
     out = _empty(images)
     step = _step(images)
+    work = _work(images, 2, step)
     for src, dst, tk, kp in _blocks(step, images, out, take, keep):
-        gray = _luma(src[:, :3]).clamp_(0.0, 1.0).mul_(tk)
+        gray, term = work[: src.shape[0]].split(1, dim=1)
+        _luma(src[:, :3], out=(gray, term)).clamp_(0.0, 1.0).mul_(tk)
         _choose(src[:, :3], kp, gray, dst[:, :3])
         dst[:, 3] = src[:, 3]
     return out
