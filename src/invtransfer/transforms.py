@@ -37,9 +37,10 @@ Semantics shared by all kernels (see ``docs/ARCHITECTURE.md``, "Transformations"
 - Fixed sizes are in pixels and do not scale with the image size: the erasing square is 14 px and
   the blur kernel 7 px, as in the reference at 32×32. ``pixelate`` uses a fraction of the side.
 
-Why one module of ~1,200 lines: the 18 types are one registry whose kernels share the building
-blocks below (premultiplication, alpha boxes, separable resampling, seeded fields); one sampler and
-one kernel per type, in the paper's order, are easier to check against Fig. 5 side by side.
+Why one module of ~1,700 lines: the 18 types are one registry whose kernels share the building
+blocks below (cache blocks, premultiplication, alpha boxes, separable resampling, seeded
+fields); one sampler and one kernel per type, in the paper's order, are easier to check against
+Fig. 5 side by side.
 
 Defaults follow ``docs/FIDELITY.md``: the paper's text (Fig. 5) where it is specific, else the
 reference's behaviour (nearest rotate/shear, bicubic scale, Pillow's canvas contrast mean, the
@@ -445,22 +446,6 @@ def _object_only(rgb: Tensor, alpha: Tensor, out: Tensor | None = None) -> Tenso
     return torch.mul(rgb, _opaque(alpha), out=out) if out is not None else rgb * _opaque(alpha)
 
 
-def _with_rgb(images: Tensor, rgb: Tensor) -> Tensor:
-    """A copy of ``images`` with the colour channels replaced (alpha kept as is)."""
-    out = torch.empty_like(images)
-    out[:, :3] = rgb
-    out[:, 3:] = images[:, 3:]
-    return out
-
-
-def _rgb_out(images: Tensor) -> tuple[Tensor, Tensor]:
-    """A new tensor shaped like ``images`` with its alpha copied, and a view of its colour
-    channels for a kernel to write into (saves the copy :func:`_with_rgb` makes)."""
-    out = torch.empty_like(images)
-    out[:, 3:] = images[:, 3:]
-    return out, out[:, :3]
-
-
 def _premultiply(images: Tensor, out: Tensor | None = None) -> Tensor:
     """Colour times alpha, alpha kept: one pass writing a new contiguous tensor (or ``out``)."""
     if out is None:
@@ -474,10 +459,10 @@ def _unpremultiply(images: Tensor, out: Tensor | None = None, work: Tensor | Non
     """Straight colour from premultiplied; alpha below ``_ALPHA_EMPTY`` (numerical dust from
     filter tails, far below one uint8 step) becomes exactly transparent black.
 
-    Writes a new contiguous tensor, or ``out`` (any layout); ``work`` (m×2×H×W, optional) holds
-    the two scratch planes. A per-pixel operation: an input whose H and W are transposed in
-    memory (what :func:`_separable` returns) is processed in that layout and written through
-    the transposed view of the output, instead of every step reading strided memory.
+    Writes a new contiguous tensor, or ``out`` (any layout; it may be ``images`` itself);
+    ``work`` (m×2×H×W, optional) holds the two scratch planes. A per-pixel operation: an input
+    whose H and W are transposed in memory is processed in that layout and written through the
+    transposed view of the output, instead of every step reading strided memory.
     """
     result = out if out is not None else _empty(images)
     out = result
@@ -501,12 +486,13 @@ def _unpremultiply(images: Tensor, out: Tensor | None = None, work: Tensor | Non
 
 _BLOCK_PIXELS = 32 * 32 * 32
 """Pixels per block of the kernels' per-pixel loops on the CPU (32 images of 32×32 px: 512 KB of
-float32 RGBA). A kernel makes 3–15 passes over its data; block by block, those passes and their
+float32 RGBA). A kernel makes 3–60 passes over its data; block by block, those passes and their
 temporaries stay in a core's L2 cache (2 MB on the project VM) and only the first read of the
-input and the final write of the output go to memory — about 3× faster than streaming a 4 MB
-chunk through memory once per pass, for a few µs of Python per block. Every kernel computes each
-sample on its own (batched = a loop of single samples, tested bit for bit), so the blocks give
-exactly the bits of one pass over the whole batch. On other devices a kernel runs as one block."""
+input and the final write of the output go to memory (hue and contrast ~1.9× faster than passes
+over a whole 256-image chunk there; 16–64 images per block are within a few %), for a few µs of
+Python per block. Every kernel computes each sample on its own (batched = a loop of single
+samples, tested bit for bit), so the blocks give exactly the bits of one pass over the whole
+batch. On other devices a kernel runs as one block."""
 
 
 _SUBSET_PIXELS = 1 << 20
@@ -547,11 +533,11 @@ def _on_subset(
     """A contiguous copy of ``images`` whose rows where ``applied`` are ``fn(rows, positions)``
     (``positions``: their indices in the batch); the other rows are copied and cost nothing else.
 
-    For kernels whose work per row is large (fields, warps): block by block
-    (:data:`_BLOCK_PIXELS`), each block is copied to the output, its applied rows gathered with
-    ``index_select``, transformed while in cache and written back with ``index_copy_``.
-    ``applied`` lives on the CPU (:func:`_flag` with ``host=True``), so the rows are chosen
-    without waiting for a GPU.
+    For kernels whose work per row is large (sharpen, fields, warps): block by block
+    (:data:`_SUBSET_PIXELS`, usually the whole chunk), each block is copied to the output, its
+    applied rows gathered with ``index_select``, transformed and written back with
+    ``index_copy_``. ``applied`` lives on the CPU (:func:`_flag` with ``host=True``), so the rows
+    are chosen without waiting for a GPU.
     """
     out = _empty(images)
     chosen = np.flatnonzero(applied.cpu().numpy())
@@ -671,8 +657,8 @@ def _warp(images: Tensor, inverse: Tensor, mode: str) -> Tensor:
     Pixel centres are at integer coordinates. The source coordinates of every output pixel are
     computed in float64 (two outer sums, no batched 3×2 matmul); ``"nearest"`` rounds them (half
     to even, as ``grid_sample``) and copies those pixels exactly, ``"bilinear"`` interpolates
-    premultiplied colour with ``grid_sample``. Uncovered areas are transparent. Block by block
-    (:data:`_BLOCK_PIXELS`).
+    premultiplied colour with ``grid_sample``. Uncovered areas are transparent. The bilinear
+    path runs block by block (:data:`_BLOCK_PIXELS`), the nearest one as one gather.
     """
     _, _, h, w = images.shape
     m = inverse.to(device=images.device, dtype=torch.float64)
@@ -683,6 +669,9 @@ def _warp(images: Tensor, inverse: Tensor, mode: str) -> Tensor:
     col_x = (m[:, 0, 0, None] * xs)[:, None, :]
     row_y = (m[:, 1, 1, None] * ys + m[:, 1, 2, None])[:, :, None]
     col_y = (m[:, 1, 0, None] * xs)[:, None, :]
+    if mode == "nearest":  # one gather over the whole batch (cheaper than per block here)
+        src_x, src_y = row_x + col_x, row_y + col_y
+        return _sample_nearest(images, _pixel_grid(src_y.round_(), src_x.round_(), images.dtype))
     out = _empty(images)
     step = _step(images)
     parts = (images, out, row_x, col_x, row_y, col_y)
