@@ -1254,12 +1254,16 @@ def apply_brightness(
     images: Tensor, params: Mapping[str, Tensor], options: TransformOptions, where: str
 ) -> Tensor:
     """Multiply RGB by ``factor`` and clamp (torchvision ``adjust_brightness``)."""
-    factor = _param(params, "factor", where, images.shape[0], images, low=0.0).view(-1, 1, 1, 1)
+    n = images.shape[0]
+    factor = _param(params, "factor", where, n, images, low=0.0)
+    # one multiply over all four channels, alpha by exactly 1, then the colour clamped
+    gains = torch.ones((n, 4, 1, 1), dtype=images.dtype, device=images.device)
+    gains[:, :3] = factor.view(-1, 1, 1, 1)
     out = _empty(images)
     step = _step(images)
-    for src, dst, f in _blocks(step, images, out, factor):
-        torch.mul(src[:, :3], f, out=dst[:, :3]).clamp_(0.0, 1.0)
-        dst[:, 3] = src[:, 3]
+    for src, dst, g in _blocks(step, images, out, gains):
+        torch.mul(src, g, out=dst)
+        dst[:, :3].clamp_(0.0, 1.0)
     return out
 
 
