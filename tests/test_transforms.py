@@ -432,10 +432,25 @@ def test_nearest_warp_copies_the_rounded_float64_source_pixel():
 
 
 def test_pixelate_pairs_equal_the_matrix_product():
-    images = objects(8)
-    prem = T._premultiply(images)
+    """The half-resolution path (pair means, un-premultiplied at half height, rows repeated)
+    gives the bits of the general one (the PIL box/nearest matrix product, then unpremultiply)."""
+    images = torch.cat([objects(8), opaque(3)])
     mat = torch.tensor(T._pixelate_matrix_np(32, 0.5), dtype=torch.float32)
-    assert torch.equal(T._pixelate_pairs(prem), T._separable(prem, mat, mat).contiguous())
+    want = T._unpremultiply(T._separable(T._premultiply(images), mat, mat))
+    assert torch.equal(T._pixelate_half(images, torch.arange(11)), want)
+
+
+def test_separable_column_pass_equals_the_transposed_product():
+    """_separable multiplies the columns from the left; that must be the same sum, bit for bit,
+    as multiplying the transposed planes from the right (the BLAS adds the products in order)."""
+    gen = torch.Generator().manual_seed(0)
+    for n, size in ((7, 32), (3, 20), (2, 48)):
+        images = torch.rand(n, 4, size, size, generator=gen)
+        mat_y, mat_x = torch.rand(2, n, size, size, generator=gen)
+        rows = torch.bmm(images.reshape(n, 4 * size, size), mat_x.transpose(1, 2))
+        cols = rows.reshape(n, 4, size, size).transpose(2, 3).reshape(n, 4 * size, size)
+        want = torch.bmm(cols, mat_y.transpose(1, 2)).reshape(n, 4, size, size).transpose(2, 3)
+        assert torch.equal(T._separable(images, mat_y, mat_x), want)
 
 
 def test_canonical_order():
