@@ -73,26 +73,17 @@ class Plan:
         return name
 
     def add_pretraining(
-        self,
-        config: Mapping[str, Any],
-        arch: str,
-        dataset: str,
-        seed: int,
-        *,
-        experiment: str,
-        label: str,
-        **options: Any,
+        self, config: Mapping[str, Any], arch: str, dataset: str, seed: int, **options: Any
     ) -> str:
         """Register the pretraining of ``arch`` on the registered dataset ``dataset``:
-        :meth:`ModelJob.from_config` under ``config`` (``options``: ``epochs``, ``augment``) with
-        the rendering ``config`` gives the dataset's spec (:func:`jobs.rendering_for`); returns
-        the model's name (:meth:`add_model`)."""
+        :meth:`ModelJob.from_config` with ``options`` (``experiment``, ``label``; ``epochs``,
+        ``augment``) and the rendering ``config`` gives the dataset's spec
+        (:func:`~invtransfer.experiments.jobs.rendering_for`); returns the model's name
+        (:meth:`add_model`)."""
         rendering = rendering_for(config, self.datasets[dataset])
-        job = ModelJob.from_config(
-            config, arch, dataset, seed, experiment=experiment, label=label, rendering=rendering,
-            **options,
-        )  # fmt: skip
-        return self.add_model(job)
+        return self.add_model(
+            ModelJob.from_config(config, arch, dataset, seed, rendering=rendering, **options)
+        )
 
     def find_models(
         self,
