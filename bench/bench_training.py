@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from _common import cpu_name
+from _common import Timer, cpu_name, mean_std
 
 from invtransfer.device import configure_cuda, describe_device, place_model, resolve_device
 from invtransfer.engine import TrainHParams
@@ -89,35 +88,6 @@ def header(device: torch.device) -> str:
     else:
         lines.append(f"# cpu {cpu_name()}")
     return "\n".join(lines)
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-class Timer:
-    """Wall time on the CPU; CUDA events (after a synchronize) on the GPU."""
-
-    def __init__(self, device: torch.device):
-        self.cuda = device.type == "cuda"
-
-    def __enter__(self) -> Timer:
-        if self.cuda:
-            torch.cuda.synchronize()
-            self._start = torch.cuda.Event(enable_timing=True)
-            self._end = torch.cuda.Event(enable_timing=True)
-            self._start.record()
-        else:
-            self._t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.cuda:
-            self._end.record()
-            torch.cuda.synchronize()
-            self.seconds = self._start.elapsed_time(self._end) / 1000.0
-        else:
-            self.seconds = time.perf_counter() - self._t0
 
 
 # -- 1. throughput of one training step ---------------------------------------------------------

@@ -17,6 +17,25 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory):
     return build_tiny_run(tmp_path_factory.mktemp("tiny-run"))
 
 
+@pytest.fixture(scope="session")
+def photo_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A folder of four small smooth 64×48 'photos' (``photo0.png`` … ``photo3.png``): a
+    ``folder`` background source that is fast to load and independent of the bundle. Read-only
+    for tests."""
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("photos")
+    yy, xx = np.mgrid[0:48, 0:64]
+    for i in range(4):
+        rgb = np.stack(
+            [(xx * (i + 1) * 3) % 256, (yy * 5 + 40 * i) % 256, ((xx + yy) * 2 + 60 * i) % 256],
+            axis=-1,
+        ).astype(np.uint8)
+        Image.fromarray(rgb, "RGB").save(folder / f"photo{i}.png")
+    return folder
+
+
 @pytest.fixture
 def one_torch_thread():
     """torch on one thread during the test, restored afterwards (the 2-core CI machine is shared:

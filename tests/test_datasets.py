@@ -35,20 +35,6 @@ SAMPLING_COLUMNS = ["index", "split", "label", "class_name", "object", "backgrou
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(scope="module")
-def photo_dir(tmp_path_factory):
-    """Four small smooth 'photos' (a folder source: fast, and independent of the bundle)."""
-    folder = tmp_path_factory.mktemp("photos")
-    yy, xx = np.mgrid[0:48, 0:64]
-    for i in range(4):
-        rgb = np.stack(
-            [(xx * (i + 1) * 3) % 256, (yy * 5 + 40 * i) % 256, ((xx + yy) * 2 + 60 * i) % 256],
-            axis=-1,
-        ).astype(np.uint8)
-        Image.fromarray(rgb, "RGB").save(folder / f"photo{i}.png")
-    return folder
-
-
 def t2d_spec(photo_dir, **override):
     spec = {
         "kind": "t2d",

@@ -256,11 +256,8 @@ def _link_to_dev_full(name: str | os.PathLike[str]) -> str:
     return os.fspath(name)
 
 
-@pytest.fixture
-def full_disk(monkeypatch):
-    """Every temporary file the package creates, and samples.parquet, is a link to /dev/full:
-    writes into it fail with the kernel's ENOSPC, through numpy, torch, json and Arrow alike."""
-    assert _is_dev_full(), "needs Linux's /dev/full character device"
+def _temps_on_full_disk(monkeypatch) -> None:
+    """Every temporary file the package creates (``io``'s ``mkstemp``) is a link to /dev/full."""
     real = tempfile.mkstemp
 
     def mkstemp(*args, **kwargs):
@@ -270,12 +267,25 @@ def full_disk(monkeypatch):
         return os.open(_link_to_dev_full(name), os.O_WRONLY), name
 
     monkeypatch.setattr(iox.tempfile, "mkstemp", mkstemp)
+
+
+def _parquet_on_full_disk(monkeypatch) -> None:
+    """Every Parquet file the dataset store writes (samples.parquet) is a link to /dev/full."""
     real_writer = pq.ParquetWriter
     monkeypatch.setattr(
         store_mod.pq,
         "ParquetWriter",
         lambda where, *a, **kw: real_writer(_link_to_dev_full(where), *a, **kw),
     )
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """Every temporary file the package creates, and samples.parquet, is a link to /dev/full:
+    writes into it fail with the kernel's ENOSPC, through numpy, torch, json and Arrow alike."""
+    assert _is_dev_full(), "needs Linux's /dev/full character device"
+    _temps_on_full_disk(monkeypatch)
+    _parquet_on_full_disk(monkeypatch)
     yield
     assert _is_dev_full()
 
@@ -320,12 +330,7 @@ def test_a_full_disk_during_a_dataset_build_names_the_folder(full_disk, tmp_path
 
 def test_a_full_disk_while_writing_parquet_names_the_dataset(tmp_path, monkeypatch):
     assert _is_dev_full()
-    real_writer = pq.ParquetWriter
-    monkeypatch.setattr(
-        store_mod.pq,
-        "ParquetWriter",
-        lambda where, *a, **kw: real_writer(_link_to_dev_full(where), *a, **kw),
-    )
+    _parquet_on_full_disk(monkeypatch)
     out = tmp_path / "results" / "datasets" / "d"
     with pytest.raises(NoSpaceError, match=rf"no space left on .* while writing {out}:"):
         materialize(SPEC, out, threads=1, progress=False)
@@ -338,15 +343,7 @@ def test_an_update_that_hits_a_full_disk_keeps_the_previous_model(tmp_path, monk
     save_model(path, old)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert _is_dev_full()
-    real = tempfile.mkstemp
-
-    def mkstemp(*args, **kwargs):
-        fd, name = real(*args, **kwargs)
-        os.close(fd)
-        os.unlink(name)
-        return os.open(_link_to_dev_full(name), os.O_WRONLY), name
-
-    monkeypatch.setattr(iox.tempfile, "mkstemp", mkstemp)
+    _temps_on_full_disk(monkeypatch)
     with pytest.raises(NoSpaceError, match=rf"while writing {path}"):
         save_model(path, build_model("cnn4", 3, seed=1, width=4))
     monkeypatch.undo()

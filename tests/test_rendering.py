@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
 from support.fake_cifar import write_fake_cifar
 
 from invtransfer import labeled_data
@@ -43,19 +42,6 @@ PARAM_COLUMNS = ["scale.factor", "rotate.angle", "hue.factor", "noise.applied", 
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def photo_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("photos")
-    yy, xx = np.mgrid[0:48, 0:64]
-    for i in range(3):
-        rgb = np.stack(
-            [(xx * (i + 2) * 3) % 256, (yy * 5 + 40 * i) % 256, ((xx + yy) * 2 + 60 * i) % 256],
-            axis=-1,
-        ).astype(np.uint8)
-        Image.fromarray(rgb, "RGB").save(folder / f"photo{i}.png")
-    return folder
 
 
 def t2d_spec(photo_dir, **override):

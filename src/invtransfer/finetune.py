@@ -38,16 +38,14 @@ from invtransfer.device import (
 from invtransfer.engine import EpochCallback, TrainHParams, close_run, evaluate, fit, open_run
 from invtransfer.labeled_data import (
     DEFAULT_RENDERING,
-    LabeledData,
-    RenderedData,
     Renderer,
     SplitLike,
     as_image_split,
     check_rendering,
     dataset_info,
+    device_splits,
     is_renderer,
     load_train_val_test,
-    rendered_split,
     training_renderer,
 )
 from invtransfer.models import Classifier
@@ -119,24 +117,12 @@ def finetune_model(
     use_bf16 = resolve_bf16(bf16, dev)
     num_classes = model.num_classes
     rendering = "per-epoch" if is_renderer(train) else "fixed"
-    splits: dict[str, Any] = {"val": val}
     if rendering == "fixed":
-        images, labels = as_image_split(train, "train", num_classes)  # type: ignore[arg-type]
-        subset = torch.from_numpy(stratified_subset(labels, n_samples, hp.seed))
-        splits = {"train": (images[subset], labels[subset])} | splits
+        labels = as_image_split(train, "train", num_classes)[1]  # type: ignore[arg-type]
     else:
         labels = train.labels  # type: ignore[union-attr]
-        subset = torch.from_numpy(stratified_subset(labels, n_samples, hp.seed))
-    if test is not None:
-        splits["test"] = test
-    data: dict[str, LabeledData | RenderedData] = {
-        name: LabeledData(
-            *(t.to(dev) for t in as_image_split(s, name, num_classes)), "images", num_classes
-        )
-        for name, s in splits.items()
-    }
-    if rendering == "per-epoch":
-        data["train"] = rendered_split(train, num_classes, dev, subset)  # type: ignore[arg-type]
+    subset = torch.from_numpy(stratified_subset(labels, n_samples, hp.seed))
+    data = device_splits(train, val, test, num_classes, dev, subset)
     if dev.type == "cuda":
         configure_cuda()
     for p in model.parameters():
@@ -174,11 +160,7 @@ def finetune_model(
     }
     if "test" in data:
         m = evaluate(model, data["test"], batch_size=hp.eval_batch_size, bf16=use_bf16)
-        metrics.update(
-            test_loss=m["loss"],
-            test_accuracy=m["accuracy"],
-            test_macro_accuracy=m["macro_accuracy"],
-        )
+        metrics.update({f"test_{k}": v for k, v in m.items()})
     return metrics, result.history
 
 

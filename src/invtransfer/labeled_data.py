@@ -37,6 +37,7 @@ __all__ = [
     "check_labels",
     "check_rendering",
     "dataset_info",
+    "device_splits",
     "is_renderer",
     "load_dataset_split",
     "load_train_val_test",
@@ -262,6 +263,34 @@ def rendered_split(
     check_labels(renderer.labels, len(renderer), "train", num_classes)
     rows = torch.arange(len(renderer)) if rows is None else rows.to(torch.int64).cpu()
     return RenderedData(renderer, rows, renderer.labels[rows].to(device), num_classes)
+
+
+def device_splits(
+    train: SplitLike | tuple[Tensor, Tensor] | Renderer,
+    val: SplitLike | tuple[Tensor, Tensor],
+    test: SplitLike | tuple[Tensor, Tensor] | None,
+    num_classes: int,
+    device: torch.device,
+    rows: Tensor | None = None,
+) -> dict[str, LabeledData | RenderedData]:
+    """A training run's splits, validated and on ``device``: ``"train"`` (its rows ``rows``,
+    default all), ``"val"`` and, if given, ``"test"``. A per-epoch renderer as ``train``
+    (:func:`is_renderer`) becomes :class:`RenderedData` (checked after the other splits), every
+    other split :class:`LabeledData` of its stored images."""
+    data: dict[str, LabeledData | RenderedData] = {}
+    per_epoch = is_renderer(train)
+    if not per_epoch:
+        images, labels = as_image_split(train, "train", num_classes)  # type: ignore[arg-type]
+        if rows is not None:
+            images, labels = images[rows], labels[rows]
+        data["train"] = LabeledData(images.to(device), labels.to(device), "images", num_classes)
+    for name, split in (("val", val), ("test", test)):
+        if split is not None:
+            images, labels = as_image_split(split, name, num_classes)
+            data[name] = LabeledData(images.to(device), labels.to(device), "images", num_classes)
+    if per_epoch:
+        data["train"] = rendered_split(train, num_classes, device, rows)  # type: ignore[arg-type]
+    return data
 
 
 def training_renderer(

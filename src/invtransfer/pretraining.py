@@ -38,16 +38,13 @@ from invtransfer.engine import (
 )
 from invtransfer.labeled_data import (
     DEFAULT_RENDERING,
-    LabeledData,
-    RenderedData,
     Renderer,
     SplitLike,
-    as_image_split,
     check_rendering,
     dataset_info,
+    device_splits,
     is_renderer,
     load_train_val_test,
-    rendered_split,
     training_renderer,
 )
 from invtransfer.models import Classifier, build_model
@@ -91,17 +88,7 @@ def train_model(
     kwargs = dict(arch_kwargs or {})
     model = build_model(arch, num_classes, seed=hp.seed, **kwargs)
     rendering = "per-epoch" if is_renderer(train) else "fixed"
-    splits = {"val": val} | ({"test": test} if test is not None else {})
-    if rendering == "fixed":
-        splits = {"train": train} | splits
-    data: dict[str, LabeledData | RenderedData] = {
-        name: LabeledData(
-            *(t.to(dev) for t in as_image_split(s, name, num_classes)), "images", num_classes
-        )
-        for name, s in splits.items()
-    }
-    if rendering == "per-epoch":
-        data["train"] = rendered_split(train, num_classes, dev)  # type: ignore[arg-type]
+    data = device_splits(train, val, test, num_classes, dev)
     if dev.type == "cuda":
         configure_cuda()
     model = place_model(model, dev)
@@ -146,16 +133,12 @@ def train_model(
         "hparams": asdict(hp),
     }
     if "test" in data:
-        test_metrics = evaluate(model, data["test"], batch_size=hp.eval_batch_size, bf16=use_bf16)
-        metrics.update(
-            test_loss=test_metrics["loss"],
-            test_accuracy=test_metrics["accuracy"],
-            test_macro_accuracy=test_metrics["macro_accuracy"],
-        )
+        m = evaluate(model, data["test"], batch_size=hp.eval_batch_size, bf16=use_bf16)
+        metrics.update({f"test_{k}": v for k, v in m.items()})
         log.info(
             "%s: best epoch %d (val acc %.4f), test acc %.4f (macro %.4f)",
             arch, result.best_epoch, result.best_val_accuracy,
-            test_metrics["accuracy"], test_metrics["macro_accuracy"],
+            metrics["test_accuracy"], metrics["test_macro_accuracy"],
         )  # fmt: skip
     return TrainResult(model=model, fit=result, metrics=metrics)
 

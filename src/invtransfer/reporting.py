@@ -106,13 +106,18 @@ def panel_reasons(config: Mapping[str, Any]) -> dict[str, str]:
             for name, spec in PANELS.items():
                 if spec.source == fam:
                     out[name] = f"experiments.{fam}.enabled is false (set it to true{hint})"
+
+    def untrained_archs(fam: str, panels: Sequence[str]) -> None:
+        """``panels`` of an architecture that ``experiments.<fam>`` does not train."""
+        trained = [resolve_arch(a, config) for a in exps[fam].get("architectures", [])]
+        for panel in panels:
+            arch = PANELS[panel].params["arch"]
+            if resolve_arch(arch, config) not in trained:
+                out[panel] = f"{arch} is not in experiments.{fam}.architectures (add it)"
+
     it = exps.get("it", {})
     if it.get("enabled", False):
-        it_archs = [resolve_arch(a, config) for a in it.get("architectures", [])]
-        for table in ("table3", "table4", "table5"):
-            arch = PANELS[table].params["arch"]
-            if resolve_arch(arch, config) not in it_archs:
-                out[table] = f"{arch} is not in experiments.it.architectures (add it)"
+        untrained_archs("it", ("table3", "table4", "table5"))
         evals = it.get("evals", list(IT_EVALS))
         for ev in IT_EVALS:
             if ev not in evals:
@@ -125,13 +130,8 @@ def panel_reasons(config: Mapping[str, Any]) -> dict[str, str]:
                 if t not in transforms:
                     for fig in ("fig16", "fig17"):
                         out[f"{fig}:{t}"] = f"{t} is not in experiments.it.transforms (add it)"
-    tm = exps.get("tm", {})
-    if tm.get("enabled", False):
-        tm_archs = [resolve_arch(a, config) for a in tm.get("architectures", [])]
-        for panel in ("fig18a", "fig18b", "fig18c"):
-            arch = PANELS[panel].params["arch"]
-            if resolve_arch(arch, config) not in tm_archs:
-                out[panel] = f"{arch} is not in experiments.tm.architectures (add it)"
+    if exps.get("tm", {}).get("enabled", False):
+        untrained_archs("tm", ("fig18a", "fig18b", "fig18c"))
     ife = exps.get("ife", {})
     if ife.get("enabled", False):
         variants = ife.get("variants", ["fixed", "translate"])

@@ -91,26 +91,23 @@ def workloads(plan: Plan, jobs: Iterable[Job]) -> list[Workload]:
             member_counts[(evalset, member)] = sum(split_counts(spec).values())
         return member_counts[(evalset, member)]
 
-    def image_size(dataset: str) -> int:
-        return int(plan.datasets[dataset].get("image_size", 32))
+    def on_model(job: Job, m: Any, batch_size: int, dataset: str, **counts: int) -> Workload:
+        """``counts`` (trained, forward, models) of model ``m``'s architecture, on images the
+        size of ``dataset``'s."""
+        size = int(plan.datasets[dataset].get("image_size", 32))
+        return Workload(job, m.arch, _kwargs(m.arch_kwargs), batch_size, size, **counts)
 
     out: list[Workload] = []
     for job in jobs:
         if job.rule == "pretrain":
             m = plan.models[job.key]
             n = sizes(m.dataset)
-            out.append(
-                Workload(
-                    job,
-                    m.arch,
-                    _kwargs(m.arch_kwargs),
-                    m.batch_size,
-                    image_size(m.dataset),
-                    trained=n["train"] * m.epochs,
-                    forward=n.get("val", 0) * m.epochs + n.get("test", 0),
-                    models=1,
-                )
+            trained = n["train"] * m.epochs
+            forward = n.get("val", 0) * m.epochs + n.get("test", 0)
+            load = on_model(
+                job, m, m.batch_size, m.dataset, trained=trained, forward=forward, models=1
             )
+            out.append(load)
         elif job.rule == "finetune":
             ft = plan.finetunes[job.key]
             m = plan.models[ft.model]
@@ -122,31 +119,14 @@ def workloads(plan: Plan, jobs: Iterable[Job]) -> list[Workload]:
                 trained += k * run.epochs
                 forward += n.get("val", 0) * run.epochs + n.get("test", 0)
             batch = max(r.batch_size for r in ft.runs.values())
-            out.append(
-                Workload(
-                    job,
-                    m.arch,
-                    _kwargs(m.arch_kwargs),
-                    batch,
-                    image_size(ft.dataset),
-                    trained=trained,
-                    forward=forward,
-                    models=len(ft.runs),
-                )
+            load = on_model(
+                job, m, batch, ft.dataset, trained=trained, forward=forward, models=len(ft.runs)
             )
+            out.append(load)
         elif job.rule == "features":
             m = plan.models[job.key]
             images = sum(sum(sizes(d).values()) for d in plan.features[job.key].datasets)
-            out.append(
-                Workload(
-                    job,
-                    m.arch,
-                    _kwargs(m.arch_kwargs),
-                    m.batch_size,
-                    image_size(m.dataset),
-                    forward=images,
-                )
-            )
+            out.append(on_model(job, m, m.batch_size, m.dataset, forward=images))
         elif job.rule == "sens":
             per_arch: dict[tuple[str, tuple], int] = defaultdict(int)
             group = plan.sens[job.key]

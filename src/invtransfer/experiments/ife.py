@@ -12,7 +12,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from invtransfer.experiments.jobs import ModelJob, ProbeJob, SensJob, SensPair
+from invtransfer.experiments.jobs import ProbeJob, SensJob, SensPair
 from invtransfer.experiments.naming import ife_label
 from invtransfer.experiments.plan import Plan
 from invtransfer.experiments.specs import draw_objects, ife_spec, rng
@@ -36,11 +36,11 @@ def plan_ife(
                 plan.notes[table] = f"variant {variant} not in experiments.ife.variants"
     arch = ife["arch"]
 
-    def model_job(variant: str, dataset: str, seed: int, core: str, **sweep: float) -> ModelJob:
+    def add_model(variant: str, dataset: str, seed: int, core: str, **sweep: float) -> str:
         """IFE models have their own epochs; the C/C model is trained with ``cc_augment``."""
         augment = ife["cc_augment"] if core == "C/C" and not sweep else "none"
         label = ife_label(variant, core, n_train=ife["n_train"], augment=augment, **sweep)
-        return ModelJob.from_config(
+        return plan.add_pretraining(
             config, arch, dataset, seed, experiment="ife", label=label,
             epochs=ife["pretrain_epochs"], augment=augment,
         )  # fmt: skip
@@ -56,7 +56,7 @@ def plan_ife(
                 v: plan.add_dataset(ife_spec(config, v, objs, seed, placement=placement))
                 for v in IFE_CORE
             }
-            models = {v: plan.add_model(model_job(variant, core[v], seed, v)) for v in IFE_CORE}
+            models = {v: add_model(variant, core[v], seed, v) for v in IFE_CORE}
             for pre in IFE_CORE:
                 for tgt in IFE_CORE:
                     probe = plan.add_probe(models[pre], core[tgt], probe_job)
@@ -105,7 +105,7 @@ def plan_ife(
                 ds = plan.add_dataset(
                     ife_spec(config, "C+O/C", objs, seed, placement=placement, **kwargs)
                 )
-                model = plan.add_model(model_job(variant, ds, seed, "C+O/C", **kwargs))
+                model = add_model(variant, ds, seed, "C+O/C", **kwargs)
                 for tgt in ("C+O/C", "C+O/O"):
                     probe = plan.add_probe(model, core[tgt], probe_job)
                     plan.record(

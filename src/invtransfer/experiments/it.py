@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from invtransfer.config import resolve_arch
-from invtransfer.experiments.jobs import ModelJob, SensJob, SensPair, rendering_for
+from invtransfer.experiments.jobs import SensJob, SensPair
 from invtransfer.experiments.naming import count_label
 from invtransfer.experiments.plan import Plan
 from invtransfer.experiments.specs import (
@@ -105,16 +105,8 @@ def plan_it(
                     ds = plan.add_dataset(spec)
                     size = count_label(n_train)
                     label = f"it-{model_type}-{train_t}-{k}c-{size}"
-                    model = plan.add_model(
-                        ModelJob.from_config(
-                            config,
-                            arch,
-                            ds,
-                            seed,
-                            experiment="it",
-                            label=label,
-                            rendering=rendering_for(config, plan.datasets[ds]),
-                        )
+                    model = plan.add_pretraining(
+                        config, arch, ds, seed, experiment="it", label=label
                     )
                     pairs = [
                         SensPair(

@@ -7,7 +7,7 @@ name (e.g. the default ResNet-18 pair shared by the three TvO factors is trained
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from invtransfer.experiments.jobs import (
     SensJob,
     SensPair,
     job_hash,
+    rendering_for,
 )
 
 __all__ = ["Plan"]
@@ -70,6 +71,19 @@ class Plan:
         self.models[name] = job
         self._trained[key] = name
         return name
+
+    def add_pretraining(
+        self, config: Mapping[str, Any], arch: str, dataset: str, seed: int, **options: Any
+    ) -> str:
+        """Register the pretraining of ``arch`` on the registered dataset ``dataset``:
+        :meth:`ModelJob.from_config` with ``options`` (``experiment``, ``label``; ``epochs``,
+        ``augment``) and the rendering ``config`` gives the dataset's spec
+        (:func:`~invtransfer.experiments.jobs.rendering_for`); returns the model's name
+        (:meth:`add_model`)."""
+        rendering = rendering_for(config, self.datasets[dataset])
+        return self.add_model(
+            ModelJob.from_config(config, arch, dataset, seed, rendering=rendering, **options)
+        )
 
     def find_models(
         self,

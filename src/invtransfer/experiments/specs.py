@@ -115,6 +115,25 @@ def _common(config: Mapping[str, Any]) -> dict:
     }
 
 
+def _generated(
+    config: Mapping[str, Any],
+    transforms: list[str],
+    seed: int,
+    n_train: int | None,
+    test_only: bool,
+    transform_seed: int | None,
+) -> dict:
+    """The keys a generated dataset (Transforms-2D or structured random) has besides its objects
+    and backgrounds: transformations and their options, splits, seeds."""
+    return {
+        "transforms": list(transforms),
+        "transform_options": _transform_options(config),
+        "splits": _splits(config, n_train, test_only),
+        "seed": int(seed),
+        "transform_seed": int(seed if transform_seed is None else transform_seed),
+    }
+
+
 # Keys of how object prototypes are made: structured-random patterns are drawn at canvas
 # resolution (their size is the pattern fraction), so random specs do not take them.
 _OBJECT_ONLY_KEYS = ("object_scale", "squash_aspect", "prototype_resample")
@@ -162,11 +181,7 @@ def t2d_spec(
         "kind": "t2d",
         "objects": {**_object_source(config), "names": list(objects)},
         "backgrounds": _background_source(config, seed),
-        "transforms": list(transforms),
-        "transform_options": _transform_options(config),
-        "splits": _splits(config, n_train, test_only),
-        "seed": int(seed),
-        "transform_seed": int(seed if transform_seed is None else transform_seed),
+        **_generated(config, transforms, seed, n_train, test_only, transform_seed),
         **_common(config),
     }
 
@@ -187,11 +202,7 @@ def random_spec(
         "kind": "random",
         "objects": {"source": "random", "count": int(n_classes), "seed": int(pattern_seed)},
         "backgrounds": {"source": "random"},
-        "transforms": list(transforms),
-        "transform_options": _transform_options(config),
-        "splits": _splits(config, n_train, test_only),
-        "seed": int(seed),
-        "transform_seed": int(seed if transform_seed is None else transform_seed),
+        **_generated(config, transforms, seed, n_train, test_only, transform_seed),
         **{k: v for k, v in _common(config).items() if k not in _OBJECT_ONLY_KEYS},
     }
 

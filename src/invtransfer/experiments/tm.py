@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from invtransfer.config import resolve_arch
-from invtransfer.experiments.jobs import ModelJob, ProbeJob, rendering_for
+from invtransfer.experiments.jobs import ProbeJob
 from invtransfer.experiments.naming import count_label, transforms_label
 from invtransfer.experiments.plan import Plan
 from invtransfer.experiments.specs import all_transforms, draw_objects, rng, t2d_spec
@@ -39,16 +39,8 @@ def plan_tm(
                 label = (
                     f"tm-{transforms_label(ts[:i])}-{k}c-{count_label(config['data']['n_train'])}"
                 )
-                model = plan.add_model(
-                    ModelJob.from_config(
-                        config,
-                        arch,
-                        ds_train,
-                        seed,
-                        experiment="tm",
-                        label=label,
-                        rendering=rendering_for(config, plan.datasets[ds_train]),
-                    )
+                model = plan.add_pretraining(
+                    config, arch, ds_train, seed, experiment="tm", label=label
                 )
                 for j, ds_target in enumerate(datasets, start=1):
                     probe = plan.add_probe(

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from invtransfer.config import resolve_arch
-from invtransfer.experiments.jobs import FinetuneRun, ModelJob, ProbeJob, rendering_for
+from invtransfer.experiments.jobs import FinetuneRun, ProbeJob, rendering_for
 from invtransfer.experiments.naming import count_label, transforms_label
 from invtransfer.experiments.plan import Plan
 from invtransfer.experiments.specs import (
@@ -96,16 +96,8 @@ def plan_tvo(
                     ds = plan.add_dataset(make(rel_classes[rel], transforms, n))
                     size = count_label(n, per_class=family != "t2d")
                     label = f"tvo-{family}-{transforms_label(transforms)}-{len(rel_classes[rel])}c-{size}"
-                    model = plan.add_model(
-                        ModelJob.from_config(
-                            config,
-                            arch,
-                            ds,
-                            seed,
-                            experiment="tvo",
-                            label=label,
-                            rendering=rendering_for(config, plan.datasets[ds]),
-                        )
+                    model = plan.add_pretraining(
+                        config, arch, ds, seed, experiment="tvo", label=label
                     )
                     probe = plan.add_probe(
                         model, target_ds, ProbeJob.from_config(config, model, seed)
