@@ -87,13 +87,16 @@ def test_panels_cover_every_paper_number():
 def test_targets_and_tables_per_preset(configs):
     cfg, plan = configs["quick"]
     quick = ["figures/fig1.pdf", "figures/fig2.pdf", "figures/fig3.pdf", "figures/fig4.pdf",
-             "figures/fig5.pdf", "figures/fig16.pdf", "figures/fig17.pdf", "tables/table2.md",
+             "figures/fig5.pdf", "figures/fig9.pdf", "figures/fig12.pdf", "figures/fig13.pdf",
+             "figures/fig16.pdf", "figures/fig17.pdf", "tables/table2.md",
              "tables/scorecard.md"]  # fmt: skip
     assert final_targets(cfg, plan) == quick
     assert artifact_tables("fig3", cfg, plan) == ["tvo_t2d_lp"]
     assert artifact_tables("table2", cfg, plan) == ["it_cnn4"]
     assert artifact_tables("fig18", cfg, plan) == []  # one TM architecture: Fig 4 only
-    assert artifact_tables("scorecard", cfg, plan) == ["it_cnn4", "tm_cnn4", "tvo_t2d_lp"]
+    assert artifact_tables("scorecard", cfg, plan) == [
+        "it_cnn4", "tm_cnn4", "tvo_t2d_ft-high", "tvo_t2d_ft-low", "tvo_t2d_lp"
+    ]  # fmt: skip
     cfg, plan = configs["paper"]
     assert len(final_targets(cfg, plan)) == len(ARTIFACTS)
     assert artifact_tables("fig18", cfg, plan) == ["tm_vgg11", "tm_densenet_cifar", "tm_vit"]
@@ -136,12 +139,12 @@ def test_unrelated_config_edits_leave_every_artifacts_settings(
 def test_settings_follow_the_keys_they_use(configs):
     cfg, plan = configs["quick"]
     fig2 = artifact_settings("fig2", cfg, plan)
-    assert fig2 == {"labels": {"cnn4": "cnn4 (width=16)", "resnet18_w": "resnet18_w (width=4)"},
+    assert fig2 == {"labels": {"cnn4": "cnn4 (width=16)", "vgg11_w": "vgg11_w (width=16)"},
                     "reasons": {}}  # fmt: skip
     wider = copy.deepcopy(cfg.to_dict())
-    wider["models"]["arch_kwargs"]["resnet18_w"] = {"width": 8}
-    assert artifact_settings("fig2", wider, plan)["labels"]["resnet18_w"] == "resnet18_w (width=8)"
-    # Fig 4 and Table 2 draw cnn4 only: the ResNet width is not theirs
+    wider["models"]["arch_kwargs"]["vgg11_w"] = {"width": 8}
+    assert artifact_settings("fig2", wider, plan)["labels"]["vgg11_w"] == "vgg11_w (width=8)"
+    # Fig 4 and Table 2 draw cnn4 only: the VGG width is not theirs
     for name in ("fig4", "table2", "fig16", "fig3"):
         assert artifact_settings(name, wider, plan) == artifact_settings(name, cfg, plan), name
     fig3 = artifact_settings("fig3", cfg, plan)["reasons"]
@@ -167,7 +170,7 @@ def test_every_absent_panel_has_a_config_reason(configs):
     cfg, _ = configs["quick"]
     reasons = panel_reasons(cfg)
     # every panel the quick preset does not build has a reason naming a config key
-    built_tables = {"tvo_t2d_lp", "it_cnn4", "tm_cnn4"}
+    built_tables = {"tvo_t2d_lp", "tvo_t2d_ft-low", "tvo_t2d_ft-high", "it_cnn4", "tm_cnn4"}
     for panel, spec in PANELS.items():
         p = spec.params
         if spec.source == "tvo":

@@ -437,3 +437,29 @@ def test_it_models_can_train_on_fewer_images_than_the_other_experiments():
     assert all("-150--s" in name for name, j in plan.models.items() if j.experiment == "it")
     evalsets = [m for n, ms in plan.evalsets.items() if n.startswith("it-") for m in ms.values()]
     assert {m["splits"]["test"] for m in evalsets} == {200}  # tiny's data.n_test
+
+
+def test_min_steps_gives_small_pretrainings_more_epochs_and_is_off_by_default(paper_plan):
+    """experiments.tvo.min_steps (the quick preset's convergence rule): a TvO pretraining on n
+    images gets max(epochs, ceil(min_steps / ceil(n / batch))) epochs; the paper trains every size
+    for the same epochs, so the default (null) leaves every model at training.pretrain.epochs; the
+    other families never use it."""
+    assert {j.epochs for j in paper_plan.models.values() if j.experiment == "tvo"} == {50}
+    overrides = {
+        "seeds": 1,
+        "data": {"n_train": 2000},
+        "training": {"pretrain": {"epochs": 4, "batch_size": 100}},
+        "experiments": {
+            "tvo": {"families": ["t2d"], "regimes": ["lp"], "architectures": ["cnn4"], "min_steps": 80,
+                    "default_arch": "cnn4", "pt_samples": {"t2d": [300, 1000, 2000]},
+                    "default_pt_samples": {"t2d": 2000}},
+            "it": {"n_train": 300, "architectures": ["cnn4"], "transforms": ["rotate"]},
+            "tm": {"enabled": False}, "ife": {"enabled": False},
+        },
+    }  # fmt: skip
+    plan = build_plan(load_config(ROOT / "config.yaml", overrides=overrides))
+    assert {j.epochs for j in plan.models.values() if j.experiment == "it"} == {4}
+    plan.models = {n: j for n, j in plan.models.items() if j.experiment == "tvo"}
+    by_size = {plan.datasets[j.dataset]["splits"]["train"]: j.epochs for j in plan.models.values()}
+    # 300 images: 3 steps per epoch -> 27 epochs; 1000: 10 -> 8; 2000: 20 per epoch x 4 = 80
+    assert by_size == {300: 27, 1000: 8, 2000: 4}

@@ -7,6 +7,7 @@ name (e.g. the default ResNet-18 pair shared by the three TvO factors is trained
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,9 +79,16 @@ class Plan:
         """Register the pretraining of ``arch`` on the registered dataset ``dataset``:
         :meth:`ModelJob.from_config` with ``options`` (``experiment``, ``label``; ``epochs``,
         ``augment``) and the rendering ``config`` gives the dataset's spec
-        (:func:`~invtransfer.experiments.jobs.rendering_for`); returns the model's name
-        (:meth:`add_model`)."""
+        (:func:`~invtransfer.experiments.jobs.rendering_for`); with ``min_steps`` (an option,
+        e.g. ``experiments.tvo.min_steps``), a small dataset gets the epochs that reach that many
+        optimiser steps; returns the model's name (:meth:`add_model`)."""
         rendering = rendering_for(config, self.datasets[dataset])
+        min_steps = options.pop("min_steps", None)
+        if min_steps and "epochs" not in options:
+            pre = config["training"]["pretrain"]
+            n_train = int(self.datasets[dataset]["splits"]["train"])
+            per_epoch = max(1, math.ceil(n_train / int(pre["batch_size"])))
+            options["epochs"] = max(int(pre["epochs"]), math.ceil(min_steps / per_epoch))
         return self.add_model(
             ModelJob.from_config(config, arch, dataset, seed, rendering=rendering, **options)
         )

@@ -97,8 +97,9 @@ def plan_tvo(
                     size = count_label(n, per_class=family != "t2d")
                     label = f"tvo-{family}-{transforms_label(transforms)}-{len(rel_classes[rel])}c-{size}"
                     model = plan.add_pretraining(
-                        config, arch, ds, seed, experiment="tvo", label=label
-                    )
+                        config, arch, ds, seed, experiment="tvo", label=label,
+                        min_steps=tvo["min_steps"],
+                    )  # fmt: skip
                     probe = plan.add_probe(
                         model, target_ds, ProbeJob.from_config(config, model, seed)
                     )
