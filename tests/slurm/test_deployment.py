@@ -286,21 +286,31 @@ def _render(template: Path, config: dict, wildcards: dict, caption: str | None =
     ("overlay", "preset"),
     [
         (None, "the paper's settings"),
-        ("profiles/quick/overrides.yaml", "the quick preset"),
-        ("profiles/tiny/overrides.yaml", "the tiny preset"),
+        ("quick", "the quick preset"),
+        ("tiny", "the tiny preset"),
     ],
 )
 def test_captions_render_and_name_the_preset(overlay, preset):
+    """The captions name the preset the workflow composed (config key `preset`, as the profiles
+    set it), not a guess from its sizes."""
     from invtransfer.artifacts import ARTIFACTS
     from invtransfer.config import load_config
 
-    config = load_config(ROOT / "config.yaml", *([ROOT / overlay] if overlay else []))
+    config = load_config(ROOT / "config.yaml", preset=overlay)
     for name in [*_artifact_names(), "scorecard"]:
         art = ARTIFACTS[name]
         html = _render(REPORT / "artifact.rst", config, {"artifact": name}, art.caption_rst)
         assert art.title.split(" -- ")[0] in html, (name, html[:500])
         assert preset in html and "system-message" not in html, (name, html)
     assert preset in _render(REPORT / "workflow.rst", config, {})
+
+
+def test_captions_of_a_preset_sized_config_without_the_preset_say_custom():
+    from invtransfer.config import load_config
+
+    quick = load_config(ROOT / "config.yaml", ROOT / "profiles/quick/overrides.yaml")
+    assert quick["preset"] is None
+    assert "a custom configuration" in _render(REPORT / "workflow.rst", quick, {})
 
 
 # The toy reads the effective configuration as common.smk composes it (config.yaml alone is
