@@ -463,3 +463,25 @@ def test_min_steps_gives_small_pretrainings_more_epochs_and_is_off_by_default(pa
     by_size = {plan.datasets[j.dataset]["splits"]["train"]: j.epochs for j in plan.models.values()}
     # 300 images: 3 steps per epoch -> 27 epochs; 1000: 10 -> 8; 2000: 20 per epoch x 4 = 80
     assert by_size == {300: 27, 1000: 8, 2000: 4}
+
+
+def test_it_and_tm_pretrain_epochs_override_only_their_family(paper_plan):
+    """experiments.it/tm.pretrain_epochs: null (default) = training.pretrain.epochs, the paper's 50
+    for every family; a value sets that family's epochs and no other family's."""
+    assert {j.epochs for j in paper_plan.models.values() if j.experiment in ("it", "tm")} == {50}
+    overrides = {
+        "seeds": 1,
+        "data": {"n_train": 200, "n_val": 50, "n_test": 50},
+        "training": {"pretrain": {"epochs": 4}},
+        "experiments": {
+            "tvo": {"families": ["t2d"], "regimes": ["lp"], "architectures": ["cnn4"],
+                    "default_arch": "cnn4", "pt_samples": {"t2d": [200]},
+                    "default_pt_samples": {"t2d": 200}},
+            "it": {"architectures": ["cnn4"], "transforms": ["rotate"], "pretrain_epochs": 9},
+            "tm": {"architectures": ["cnn4"], "n_transforms": 2, "pretrain_epochs": 7},
+            "ife": {"enabled": False},
+        },
+    }  # fmt: skip
+    plan = build_plan(load_config(ROOT / "config.yaml", overrides=overrides))
+    epochs = {e: {j.epochs for j in plan.models.values() if j.experiment == e} for e in ("tvo", "it", "tm")}
+    assert epochs == {"tvo": {4}, "it": {9}, "tm": {7}}

@@ -92,6 +92,7 @@ def plan_it(
                 members[f"{t}.b"] = eval_spec(source, t, twin_seed(seed, "b"))
             evalsets[source] = plan.add_evalset(f"it-{source}-s{seed}", members)
         n_train = int(it["n_train"] or config["data"]["n_train"])
+        it_epochs = it["pretrain_epochs"]  # None: training.pretrain.epochs
         for arch in it["architectures"]:
             arch_r = resolve_arch(arch, config)
             sens_job = SensJob.from_config(config, f"it-{arch_r}-s{seed}")
@@ -106,7 +107,7 @@ def plan_it(
                     size = count_label(n_train)
                     label = f"it-{model_type}-{train_t}-{k}c-{size}"
                     model = plan.add_pretraining(
-                        config, arch, ds, seed, experiment="it", label=label
+                        config, arch, ds, seed, experiment="it", label=label, epochs=it_epochs
                     )
                     pairs = [
                         SensPair(

@@ -40,7 +40,13 @@ def plan_tm(
                     f"tm-{transforms_label(ts[:i])}-{k}c-{count_label(config['data']['n_train'])}"
                 )
                 model = plan.add_pretraining(
-                    config, arch, ds_train, seed, experiment="tm", label=label
+                    config,
+                    arch,
+                    ds_train,
+                    seed,
+                    experiment="tm",
+                    label=label,
+                    epochs=tm["pretrain_epochs"],  # None: training.pretrain.epochs
                 )
                 for j, ds_target in enumerate(datasets, start=1):
                     probe = plan.add_probe(
