@@ -483,5 +483,8 @@ def test_it_and_tm_pretrain_epochs_override_only_their_family(paper_plan):
         },
     }  # fmt: skip
     plan = build_plan(load_config(ROOT / "config.yaml", overrides=overrides))
-    epochs = {e: {j.epochs for j in plan.models.values() if j.experiment == e} for e in ("tvo", "it", "tm")}
+    epochs = {
+        e: {j.epochs for j in plan.models.values() if j.experiment == e}
+        for e in ("tvo", "it", "tm")
+    }
     assert epochs == {"tvo": {4}, "it": {9}, "tm": {7}}

@@ -258,6 +258,17 @@ def test_grouped_sens_job_equals_per_model_computation(tmp_path, monkeypatch):
         fa = compute_features(net, members[f"{t}.a"], device="cpu")
         fb = compute_features(net, members[f"{t}.b"], device="cpu")
         assert value == pytest.approx(sens(fa, fb, n_pairs=500, seed=0), rel=1e-6)
+    # training.bf16: true computes the features under bf16 autocast on the CPU too
+    out16 = tmp_path / "sens" / "bf16"
+    steps.sens_models(
+        job, paths, [evalset], out16, sens=cfg, runtime={"device": "cpu", "bf16": True}
+    )
+    value16 = pd.read_csv(out16 / "m2.csv")["sens"][0]
+    net = nets["m2"].eval()
+    fa = compute_features(net, members["x.a"], device="cpu", bf16=True)
+    fb = compute_features(net, members["x.b"], device="cpu", bf16=True)
+    assert value16 == pytest.approx(sens(fa, fb, n_pairs=500, seed=0), rel=1e-6)
+    assert value16 != pd.read_csv(out / "m2.csv")["sens"][0]
     with pytest.raises(ValueError, match="no checkpoint"):
         steps.sens_models(job, paths[:1], [evalset], tmp_path / "s2", sens=cfg)
     with pytest.raises(ValueError, match="evaluation sets"):

@@ -692,6 +692,20 @@ def test_grouped_steps_match_the_single_dataset_calls(dataset_dirs, tmp_path, pr
     outs = [tmp_path / "ft" / r / "metrics.json" for r in ("ft-low", "ft-high")]
     steps.finetune_model(ft_job, model_path, probes, target, outs, threads=1, runtime=runtime)
     assert [read_json(p)["n_samples"] for p in outs] == [40, 80]
+    assert [read_json(p)["bf16"] for p in outs] == [False, False]  # training.bf16 auto: CPU fp32
+
+    # training.bf16: true reaches every forward pass of the jobs, not only pretraining
+    bf16 = {"device": "cpu", "bf16": True}
+    steps.extract_features(model_path, [other], tmp_path / "f-bf16", threads=1, runtime=bf16)
+    assert read_json(feats / "other-ds" / "manifest.json")["bf16"] is False
+    assert read_json(tmp_path / "f-bf16" / "other-ds" / "manifest.json")["bf16"] is True
+    images = features_mod.load_dataset_split(other, "train").images
+    expect = compute_features(pretrained, images, device="cpu", bf16=True)
+    assert np.array_equal(np.load(tmp_path / "f-bf16" / "other-ds" / "train.npy"), expect)
+    assert not np.array_equal(expect, np.load(feats / "other-ds" / "train.npy"))
+    outs16 = [tmp_path / "ft16" / r / "metrics.json" for r in ("ft-low", "ft-high")]
+    steps.finetune_model(ft_job, model_path, probes, target, outs16, threads=1, runtime=bf16)
+    assert [read_json(p)["bf16"] for p in outs16] == [True, True]
     with pytest.raises(ValueError, match="regimes"):
         steps.finetune_model(ft_job, model_path, probes, target, outs[:1], runtime=runtime)
 

@@ -125,6 +125,7 @@ def _write_features(
     batch_size: int,
     dev: torch.device,
     layer: str,
+    bf16: bool | str = "auto",
 ) -> dict[str, Any]:
     """Features of ``model`` on every split of ``dataset_dir`` into the (new) ``folder``."""
     manifest: dict[str, Any] = {
@@ -132,12 +133,13 @@ def _write_features(
         "model": dict(model_info),
         "dataset": dataset_info(dataset_dir),
         "representation": layer,  # the layer's name
+        "bf16": resolve_bf16(bf16, dev),  # bf16 autocast while computing them
         "splits": {},
     }
     folder.mkdir(parents=True, exist_ok=True)
     for split in splits:
         data = load_dataset_split(dataset_dir, split)
-        feats = compute_features(model, data.images, batch_size, dev, layer=layer)
+        feats = compute_features(model, data.images, batch_size, dev, layer=layer, bf16=bf16)
         labels = data.labels.cpu().numpy().astype(np.int64)
         if feats.shape[0] == 0:
             raise ValueError(f"dataset {dataset_dir}: split {split!r} has 0 samples")
@@ -169,6 +171,7 @@ def extract_features(
     batch_size: int = 1024,
     device: str = "auto",
     layer: str = "penultimate",
+    bf16: bool | str = "auto",
 ) -> dict[str, Any]:
     """Cache the features of the model in ``model_path`` on each split of ``dataset_dir``.
 
@@ -189,7 +192,7 @@ def extract_features(
     with atomic_dir(out_dir) as tmp:
         manifest = _write_features(
             model, info, dataset_dir, tmp, splits=splits, batch_size=batch_size, dev=dev,
-            layer=layer,
+            layer=layer, bf16=bf16,
         )  # fmt: skip
     log.info("features written to %s in %.1f s", out_dir, time.perf_counter() - t0)
     return manifest
@@ -204,6 +207,7 @@ def extract_features_many(
     batch_size: int = 1024,
     device: str = "auto",
     layer: str = "penultimate",
+    bf16: bool | str = "auto",
 ) -> dict[str, dict[str, Any]]:
     """Features of one model on several datasets: ``out_dir/<dataset folder name>/`` each, in
     the layout of :func:`extract_features`. The model is loaded once; the whole ``out_dir`` is
@@ -233,7 +237,7 @@ def extract_features_many(
             log.info("dataset %d/%d: %s (%.1f s so far)", i, len(dirs), d, time.perf_counter() - t0)
             manifests[d.name] = _write_features(
                 model, info, d, tmp / d.name, splits=splits, batch_size=batch_size, dev=dev,
-                layer=layer,
+                layer=layer, bf16=bf16,
             )  # fmt: skip
     log.info("features of %d datasets written to %s in %.1f s", len(dirs), out_dir,
              time.perf_counter() - t0)  # fmt: skip

@@ -47,6 +47,7 @@ def sens_group(
     layer: str = "penultimate",
     device: str | torch.device = "auto",
     batch_size: int = 1024,
+    bf16: bool | str = "auto",
 ) -> dict[str, pd.DataFrame]:
     """sens (paper Eq. 1) of every model of a group on each of its pairs.
 
@@ -58,7 +59,8 @@ def sens_group(
 
     ``layer``: the representation compared (:data:`invtransfer.models.LAYERS`): the pooled
     ``"penultimate"`` layer (the paper's, default) or the ``"reference"`` code's hooked layer
-    (DenseNet: the 6144-d pre-pool BN output behind the paper's Table 4).
+    (DenseNet: the 6144-d pre-pool BN output behind the paper's Table 4). ``bf16``: autocast
+    while computing the features (``training.bf16``; ``"auto"``: on CUDA only).
     """
     check_layer(layer)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
@@ -101,7 +103,12 @@ def sens_group(
             if model not in nets:
                 nets[model] = load_model(paths[model], dev)
             feats[key] = compute_features(
-                nets[model], images(ev, member), batch_size=batch_size, device=dev, layer=layer
+                nets[model],
+                images(ev, member),
+                batch_size=batch_size,
+                device=dev,
+                layer=layer,
+                bf16=bf16,
             )
         value = feats[key]
         feat_uses[key] -= 1

@@ -164,7 +164,9 @@ def extract_features(
     from invtransfer.features import extract_features_many
 
     with _runtime(threads, runtime) as rt:
-        extract_features_many(model_path, dataset_dirs, out_dir, device=rt["device"])
+        extract_features_many(
+            model_path, dataset_dirs, out_dir, device=rt["device"], bf16=rt["bf16"]
+        )
 
 
 def probe_features(
@@ -232,6 +234,7 @@ def finetune_model(
                 dataset_dir,
                 out_dirs[regime],
                 device=rt["device"],
+                bf16=rt["bf16"],
                 rendering=params.get("rendering", "fixed"),  # absent: fixed (FinetuneRun)
                 **{k: params[k] for k in keys},
             )
@@ -258,7 +261,7 @@ def sens_models(
     options = {_SENS_OPTIONS[key]: value for key, value in sens.items()}
     with _runtime(threads, runtime) as rt:
         sens_group(job["models"], model_paths, evalset_dirs, out_dir, device=rt["device"],
-                   **options)  # fmt: skip
+                   bf16=rt["bf16"], **options)  # fmt: skip
 
 
 # config key of the sens section -> keyword of sens_group
