@@ -92,10 +92,10 @@ def test_targets_and_tables_per_preset(configs):
              "tables/scorecard.md"]  # fmt: skip
     assert final_targets(cfg, plan) == quick
     assert artifact_tables("fig3", cfg, plan) == ["tvo_t2d_lp"]
-    assert artifact_tables("table2", cfg, plan) == ["it_cnn4"]
+    assert artifact_tables("table2", cfg, plan) == ["it_vgg11_w"]
     assert artifact_tables("fig18", cfg, plan) == []  # one TM architecture: Fig 4 only
     assert artifact_tables("scorecard", cfg, plan) == [
-        "it_cnn4", "tm_cnn4", "tvo_t2d_ft-high", "tvo_t2d_ft-low", "tvo_t2d_lp"
+        "it_vgg11_w", "tm_cnn4", "tvo_t2d_ft-high", "tvo_t2d_ft-low", "tvo_t2d_lp"
     ]  # fmt: skip
     cfg, plan = configs["paper"]
     assert len(final_targets(cfg, plan)) == len(ARTIFACTS)
@@ -144,9 +144,12 @@ def test_settings_follow_the_keys_they_use(configs):
     wider = copy.deepcopy(cfg.to_dict())
     wider["models"]["arch_kwargs"]["vgg11_w"] = {"width": 8}
     assert artifact_settings("fig2", wider, plan)["labels"]["vgg11_w"] == "vgg11_w (width=8)"
-    # Fig 4 and Table 2 draw cnn4 only: the VGG width is not theirs
-    for name in ("fig4", "table2", "fig16", "fig3"):
+    # Fig 4 draws cnn4 only: the VGG width is not its; Table 2 and Fig 16 draw vgg11_w
+    for name in ("fig4", "fig3"):
         assert artifact_settings(name, wider, plan) == artifact_settings(name, cfg, plan), name
+    for name in ("table2", "fig16"):
+        assert artifact_settings(name, cfg, plan)["label"] == "vgg11_w (width=16)"
+        assert artifact_settings(name, wider, plan)["label"] == "vgg11_w (width=8)"
     fig3 = artifact_settings("fig3", cfg, plan)["reasons"]
     assert set(fig3) == {"cifar10", "cifar100"}
     assert fig3["cifar10"].startswith("cifar10 is not in experiments.tvo.families (add it; needs")
@@ -170,7 +173,7 @@ def test_every_absent_panel_has_a_config_reason(configs):
     cfg, _ = configs["quick"]
     reasons = panel_reasons(cfg)
     # every panel the quick preset does not build has a reason naming a config key
-    built_tables = {"tvo_t2d_lp", "tvo_t2d_ft-low", "tvo_t2d_ft-high", "it_cnn4", "tm_cnn4"}
+    built_tables = {"tvo_t2d_lp", "tvo_t2d_ft-low", "tvo_t2d_ft-high", "it_vgg11_w", "tm_cnn4"}
     for panel, spec in PANELS.items():
         p = spec.params
         if spec.source == "tvo":
