@@ -28,6 +28,42 @@ from _common import copy_workflow, cpu_name
 DEFAULT_TARGETS = ["figures/fig2.pdf", "tables/table2.md", "figures/fig4.pdf", "figures/fig16.pdf"]
 
 
+def machine_speed(seconds: float = 10.0) -> float:
+    """Training img/s of the preset's ``cnn4`` (width 16, batch 128, bf16 autocast, 1 thread) on
+    random images, run alone: this VM's speed varies by ~1.4x over a day, so runs measured at
+    different times are compared through this number (printed before and after the targets)."""
+    import torch
+    import torch.nn.functional as F
+
+    from invtransfer.device import place_model
+    from invtransfer.labeled_data import prepare_images
+    from invtransfer.models import build_model
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        model = place_model(build_model("cnn4", 30, width=16), torch.device("cpu")).train()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        images = torch.randint(0, 256, (128, 32, 32, 3), dtype=torch.uint8)
+        labels = torch.randint(0, 30, (128,))
+        steps, t0, start = 0, 0.0, time.perf_counter()
+        while True:
+            if steps == 3:  # warm-up steps are not timed
+                t0 = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits = model(prepare_images(images))
+            loss = F.cross_entropy(logits.float(), labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            steps += 1
+            if steps > 3 and time.perf_counter() - start >= seconds:
+                return (steps - 3) * 128 / (time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--targets", nargs="+", default=DEFAULT_TARGETS)
@@ -47,6 +83,8 @@ def main() -> None:
         f"machine: {cpu_name()}, {os.cpu_count()} cores, "
         f"load average before start {os.getloadavg()[0]:.2f}"
     )
+    speed_before = machine_speed()
+    print(f"machine speed before: {speed_before:,.0f} img/s (cnn4 training, 1 thread, bf16)")
     rows = []
     for target in args.targets:
         t0 = time.perf_counter()
@@ -68,6 +106,11 @@ def main() -> None:
         total += dt
         print(f"| {target} | {dt / 60:.1f} min ({dt:.0f} s) | {jobs} |")
     print(f"| total | {total / 60:.1f} min | |")
+    speed_after = machine_speed()
+    print(
+        f"\nmachine speed: {speed_before:,.0f} img/s before, {speed_after:,.0f} after "
+        "(cnn4 training, 1 thread, bf16; compare runs of different days through it)"
+    )
     tvo = wf / "results/tables/tvo_t2d_lp.csv"
     if tvo.exists():
         df = pd.read_csv(tvo)

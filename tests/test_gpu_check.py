@@ -161,3 +161,16 @@ def test_repeats_stop_at_the_deadline():
     calls.clear()
     times = gpu_steps._timed_runs("cpu", 3, work, deadline=time.perf_counter())
     assert len(times) == 1 and times[0] >= 0.05 and calls == [-1, 0]  # at least one timed run
+
+
+def test_bench_quick_measures_the_machine_speed_and_keeps_the_thread_budget():
+    """bench/bench_quick.py's machine-speed probe (printed before and after the targets, so runs
+    of different days can be compared): a measured, positive training rate; the caller's torch
+    thread count is restored."""
+    import bench_quick
+    import torch
+
+    threads = torch.get_num_threads()
+    rate = bench_quick.machine_speed(seconds=0.5)
+    assert math.isfinite(rate) and rate > 0
+    assert torch.get_num_threads() == threads
