@@ -28,38 +28,19 @@ from _common import copy_workflow, cpu_name
 DEFAULT_TARGETS = ["figures/fig2.pdf", "tables/table2.md", "figures/fig4.pdf", "figures/fig16.pdf"]
 
 
-def machine_speed(seconds: float = 10.0) -> float:
+def machine_speed(steps: int = 300) -> float:
     """Training img/s of the preset's ``cnn4`` (width 16, batch 128, bf16 autocast, 1 thread) on
-    random images, run alone: this VM's speed varies by ~1.4x over a day, so runs measured at
-    different times are compared through this number (printed before and after the targets)."""
+    random images (``bench_training.step_throughput``), run alone: this VM's speed varies by
+    ~1.4x over a day, so runs measured at different times are compared through this number
+    (printed before and after the targets)."""
     import torch
-    import torch.nn.functional as F
-
-    from invtransfer.device import place_model
-    from invtransfer.labeled_data import prepare_images
-    from invtransfer.models import build_model
+    from bench_training import step_throughput
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        torch.manual_seed(0)
-        model = place_model(build_model("cnn4", 30, width=16), torch.device("cpu")).train()
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        images = torch.randint(0, 256, (128, 32, 32, 3), dtype=torch.uint8)
-        labels = torch.randint(0, 30, (128,))
-        steps, t0, start = 0, 0.0, time.perf_counter()
-        while True:
-            if steps == 3:  # warm-up steps are not timed
-                t0 = time.perf_counter()
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                logits = model(prepare_images(images))
-            loss = F.cross_entropy(logits.float(), labels)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            steps += 1
-            if steps > 3 and time.perf_counter() - start >= seconds:
-                return (steps - 3) * 128 / (time.perf_counter() - t0)
+        rate, _ = step_throughput("cnn4", torch.device("cpu"), 128, 3, steps, bf16=True)
+        return rate
     finally:
         torch.set_num_threads(threads)
 
