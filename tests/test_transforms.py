@@ -177,6 +177,95 @@ def test_contract_shape_dtype_range_no_inplace(name, dtype):
     assert (out[:, :3] * (out[:, 3:] == 0)).abs().max() == 0
 
 
+INPLACE = [name for name, spec in TRANSFORMS.items() if spec.apply_inplace is not None]
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    """The raw bit patterns (value and sign of zeros), so +0 and -0 differ."""
+    ints = {2: torch.int16, 4: torch.int32, 8: torch.int64}[t.element_size()]
+    return t.contiguous().view(ints)
+
+
+def test_inplace_variants_are_the_ones_that_write_few_values():
+    assert INPLACE == ["sharpen", "noise", "pixelate", "elastic", "erasing"]
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "channels_last"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize(
+    "options",
+    [
+        OPTS,
+        TransformOptions(probability=0.0),
+        TransformOptions(probability=1.0),
+        TransformOptions(probability=0.7, pixelate_fraction=0.3, noise="reference-wrap"),
+    ],
+)
+@pytest.mark.parametrize("name", INPLACE)
+def test_inplace_variant_writes_the_same_bits_into_its_input(name, options, dtype, layout):
+    images = objects(37, size=24, seed=4, dtype=dtype)
+    if layout == "transposed":
+        images = images.transpose(2, 3)
+    elif layout == "channels_last":
+        images = images.contiguous(memory_format=torch.channels_last)
+    params = TRANSFORMS[name].sample(CounterRNG.from_seed(9, 37, name), options)
+    expected = TRANSFORMS[name].apply(images, params, options)
+    work = images.clone()
+    out = TRANSFORMS[name].apply_inplace(work, params, options)
+    assert out is work and out.dtype == dtype
+    assert torch.equal(_bits(out), _bits(expected))
+    applied = params["applied"]
+    if 0 < int(applied.sum()) < 37:  # rows without the transformation are left untouched
+        assert torch.equal(_bits(work[~applied]), _bits(images[~applied]))
+
+
+@pytest.mark.parametrize(
+    "names", [["erasing"], ["sharpen", "erasing"], ["rotate", "noise", "erasing"], ["hue"], []]
+)
+def test_apply_transforms_owns_its_intermediates_only(names):
+    images = objects(20)
+    before = images.clone()
+    rng = CounterRNG(3, range(20))
+    out, cols = apply_transforms(images, names, rng, TransformOptions(probability=0.7))
+    assert torch.equal(images, before) and out.data_ptr() != images.data_ptr()
+    # overwrite=True hands the images over: same values, the input may be the output
+    given = images.clone()
+    out2, cols2 = apply_transforms(
+        given, names, rng, TransformOptions(probability=0.7), overwrite=True
+    )
+    assert torch.equal(_bits(out2), _bits(out)) and cols2.keys() == cols.keys()
+    if names and names[0] in INPLACE:
+        assert out2 is given
+
+
+def test_apply_transforms_guards_a_kernel_that_returns_its_input():
+    """A third-party kernel handing back its input must not expose the caller's images to the
+    in-place kernels after it."""
+
+    def sample(rng, options):
+        return {}
+
+    spec = TransformSpec(
+        "unit_test_passthrough", "photometric", sample, lambda x, p, o: x, (), False
+    )
+    register_transform(spec)
+    try:
+        images = objects(8)
+        before = images.clone()
+        opts = TransformOptions(probability=1.0)
+        out, _ = apply_transforms(
+            images, ["unit_test_passthrough", "erasing"], CounterRNG(1, range(8)), opts
+        )
+        assert torch.equal(images, before) and not torch.equal(out, before)
+    finally:
+        TRANSFORMS.pop("unit_test_passthrough", None)
+        CATEGORIES["photometric"] = tuple(
+            n for n in CATEGORIES["photometric"] if n != "unit_test_passthrough"
+        )
+    with pytest.raises(TypeError, match="apply_inplace must be callable"):
+        register_transform(TransformSpec("x_bad", "photometric", sample, spec.apply, (), False, 3))  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("name", PHOTOMETRIC_LIKE)
 def test_photometric_keep_alpha_and_transparent_black(name):
     images = objects(8)

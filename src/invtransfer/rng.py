@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -27,22 +28,35 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _MASK63 = (1 << 63) - 1
 
 
+_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+
+
 def splitmix64(x: np.ndarray) -> np.ndarray:
     """The SplitMix64 output function applied elementwise to a ``uint64`` array."""
-    with np.errstate(over="ignore"):
-        z = x.astype(np.uint64, copy=True)
-        z += _GOLDEN
-        z ^= z >> np.uint64(30)
-        z *= _M1
-        z ^= z >> np.uint64(27)
-        z *= _M2
-        z ^= z >> np.uint64(31)
+    return _splitmix64_(x.astype(np.uint64, copy=True))
+
+
+def _splitmix64_(z: np.ndarray) -> np.ndarray:
+    """:func:`splitmix64` in place on the ``uint64`` array ``z`` (returned). NumPy's unsigned
+    array arithmetic wraps modulo 2**64 without a warning (only scalar operations warn)."""
+    z += _GOLDEN
+    z ^= z >> _S30
+    z *= _M1
+    z ^= z >> _S27
+    z *= _M2
+    z ^= z >> _S31
     return z
 
 
 def derive_seed(*parts: int | str) -> int:
     """A 63-bit seed from any sequence of ints and strings (stable across runs and platforms)."""
-    text = "\x1f".join(f"{type(p).__name__}:{p}" for p in parts)
+    return _derive_seed(tuple((type(p).__name__, p) for p in parts))
+
+
+@lru_cache(maxsize=4096)
+def _derive_seed(parts: tuple[tuple[str, int | str], ...]) -> int:
+    # cached: every batch of a dataset derives the same stream keys again (a blake2b each)
+    text = "\x1f".join(f"{kind}:{p}" for kind, p in parts)
     digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & _MASK63
 
@@ -91,7 +105,10 @@ class CounterRNG:
 
     def child(self, *names: int | str) -> CounterRNG:
         """An independent generator for the same samples (e.g. one per transformation)."""
-        return CounterRNG(derive_seed(self.key, *names), self.indices)
+        child = CounterRNG.__new__(CounterRNG)  # the indices are checked already (and shared:
+        child.key = derive_seed(self.key, *names)  # nothing here writes into them)
+        child.indices = self.indices
+        return child
 
     def subset(self, positions: np.ndarray | Sequence[int]) -> CounterRNG:
         """The same key restricted to ``indices[positions]`` (values per index are unchanged)."""
@@ -103,23 +120,41 @@ class CounterRNG:
 
     def sample_seeds(self, name: str) -> np.ndarray:
         """One 63-bit seed per sample for stream ``name`` (``int64``; storable in Parquet)."""
-        with np.errstate(over="ignore"):
-            seeds = splitmix64(self.indices * _GOLDEN ^ self._stream_key(name))
-        return (seeds & np.uint64(_MASK63)).astype(np.int64)
+        seeds = self.indices * _GOLDEN
+        seeds ^= self._stream_key(name)
+        _splitmix64_(seeds)
+        seeds &= np.uint64(_MASK63)
+        return seeds.view(np.int64)  # < 2**63: the same value as int64
 
     def bits(self, name: str, count: int) -> np.ndarray:
         """``count`` independent ``uint64`` values per sample, shape ``(n, count)``."""
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
-        base = self.sample_seeds(name).astype(np.uint64)
-        with np.errstate(over="ignore"):
-            ctr = (np.arange(1, count + 1, dtype=np.uint64) * _GOLDEN)[None, :]
-            return splitmix64(base[:, None] + ctr)
+        base = self.sample_seeds(name).view(np.uint64)
+        ctr = (np.arange(1, count + 1, dtype=np.uint64) * _GOLDEN)[None, :]
+        return _splitmix64_(base[:, None] + ctr)
+
+    def uniform01(self, names: Sequence[str]) -> np.ndarray:
+        """U[0, 1) ``float64`` of shape ``(len(names), n)``: row ``k`` is stream ``names[k]``'s
+        value per sample, the same as ``uniform(names[k])`` gives (before its float32 rounding),
+        ``bernoulli`` compares and ``bits(names[k], 1)`` holds. Several scalar streams in one
+        pass of NumPy calls: a transformation's parameters cost one call's overhead, not one
+        per parameter."""
+        keys = np.array([self._stream_key(str(name)) for name in names], dtype=np.uint64)
+        z = (self.indices * _GOLDEN)[None, :] ^ keys[:, None]
+        _splitmix64_(z)
+        z &= np.uint64(_MASK63)  # sample_seeds
+        z += _GOLDEN  # bits(name, 1): splitmix64(seed + 1·golden)
+        _splitmix64_(z)
+        z >>= _S11
+        u = z.astype(np.float64)
+        u *= 1.0 / (1 << 53)
+        return u
 
     # -- distributions ------------------------------------------------------------------------
     def _uniform01(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         count = int(np.prod(shape)) if shape else 1
-        u = (self.bits(name, count) >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+        u = (self.bits(name, count) >> _S11).astype(np.float64) * (1.0 / (1 << 53))
         return u.reshape((self.n, *shape))
 
     def uniform(

@@ -203,6 +203,12 @@ class TransformSpec:
     ``columns`` are the keys of the sampled dict that are per-sample scalars, stored as Parquet
     columns ``"<name>.<column>"``. ``continuous`` says that the parameter is continuous, so 16
     identical inputs give 16 different outputs (Bernoulli-type transformations are not).
+
+    ``apply`` returns a new tensor and leaves its input alone. ``apply_inplace`` (optional) writes
+    the same values, bit for bit, into its input and returns it: :func:`apply_transforms` uses it
+    on tensors it owns (its intermediates), so a type that changes a few pixels of a few images
+    (erasing) or only the rows where its Bernoulli flag is set (sharpen, noise, pixelate,
+    elastic) does not copy the whole batch first.
     """
 
     name: str
@@ -211,6 +217,7 @@ class TransformSpec:
     apply: ApplyFn
     columns: tuple[str, ...]
     continuous: bool
+    apply_inplace: ApplyFn | None = None
 
 
 TRANSFORMS: dict[str, TransformSpec] = {}
@@ -235,6 +242,8 @@ def register_transform(spec: TransformSpec) -> TransformSpec:
         )
     if not isinstance(spec.columns, tuple) or not all(isinstance(c, str) for c in spec.columns):
         raise TypeError(f"transformation {spec.name!r}: columns must be a tuple of str")
+    if spec.apply_inplace is not None and not callable(spec.apply_inplace):
+        raise TypeError(f"transformation {spec.name!r}: apply_inplace must be callable or None")
     TRANSFORMS[spec.name] = spec
     CATEGORIES[spec.category] = (*CATEGORIES[spec.category], spec.name)
     return spec
@@ -282,6 +291,7 @@ def apply_transforms(
     options: TransformOptions | None = None,
     *,
     check_values: bool = True,
+    overwrite: bool = False,
 ) -> tuple[Tensor, dict[str, np.ndarray]]:
     """Sample and apply the transformations ``names`` (in the given order) to ``images``.
 
@@ -290,6 +300,9 @@ def apply_transforms(
     and the scalar parameter columns ``"<name>.<column>"`` as 1-D NumPy arrays of length ``n``.
     ``check_values=False`` skips the [0, 1] range check of ``images`` (a pass over the batch and,
     on CUDA, a synchronisation) for callers whose layers are in range by construction.
+    ``overwrite=True`` hands ``images`` over (a temporary of the caller's, e.g. freshly gathered
+    layers): in-place kernels may then write into it, and the result may be ``images`` itself.
+    The values are the same either way, bit for bit.
     """
     options = TransformOptions() if options is None else options
     if not isinstance(options, TransformOptions):
@@ -309,15 +322,29 @@ def apply_transforms(
                 f"apply_transforms: image values must be in [0, 1], got [{low.item()}, "
                 f"{high.item()}] (convert uint8 with images.float() / 255)"
             )
-    out = images.clone()
+    out, owned = images, overwrite
     columns: dict[str, np.ndarray] = {}
     for name in names:
         spec = TRANSFORMS[name]
         params = spec.sample(rng.child(name), options)
-        out = spec.apply(out, params, options)
+        if spec.apply_inplace is not None:
+            if not owned:
+                out, owned = out.clone(), True
+            out = spec.apply_inplace(out, params, options)
+        else:
+            out = spec.apply(out, params, options)
+            # a kernel returns a new tensor; one that handed back (a view of) its input would
+            # leave the caller's images exposed to the in-place kernels after it
+            owned = owned or not _shares_storage(out, images)
         for column in spec.columns:
             columns[f"{name}.{column}"] = params[column].detach().cpu().numpy()
+    if not owned:
+        out = out.clone()
     return out, columns
+
+
+def _shares_storage(a: Tensor, b: Tensor) -> bool:
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
 # --- validation helpers ----------------------------------------------------------------------------
@@ -394,14 +421,19 @@ def _seeds(params: Mapping[str, Tensor], where: str, like: Tensor) -> Tensor:
     return seeds
 
 
-def _kernel(name: str) -> Callable[[Callable[..., Tensor]], ApplyFn]:
-    """Wrap an apply function: validate the images, compute half precision in float32, keep dtype."""
+def _kernel(name: str, *, inplace: bool = False) -> Callable[[Callable[..., Tensor]], ApplyFn]:
+    """Wrap an apply function: validate the images, compute half precision in float32, keep dtype.
+
+    With ``inplace=True`` the function takes a keyword ``inplace`` (write into ``images`` and
+    return it) and the wrapper gets an ``apply_inplace`` attribute, the in-place variant
+    (:attr:`TransformSpec.apply_inplace`); half-precision images are computed in a float32 copy
+    and written back, so both variants round alike.
+    """
 
     def wrap(fn: Callable[..., Tensor]) -> ApplyFn:
-        def apply(
-            images: Tensor, params: Mapping[str, Tensor], options: TransformOptions | None = None
-        ) -> Tensor:
-            where = f"apply_{name}"
+        where = f"apply_{name}"
+
+        def checked(images: Tensor, params: object, options: object) -> TransformOptions:
             _check_images(images, where)
             options = TransformOptions() if options is None else options
             if not isinstance(options, TransformOptions):
@@ -410,12 +442,37 @@ def _kernel(name: str) -> Callable[[Callable[..., Tensor]], ApplyFn]:
                 )
             if not isinstance(params, Mapping):
                 raise TypeError(f"{where}: params must be a dict, got {type(params).__name__}")
+            return options
+
+        def apply(
+            images: Tensor, params: Mapping[str, Tensor], options: TransformOptions | None = None
+        ) -> Tensor:
+            options = checked(images, params, options)
             work = images if images.dtype in (torch.float32, torch.float64) else images.float()
-            out = fn(work, params, options, where)
+            out = (
+                fn(work, params, options, where, inplace=False)
+                if inplace
+                else fn(work, params, options, where)
+            )
             return out.to(images.dtype)
 
-        apply.__name__ = apply.__qualname__ = f"apply_{name}"
+        apply.__name__ = apply.__qualname__ = where
         apply.__doc__ = fn.__doc__
+        if inplace:
+
+            def apply_inplace(
+                images: Tensor,
+                params: Mapping[str, Tensor],
+                options: TransformOptions | None = None,
+            ) -> Tensor:
+                options = checked(images, params, options)
+                if images.dtype in (torch.float32, torch.float64):
+                    return fn(images, params, options, where, inplace=True)
+                return images.copy_(fn(images.float(), params, options, where, inplace=True))
+
+            apply_inplace.__name__ = apply_inplace.__qualname__ = f"{where}_"
+            apply_inplace.__doc__ = f"In-place variant of :func:`{where}` (same values)."
+            apply.apply_inplace = apply_inplace  # type: ignore[attr-defined]
         return apply
 
     return wrap
@@ -529,9 +586,13 @@ def _on_subset(
     applied: Tensor,
     fn: Callable[[Tensor, Tensor], Tensor],
     pixels: int = _SUBSET_PIXELS,
+    *,
+    inplace: bool = False,
 ) -> Tensor:
     """A contiguous copy of ``images`` whose rows where ``applied`` are ``fn(rows, positions)``
     (``positions``: their indices in the batch); the other rows are copied and cost nothing else.
+    With ``inplace=True`` the applied rows are written into ``images`` itself (returned), and the
+    others are not touched at all. ``fn`` returns a new tensor (it must not write into its input).
 
     For kernels whose work per row is large (sharpen, fields, warps): block by block
     (:data:`_SUBSET_PIXELS`, usually the whole chunk), each block is copied to the output, its
@@ -539,10 +600,10 @@ def _on_subset(
     ``index_copy_``. ``applied`` lives on the CPU (:func:`_flag` with ``host=True``), so the rows
     are chosen without waiting for a GPU.
     """
-    out = _empty(images)
+    out = images if inplace else _empty(images)
     chosen = np.flatnonzero(applied.cpu().numpy())
     if chosen.size == 0:
-        return out.copy_(images)
+        return out if inplace else out.copy_(images)
     step = _step(images, pixels)
     n = images.shape[0]
     bounds = np.searchsorted(chosen, np.arange(0, n + step, step)).tolist()
@@ -552,7 +613,8 @@ def _on_subset(
             rows = torch.arange(start, start + src.shape[0], device=images.device)
             dst.copy_(fn(src, rows))
             continue
-        dst.copy_(src)
+        if not inplace:
+            dst.copy_(src)
         if last > first:
             local = torch.from_numpy(chosen[first:last] - start).to(images.device)
             dst.index_copy_(0, local, fn(src.index_select(0, local), local + start))
@@ -918,6 +980,15 @@ def _bernoulli(rng: CounterRNG, options: TransformOptions) -> Params:
     return {"applied": rng.bernoulli("applied", options.probability)}
 
 
+def _uniforms(
+    rng: CounterRNG, names: Sequence[str], low: float = 0.0, high: float = 1.0
+) -> dict[str, Tensor]:
+    """``{name: rng.uniform(name, low=low, high=high)}`` for several streams, bit for bit, in one
+    pass (:meth:`CounterRNG.uniform01`); the values are rows of one float32 tensor."""
+    u = torch.from_numpy(low + (high - low) * rng.uniform01(names)).to(torch.float32)
+    return dict(zip(names, u.unbind(0), strict=True))
+
+
 # --- geometric -------------------------------------------------------------------------------------
 
 
@@ -1027,7 +1098,7 @@ def _resample(images: Tensor, mat_y: Tensor, mat_x: Tensor) -> Tensor:
 
 def sample_translate(rng: CounterRNG, options: TransformOptions) -> Params:
     """Position parameters u_x, u_y ~ U[0, 1), mapped onto the position range by ``apply``."""
-    return {"u_x": rng.uniform("u_x"), "u_y": rng.uniform("u_y")}
+    return _uniforms(rng, ("u_x", "u_y"))
 
 
 def _translate_shift(
@@ -1142,10 +1213,7 @@ def apply_rotate(
 
 def sample_shear(rng: CounterRNG, options: TransformOptions) -> Params:
     """Shear angles x and y, each U(-50, 50) degrees (torchvision ``RandomAffine(shear=...)``)."""
-    return {
-        "shear_x": rng.uniform("shear_x", low=SHEAR_RANGE[0], high=SHEAR_RANGE[1]),
-        "shear_y": rng.uniform("shear_y", low=SHEAR_RANGE[0], high=SHEAR_RANGE[1]),
-    }
+    return _uniforms(rng, ("shear_x", "shear_y"), *SHEAR_RANGE)
 
 
 @_kernel("shear")
@@ -1345,16 +1413,21 @@ def sample_sharpen(rng: CounterRNG, options: TransformOptions) -> Params:
     return _bernoulli(rng, options)
 
 
-@_kernel("sharpen")
+@_kernel("sharpen", inplace=True)
 def apply_sharpen(
-    images: Tensor, params: Mapping[str, Tensor], options: TransformOptions, where: str
+    images: Tensor,
+    params: Mapping[str, Tensor],
+    options: TransformOptions,
+    where: str,
+    *,
+    inplace: bool,
 ) -> Tensor:
     """torchvision ``adjust_sharpness(7)`` on RGB: blend with the 3×3 smoothed image (1-px border
     kept), object pixels only. Transparent neighbours count as black, as in the reference."""
     _, _, h, w = images.shape
     applied = _flag(params, where, images, host=True)
     if h <= 2 or w <= 2:
-        return images.clone(memory_format=torch.contiguous_format)
+        return images if inplace else images.clone(memory_format=torch.contiguous_format)
 
     def sharpen(sub: Tensor, _: Tensor) -> Tensor:
         out = _empty(sub)
@@ -1362,7 +1435,7 @@ def apply_sharpen(
         out[:, 3] = sub[:, 3]
         return out
 
-    return _on_subset(images, applied, sharpen)
+    return _on_subset(images, applied, sharpen, inplace=inplace)
 
 
 def _sharpened(rgb: Tensor, out: Tensor) -> Tensor:
@@ -1407,9 +1480,14 @@ def sample_noise(rng: CounterRNG, options: TransformOptions) -> Params:
     return params
 
 
-@_kernel("noise")
+@_kernel("noise", inplace=True)
 def apply_noise(
-    images: Tensor, params: Mapping[str, Tensor], options: TransformOptions, where: str
+    images: Tensor,
+    params: Mapping[str, Tensor],
+    options: TransformOptions,
+    where: str,
+    *,
+    inplace: bool,
 ) -> Tensor:
     """Add N(0, σ=1) per pixel and channel to object pixels and clamp to [0, 1] (paper), or the
     reference's clipped noise with uint8 wrap-around (``options.noise='reference-wrap'``).
@@ -1437,7 +1515,7 @@ def apply_noise(
         out[:, 3] = sub[:, 3]
         return out
 
-    return _on_subset(images, applied, noisy)
+    return _on_subset(images, applied, noisy, inplace=inplace)
 
 
 def sample_pixelate(rng: CounterRNG, options: TransformOptions) -> Params:
@@ -1468,22 +1546,31 @@ def _pixelate_matrix_np(size: int, fraction: float) -> np.ndarray:
     return down[up_cell]  # size×size
 
 
-@_kernel("pixelate")
+@_kernel("pixelate", inplace=True)
 def apply_pixelate(
-    images: Tensor, params: Mapping[str, Tensor], options: TransformOptions, where: str
+    images: Tensor,
+    params: Mapping[str, Tensor],
+    options: TransformOptions,
+    where: str,
+    *,
+    inplace: bool,
 ) -> Tensor:
     """Box down-sample to ``int(pixelate_fraction·size)`` and nearest up-sample (premultiplied,
     as PIL resizes RGBA), alpha included, where applied."""
     _, _, h, w = images.shape
     fraction = options.pixelate_fraction
     if h % 2 == 0 and w % 2 == 0 and int(fraction * h) * 2 == h and int(fraction * w) * 2 == w:
-        return _on_subset(images, _flag(params, where, images, host=True), _pixelate_half)
+        applied = _flag(params, where, images, host=True)
+        return _on_subset(images, applied, _pixelate_half, inplace=inplace)
     applied = _flag(params, where, images, host=True)
     mat_y = torch.tensor(_pixelate_matrix_np(h, fraction), dtype=images.dtype)
     mat_x = torch.tensor(_pixelate_matrix_np(w, fraction), dtype=images.dtype)
     mat_y, mat_x = mat_y.to(images.device), mat_x.to(images.device)
     return _on_subset(
-        images, applied, lambda sub, _: _unpremultiply(_separable(_premultiply(sub), mat_y, mat_x))
+        images,
+        applied,
+        lambda sub, _: _unpremultiply(_separable(_premultiply(sub), mat_y, mat_x)),
+        inplace=inplace,
     )
 
 
@@ -1552,9 +1639,14 @@ def _elastic_constants(
     return _reflect_conv_matrix(kernel, h)[0], _reflect_conv_matrix(kernel, w)[0], scale, grid
 
 
-@_kernel("elastic")
+@_kernel("elastic", inplace=True)
 def apply_elastic(
-    images: Tensor, params: Mapping[str, Tensor], options: TransformOptions, where: str
+    images: Tensor,
+    params: Mapping[str, Tensor],
+    options: TransformOptions,
+    where: str,
+    *,
+    inplace: bool,
 ) -> Tensor:
     """Elastic distortion (torchvision ``elastic`` semantics, bilinear, premultiplied, alpha
     warped too, uncovered area transparent) where applied."""
@@ -1570,20 +1662,24 @@ def apply_elastic(
         )
         return _unpremultiply(out, out=out)
 
-    return _on_subset(images, applied, warp)
+    return _on_subset(images, applied, warp, inplace=inplace)
 
 
 def sample_erasing(rng: CounterRNG, options: TransformOptions) -> Params:
     """Bernoulli(p) flag and the square's position u_x, u_y ~ U[0, 1)."""
-    params = _bernoulli(rng, options)
-    params["u_x"] = rng.uniform("u_x")
-    params["u_y"] = rng.uniform("u_y")
-    return params
+    u = rng.uniform01(("applied", "u_x", "u_y"))  # = rng.bernoulli / rng.uniform, one pass
+    u_xy = torch.from_numpy(u[1:]).to(torch.float32)
+    return {"applied": torch.from_numpy(u[0] < options.probability), "u_x": u_xy[0], "u_y": u_xy[1]}
 
 
-@_kernel("erasing")
+@_kernel("erasing", inplace=True)
 def apply_erasing(
-    images: Tensor, params: Mapping[str, Tensor], options: TransformOptions, where: str
+    images: Tensor,
+    params: Mapping[str, Tensor],
+    options: TransformOptions,
+    where: str,
+    *,
+    inplace: bool,
 ) -> Tensor:
     """Make a 14×14 px square transparent (alpha 0, RGB 0) at top-left ``floor(u·(size-14))``
     (the reference's ``int(U·(size-14))``: 0..17 at 32 px), where applied. It may miss the
@@ -1597,7 +1693,23 @@ def apply_erasing(
     u_x = _param(params, "u_x", where, n, images, low=0.0, high=1.0)
     u_y = _param(params, "u_y", where, n, images, low=0.0, high=1.0)
     span_x, span_y = w - ERASING_SIZE, h - ERASING_SIZE
-    if images.device.type == "cpu" and images.dtype in (torch.float32, torch.float64):
+    host = images.device.type == "cpu" and images.dtype in (torch.float32, torch.float64)
+    if inplace and host and images.is_contiguous():
+        # only the squares are written: each is 4 channels × 14 rows of 14 contiguous values,
+        # zeroed through an overlapping view whose row j is the flat buffer's values j..j+13
+        # (one NumPy assignment). x − x·1 is exactly +0 for every finite x, so this equals the
+        # out-of-place kernel.
+        chosen = np.flatnonzero(applied.numpy())
+        if chosen.size:
+            ux, uy = u_x.numpy()[chosen], u_y.numpy()[chosen]
+            left = np.minimum(np.floor(ux * ux.dtype.type(span_x)), span_x).astype(np.int64)
+            top = np.minimum(np.floor(uy * uy.dtype.type(span_y)), span_y).astype(np.int64)
+            starts = (chosen * (4 * h * w) + top * w + left)[:, None] + _erasing_runs(h, w)
+            flat = images.view(-1)
+            windows = flat.as_strided((flat.numel() - ERASING_SIZE + 1, ERASING_SIZE), (1, 1))
+            windows.numpy()[starts.ravel()] = 0.0
+        return images
+    if host:
         # the per-sample square on the host in NumPy (same float arithmetic, fewer calls)
         left = np.minimum(np.floor(u_x.numpy() * u_x.numpy().dtype.type(span_x)), span_x)
         top = np.minimum(np.floor(u_y.numpy() * u_y.numpy().dtype.type(span_y)), span_y)
@@ -1616,7 +1728,7 @@ def apply_erasing(
         in_y = _in_range(ys, ERASING_SIZE).mul_(applied[:, None])
         in_x = _in_range(xs, ERASING_SIZE)
     in_y, in_x = in_y[:, None, :, None], in_x[:, None, None, :]
-    out = _empty(images)
+    out = images if inplace else _empty(images)
     step = _step(images)
     work = _work(images, 1, step)
     for src, dst, iy, ix in _blocks(step, images, out, in_y, in_x):
@@ -1624,6 +1736,15 @@ def apply_erasing(
         # x − x·square: x or exactly 0 (as x·(1 − square)), one pass over the block
         torch.addcmul(src, src, square, value=-1.0, out=dst)
     return out
+
+
+@lru_cache(maxsize=16)
+def _erasing_runs(h: int, w: int) -> np.ndarray:
+    """Flat offsets of the erasing square's 4·14 rows within an N×4×h×w image, from its corner
+    (cached: never modify it)."""
+    channels = np.arange(4, dtype=np.int64)[:, None] * (h * w)
+    rows = np.arange(ERASING_SIZE, dtype=np.int64)[None, :] * w
+    return (channels + rows).ravel()
 
 
 def sample_contrast(rng: CounterRNG, options: TransformOptions) -> Params:
@@ -1706,5 +1827,15 @@ for _name, _category, _sample, _apply, _columns, _continuous in (
     ("erasing", "corruption", sample_erasing, apply_erasing, ("applied", "u_x", "u_y"), False),
     ("contrast", "corruption", sample_contrast, apply_contrast, ("factor",), True),
 ):
-    register_transform(TransformSpec(_name, _category, _sample, _apply, _columns, _continuous))
+    register_transform(
+        TransformSpec(
+            _name,
+            _category,
+            _sample,
+            _apply,
+            _columns,
+            _continuous,
+            getattr(_apply, "apply_inplace", None),
+        )
+    )
 del _name, _category, _sample, _apply, _columns, _continuous

@@ -326,7 +326,7 @@ class _CifarAugPlan(BuildPlan):
                 layer = whole_image_layer(source, size)
                 black = torch.zeros(layer.shape[0], size, size, 3)
                 rng = CounterRNG(key, sel.cifar_index[s])
-                out, columns = render_layers(layer, black, names, rng, options)
+                out, columns = render_layers(layer, black, names, rng, options, overwrite=True)
                 meta.update({c: np.asarray(v) for c, v in columns.items()})
                 images = out.contiguous().numpy()
             yield images, pd.DataFrame(meta)

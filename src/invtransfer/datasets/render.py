@@ -66,15 +66,20 @@ def render_layers(
     options: Any,
     *,
     check_values: bool = True,
+    overwrite: bool = False,
 ) -> tuple[Tensor, dict[str, np.ndarray]]:
     """Transform the RGBA ``layer`` (N×4×H×W) with ``names`` drawn from ``rng``, composite it onto
     ``background`` (N×H×W×3) and quantise: ``uint8`` N×H×W×3 on the layer's device, plus the
-    parameter columns. The one code path of ``materialize`` and per-epoch rendering."""
+    parameter columns. The one code path of ``materialize`` and per-epoch rendering.
+    ``overwrite=True``: ``layer`` is the caller's temporary (freshly gathered), which the
+    in-place kernels may write into (:func:`~invtransfer.transforms.apply_transforms`)."""
     columns: dict[str, np.ndarray] = {}
     if names:
         from invtransfer.transforms import apply_transforms
 
-        layer, columns = apply_transforms(layer, names, rng, options, check_values=check_values)
+        layer, columns = apply_transforms(
+            layer, names, rng, options, check_values=check_values, overwrite=overwrite
+        )
     return quantize(composite(layer, background)), columns
 
 
@@ -139,7 +144,8 @@ class EpochRenderer:
         raise NotImplementedError
 
     def _layers(self, rows: Tensor) -> Tensor:
-        """The untransformed RGBA layers of ``rows`` (int64 on the device): N×4×H×W float."""
+        """The untransformed RGBA layers of ``rows`` (int64 on the device): N×4×H×W float, a new
+        tensor (a gather, never a view of the resident layers: the kernels may write into it)."""
         raise NotImplementedError
 
     def _backgrounds(self, rows: Tensor) -> Tensor:
@@ -175,6 +181,7 @@ class EpochRenderer:
             rng,
             self.options,
             check_values=False,  # resident layers are in [0, 1] by construction
+            overwrite=True,  # _layers gathers: a new tensor, never the resident one
         )
         return (images, cols) if columns else images
 

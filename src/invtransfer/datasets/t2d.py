@@ -374,9 +374,9 @@ class _T2DPlan(BuildPlan):
             else:  # black
                 background = torch.zeros(len(idx), size, size, 3)
                 meta["background"] = np.full(len(idx), -1, dtype=np.int64)
-            layer = self.prototypes[torch.from_numpy(labels)]
+            layer = self.prototypes[torch.from_numpy(labels)]  # a gather: a new tensor
             images, columns = render_layers(
-                layer, background, names, CounterRNG(tkey, idx), options
+                layer, background, names, CounterRNG(tkey, idx), options, overwrite=True
             )
             for col, values in columns.items():
                 meta[col] = np.asarray(values)
