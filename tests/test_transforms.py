@@ -238,6 +238,15 @@ def test_apply_transforms_owns_its_intermediates_only(names):
         assert out2 is given
 
 
+def test_apply_transforms_result_is_contiguous_for_any_layout():
+    images = objects(9).transpose(2, 3)
+    out, _ = apply_transforms(images, ["erasing"], CounterRNG(2, range(9)))
+    expected = TRANSFORMS["erasing"].apply(
+        images, TRANSFORMS["erasing"].sample(CounterRNG(2, range(9)).child("erasing"), OPTS)
+    )
+    assert out.is_contiguous() and torch.equal(_bits(out), _bits(expected))
+
+
 def test_apply_transforms_guards_a_kernel_that_returns_its_input():
     """A third-party kernel handing back its input must not expose the caller's images to the
     in-place kernels after it."""

@@ -329,7 +329,7 @@ def apply_transforms(
         params = spec.sample(rng.child(name), options)
         if spec.apply_inplace is not None:
             if not owned:
-                out, owned = out.clone(), True
+                out, owned = out.clone(memory_format=torch.contiguous_format), True
             out = spec.apply_inplace(out, params, options)
         else:
             out = spec.apply(out, params, options)
