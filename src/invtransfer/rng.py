@@ -120,11 +120,16 @@ class CounterRNG:
 
     def sample_seeds(self, name: str) -> np.ndarray:
         """One 63-bit seed per sample for stream ``name`` (``int64``; storable in Parquet)."""
-        seeds = self.indices * _GOLDEN
-        seeds ^= self._stream_key(name)
+        return self._seeds(np.uint64(self._stream_key(name))).view(np.int64)  # < 2**63
+
+    def _seeds(self, keys: np.ndarray | np.uint64) -> np.ndarray:
+        """The per-sample seeds (``uint64``, below 2**63) of the stream keys ``keys``: shape
+        ``(n,)`` for one key, ``(len(keys), n)`` for an array of them."""
+        keys = np.asarray(keys, dtype=np.uint64)
+        seeds = (self.indices * _GOLDEN) ^ (keys[..., None] if keys.ndim else keys)
         _splitmix64_(seeds)
         seeds &= np.uint64(_MASK63)
-        return seeds.view(np.int64)  # < 2**63: the same value as int64
+        return seeds
 
     def bits(self, name: str, count: int) -> np.ndarray:
         """``count`` independent ``uint64`` values per sample, shape ``(n, count)``."""
@@ -141,9 +146,7 @@ class CounterRNG:
         pass of NumPy calls: a transformation's parameters cost one call's overhead, not one
         per parameter."""
         keys = np.array([self._stream_key(str(name)) for name in names], dtype=np.uint64)
-        z = (self.indices * _GOLDEN)[None, :] ^ keys[:, None]
-        _splitmix64_(z)
-        z &= np.uint64(_MASK63)  # sample_seeds
+        z = self._seeds(keys).reshape(len(keys), self.n)
         z += _GOLDEN  # bits(name, 1): splitmix64(seed + 1·golden)
         _splitmix64_(z)
         z >>= _S11
