@@ -1559,10 +1559,9 @@ def apply_pixelate(
     as PIL resizes RGBA), alpha included, where applied."""
     _, _, h, w = images.shape
     fraction = options.pixelate_fraction
-    if h % 2 == 0 and w % 2 == 0 and int(fraction * h) * 2 == h and int(fraction * w) * 2 == w:
-        applied = _flag(params, where, images, host=True)
-        return _on_subset(images, applied, _pixelate_half, inplace=inplace)
     applied = _flag(params, where, images, host=True)
+    if h % 2 == 0 and w % 2 == 0 and int(fraction * h) * 2 == h and int(fraction * w) * 2 == w:
+        return _on_subset(images, applied, _pixelate_half, inplace=inplace)
     mat_y = torch.tensor(_pixelate_matrix_np(h, fraction), dtype=images.dtype)
     mat_x = torch.tensor(_pixelate_matrix_np(w, fraction), dtype=images.dtype)
     mat_y, mat_x = mat_y.to(images.device), mat_x.to(images.device)
