@@ -20,6 +20,31 @@ from invtransfer.io import atomic_dir, atomic_path, atomic_write_json
 
 log = logging.getLogger("invtransfer.steps")
 
+WARM_PRELOAD = (
+    "invtransfer.aggregation",
+    "invtransfer.assets",
+    "invtransfer.config",
+    "invtransfer.datasets",
+    "invtransfer.datasets.builders",
+    "invtransfer.datasets.cifar",
+    "invtransfer.datasets.cifar_download",
+    "invtransfer.features",
+    "invtransfer.finetune",
+    "invtransfer.pretraining",
+    "invtransfer.probing",
+    "invtransfer.profile",
+    "invtransfer.profile_jobs",
+    "invtransfer.recovery",
+    "invtransfer.reporting",
+    "invtransfer.sens_groups",
+    "torch._dynamo",
+)
+"""What the warm server (:mod:`invtransfer.warm`) imports once, after this module, so that no
+forked job pays for it: the modules the steps below import lazily (which keeps a cold
+``import invtransfer.steps`` cheap for the small jobs), and ``torch._dynamo``, which torch
+imports on the first construction of an optimizer (``torch.optim.Optimizer.__init__``): 1–2.5 s
+of every training, fine-tuning and probe job on the 2-core VM. A test keeps the list complete."""
+
 __all__ = [
     "build_evalset",
     "check_assets",

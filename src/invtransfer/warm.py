@@ -154,6 +154,7 @@ def _connect(address: str) -> socket.socket | None:
 def _child(inherited: list[socket.socket], request: Mapping[str, Any]) -> None:
     """In the forked child: become the job (own process group, the job's cwd and environment)."""
     code = 1
+    known = len(sys.modules)
     try:
         for sock in inherited:  # the listener and every job's connection stay the server's
             sock.close()
@@ -176,7 +177,8 @@ def _child(inherited: list[socket.socket], request: Mapping[str, Any]) -> None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         print(
             f"invtransfer.warm: step ran in warm child {os.getpid()}: "
-            f"cpu {usage.ru_utime + usage.ru_stime:.2f} s, max RSS {usage.ru_maxrss / 1024:.0f} MB",
+            f"cpu {usage.ru_utime + usage.ru_stime:.2f} s, max RSS {usage.ru_maxrss / 1024:.0f} MB, "
+            f"{len(sys.modules) - known} modules imported after the fork",
             file=sys.stderr,
         )
         sys.stderr.flush()
@@ -203,12 +205,17 @@ def _kill_group(pid: int) -> None:
 def serve(address: str, *, preload: tuple[str, ...] = (STEPS_MODULE,), parent: int | None = None):
     """Listen on the Unix socket ``address`` and run each request in a forked child.
 
-    Single-threaded on purpose (forking a multi-threaded process is unsafe). Returns when
+    Imports each ``preload`` module and then the modules it lists in ``WARM_PRELOAD`` (the
+    steps' lazy imports), so the children share them. The server's own code is single-threaded
+    (forking while another Python thread runs is unsafe); a native library may keep a helper
+    thread of its own (pyarrow's jemalloc purger), which its fork handlers make safe. Returns when
     ``parent`` (the pid of the process that started it) is gone (we are re-parented), or on
     SIGTERM/SIGINT; children still running are killed.
     """
     for name in preload:
-        importlib.import_module(name)
+        module = importlib.import_module(name)
+        for extra in getattr(module, "WARM_PRELOAD", ()):  # what its steps import lazily
+            importlib.import_module(extra)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(address)
     os.chmod(address, 0o600)
