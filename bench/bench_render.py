@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,16 +81,21 @@ def _sync(device: torch.device) -> None:
 
 
 def render_throughput(
-    device: str = "cuda", images: int = 50_000, batch: int = 512, passes: int = 3
+    device: str = "cuda",
+    images: int = 50_000,
+    batch: int = 512,
+    passes: int = 3,
+    sets: list[list[str]] | None = None,
 ) -> dict[str, float]:
-    """Rendering throughput (img/s) of the Transforms-2D mix on ``device``: for each set, a
-    renderer of an ``images``-image training split, then ``passes`` epochs of random batches of
-    ``batch`` rows (the first epoch is a warm-up). Returns per-set rates and the overall rate
-    (all images over all time). Callable from other scripts (bench/gpu_check.sh)."""
+    """Rendering throughput (img/s) of the Transforms-2D mix on ``device``: for each set (default
+    :func:`tvo_mix`), a renderer of an ``images``-image training split, then ``passes`` epochs of
+    random batches of ``batch`` rows (the first epoch is a warm-up). Returns per-set rates and
+    the overall rate ``"mix"`` (all images over all time). Callable from other scripts
+    (bench/gpu_check.sh)."""
     dev = torch.device(device)
     rates: dict[str, float] = {}
     total_images, total_time = 0, 0.0
-    for names in tvo_mix():
+    for names in tvo_mix() if sets is None else sets:
         renderer = build_renderer(t2d_spec(names, images), "train", dev)
         order = np.random.default_rng(0).permutation(images)
         renderer.render(order[:batch], 0)  # warm-up: kernels, allocator
@@ -127,58 +133,99 @@ def cmd_throughput(args: argparse.Namespace) -> None:
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}; goal on a GPU: mix >= 1,000,000")
 
 
-def cmd_training(args: argparse.Namespace) -> None:
-    torch.set_num_threads(args.threads)
-    names = args.transforms.split(",") if args.transforms else draw_tvo_transforms(0, "t2d")[0]
+def training_times(
+    device: str = "cpu",
+    arch: str = "cnn4",
+    width: int = 16,
+    images: int = 3000,
+    epochs: int = 10,
+    batch: int = 128,
+    repeats: int = 3,
+    transforms: list[str] | None = None,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Pretraining time with ``rendering="fixed"`` and ``"per-epoch"``, side by side: a
+    Transforms-2D dataset of ``images`` training images is materialized once, one untimed 1-epoch
+    run warms up (imports, allocator, kernels), then each repeat runs both settings (whole
+    :func:`~invtransfer.pretraining.pretrain` calls), alternating which goes first. Returns the
+    wall and CPU seconds and test accuracies per setting, the per-repeat ratios per-epoch /
+    fixed and the load averages. ``progress(line)`` gets a line per run. Callable from other
+    scripts (bench/gpu_check.sh)."""
+    names = list(transforms) if transforms else draw_tvo_transforms(0, "t2d")[0]
+    dev = torch.device(device)
     kwargs = dict(
-        arch=args.arch, arch_kwargs={"width": args.width} if args.width else {},
-        epochs=args.epochs, batch_size=args.batch, lr=0.002, seed=0, device=args.device,
+        arch=arch, arch_kwargs={"width": width} if width else {},
+        epochs=epochs, batch_size=batch, lr=0.002, seed=0, device=device,
         bf16="auto", resume=False,
     )  # fmt: skip
-    print(f"# Pretraining time, fixed vs per-epoch rendering ({args.device})")
-    print(f"machine: {machine()}; torch threads {args.threads}; code {code_version()}")
-    print(
-        f"{args.arch} {kwargs['arch_kwargs']}, {args.images} train images ({'+'.join(names)}), "
-        f"{args.epochs} epochs, batch {args.batch}; {args.repeats} alternating repeats"
-    )
     times: dict[str, list[float]] = {"fixed": [], "per-epoch": []}
     cpu: dict[str, list[float]] = {"fixed": [], "per-epoch": []}
-    loads = [os.getloadavg()[0]]
     accuracy: dict[str, list[float]] = {"fixed": [], "per-epoch": []}
+    loads = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        materialize(t2d_spec(names, args.images), data, progress=False)
+        materialize(t2d_spec(names, images), data, progress=False)
         pretrain(data, Path(tmp) / "warm", **{**kwargs, "epochs": 1})  # imports, allocator
-        for r in range(args.repeats):
+        for r in range(repeats):
             order = ("fixed", "per-epoch") if r % 2 == 0 else ("per-epoch", "fixed")
             for mode in order:
-                _sync(torch.device(args.device))
+                _sync(dev)
                 w0, c0 = time.perf_counter(), time.process_time()
                 metrics = pretrain(data, Path(tmp) / f"{mode}-{r}", rendering=mode, **kwargs)
-                _sync(torch.device(args.device))
+                _sync(dev)
                 times[mode].append(time.perf_counter() - w0)
                 cpu[mode].append(time.process_time() - c0)
                 accuracy[mode].append(metrics["test_accuracy"])
                 loads.append(os.getloadavg()[0])
-                print(f"  repeat {r + 1} {mode}: {times[mode][-1]:.1f} s wall, "
-                      f"{cpu[mode][-1]:.1f} s CPU, test acc {metrics['test_accuracy']:.3f}",
-                      flush=True)  # fmt: skip
+                if progress is not None:
+                    progress(f"  repeat {r + 1} {mode}: {times[mode][-1]:.1f} s wall, "
+                             f"{cpu[mode][-1]:.1f} s CPU, "
+                             f"test acc {metrics['test_accuracy']:.3f}")  # fmt: skip
+    return {
+        "transforms": names,
+        "arch": arch,
+        "arch_kwargs": kwargs["arch_kwargs"],
+        "images": images,
+        "epochs": epochs,
+        "batch": batch,
+        "device": str(dev),
+        "wall_s": times,
+        "cpu_s": cpu,
+        "test_accuracy": accuracy,
+        "ratio_wall": [p / f for p, f in zip(times["per-epoch"], times["fixed"], strict=True)],
+        "ratio_cpu": [p / f for p, f in zip(cpu["per-epoch"], cpu["fixed"], strict=True)],
+        "loads": loads,
+    }
+
+
+def cmd_training(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    names = args.transforms.split(",") if args.transforms else draw_tvo_transforms(0, "t2d")[0]
+    width = {"width": args.width} if args.width else {}
+    print(f"# Pretraining time, fixed vs per-epoch rendering ({args.device})")
+    print(f"machine: {machine()}; torch threads {args.threads}; code {code_version()}")
+    print(
+        f"{args.arch} {width}, {args.images} train images ({'+'.join(names)}), "
+        f"{args.epochs} epochs, batch {args.batch}; {args.repeats} alternating repeats"
+    )
+    res = training_times(
+        args.device, args.arch, args.width, args.images, args.epochs, args.batch,
+        args.repeats, names, progress=lambda line: print(line, flush=True),
+    )  # fmt: skip
 
     def ms(values: list[float], digits: int = 1) -> str:
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
         return f"{statistics.fmean(values):.{digits}f} ± {sd:.{digits}f}"
 
-    ratio_wall = [p / f for p, f in zip(times["per-epoch"], times["fixed"], strict=True)]
-    ratio_cpu = [p / f for p, f in zip(cpu["per-epoch"], cpu["fixed"], strict=True)]
     print("\n| rendering | wall s | CPU s | test accuracy |")
     print("|---|---:|---:|---:|")
     for mode in ("fixed", "per-epoch"):
-        acc = statistics.fmean(accuracy[mode])
-        print(f"| {mode} | {ms(times[mode])} | {ms(cpu[mode])} | {acc:.3f} |")
+        acc = statistics.fmean(res["test_accuracy"][mode])
+        print(f"| {mode} | {ms(res['wall_s'][mode])} | {ms(res['cpu_s'][mode])} | {acc:.3f} |")
     print(
-        f"\nper-epoch / fixed, per repeat: wall {ms(ratio_wall, 2)} "
-        f"({', '.join(f'{x:.2f}' for x in ratio_wall)}), CPU {ms(ratio_cpu, 2)}; "
-        f"load average {min(loads):.1f}–{max(loads):.1f} during the runs"
+        f"\nper-epoch / fixed, per repeat: wall {ms(res['ratio_wall'], 2)} "
+        f"({', '.join(f'{x:.2f}' for x in res['ratio_wall'])}), CPU {ms(res['ratio_cpu'], 2)}; "
+        f"load average {min(res['loads']):.1f}–{max(res['loads']):.1f} during the runs"
     )
 
 

@@ -10,13 +10,18 @@ or hanging step is killed and reported and the next one still runs:
 
 1. ``transforms``: the tests that need CUDA (``pytest -m gpu``: transform kernels on CUDA equal
    the CPU, …); they skip on the CPU, so ``--dry`` only checks that they are found and run.
-2. ``render``: Transforms-2D rendering on the device (batched kernels of
-   ``invtransfer.transforms``), images/s of the 18-type mix; goal ≥ 1M img/s (issue 13).
-3. ``pretrain``: ``bench/bench_training.py``'s full pretraining, ResNet-18, 50 epochs × 50k
+2. ``render``: Transforms-2D rendering on the device: the per-epoch renderer
+   (``EpochRenderer``, what per-epoch training calls) on the TvO mix, the headline, judged
+   against the goal ≥ 1M img/s (issue 13); and the batched kernels of ``invtransfer.transforms``
+   alone (the 18-type mix, a typical set, each type).
+3. ``per_epoch``: ResNet-18 pretraining (50k Transforms-2D images, 2 epochs) with per-epoch
+   rendering on the device against the fixed dataset, side by side (``bench_render.
+   training_times``); goal: within 10 % (issue 13).
+4. ``pretrain``: ``bench/bench_training.py``'s full pretraining, ResNet-18, 50 epochs × 50k
    images; goal ≤ 45 s.
-4. ``pipeline``: the workflow's features, probe (200 epochs) and sens (10,000 pairs) jobs for one
+5. ``pipeline``: the workflow's features, probe (200 epochs) and sens (10,000 pairs) jobs for one
    paper-scale model on 50k/10k/10k images and a 2 × 10k twin evaluation set.
-5. ``fig2``: ``figures/fig2.pdf`` of the quick preset through ``profiles/gpu`` on CUDA, from an
+6. ``fig2``: ``figures/fig2.pdf`` of the quick preset through ``profiles/gpu`` on CUDA, from an
    empty copy of the workflow.
 
 The report (Markdown, plus a JSON twin) is rewritten after every step, so a run that is cut
@@ -65,10 +70,42 @@ def plan(repeats: int, gpu_jobs: int) -> list[Step]:
         Step(
             "render",
             "Transforms-2D rendering on the device",
-            45,
+            75,
             120,
             [*r, "--images", "16384", "--batch", "512", "8192"],
             [*r, "--images", "256", "--batch", "64", "128"],
+        ),
+        Step(
+            "per_epoch",
+            "per-epoch rendering vs fixed datasets (ResNet-18 pretraining)",
+            90,
+            120,
+            [
+                "--repeats",
+                "2",
+                "--arch",
+                "resnet18",
+                "--images",
+                "50000",
+                "--epochs",
+                "2",
+                "--batch",
+                "512",
+            ],
+            [
+                "--repeats",
+                "1",
+                "--arch",
+                "cnn4",
+                "--width",
+                "16",
+                "--images",
+                "256",
+                "--epochs",
+                "1",
+                "--batch",
+                "64",
+            ],
         ),
         Step(
             "pretrain",

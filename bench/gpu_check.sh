@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every GPU check of invtransfer in one run, ≤ 8 minutes on an NVIDIA H100/H200 (issue 15 §2):
-# the CUDA-only tests, rendering throughput on the device, the ResNet-18 pretraining benchmark,
+# the CUDA-only tests, rendering throughput on the device, per-epoch rendering vs fixed datasets
+# (ResNet-18 pretraining, side by side), the ResNet-18 pretraining benchmark,
 # features + probe + sens of one paper-scale model, and the quick preset's Fig 2 on CUDA.
 # Each step has its own time limit; the report (default bench/gpu_check-<UTC date>.md, plus a
 # .json twin) records the machine and pass/fail/time and the measured numbers of every step.

@@ -5,6 +5,7 @@ Run by ``bench/gpu_check.py`` (one child process per step, with its own time lim
     python bench/gpu_steps.py header    --json out.json
     python bench/gpu_steps.py transforms --json out.json [--dry]
     python bench/gpu_steps.py render    --json out.json --device cuda [--images 65536 --batch 512 8192]
+    python bench/gpu_steps.py per_epoch --json out.json --device cuda [--images 50000 --epochs 2]
     python bench/gpu_steps.py pretrain  --json out.json --device cuda [--repeats 2]
     python bench/gpu_steps.py pipeline  --json out.json --device cuda --workdir DIR
     python bench/gpu_steps.py fig2      --json out.json --device cuda --workdir DIR [--gpu-jobs 8]
@@ -42,6 +43,7 @@ STARTED = time.perf_counter()
 # The issue's goals (issue 13: rendering on the device; issue 15 / bench_training: pretraining).
 RENDER_GOAL = 1_000_000  # images/s, Transforms-2D mix on the GPU
 PRETRAIN_GOAL_S = 45.0  # ResNet-18, 50 epochs × 50k images, on an H100
+PER_EPOCH_GOAL = 1.10  # per-epoch / fixed pretraining time, ResNet-18 on the GPU (issue 13)
 TYPICAL = ["rotate", "hue", "blur"]  # the "typical" set of the dataset benchmarks
 
 
@@ -283,7 +285,16 @@ def step_render(args: argparse.Namespace) -> Result:
     for name in TRANSFORMS:
         mean, std = mean_std(_render_rates(r, [[name]], args.images, big, args.repeats, False))
         per_type.append((name, mean, std))
-    head_mean, head_std = mix[(big, False)]
+    # the per-epoch renderer itself (datasets.render.EpochRenderer) on the TvO mix, as training
+    # uses it: bench_render.render_throughput, one warm-up and args.repeats timed epochs per set;
+    # a dry run times the first set only (each set builds and checks its own renderer)
+    import bench_render
+
+    tvo = bench_render.tvo_mix()
+    renderer = bench_render.render_throughput(
+        args.device, args.images, big, args.repeats + 1, sets=tvo[:1] if args.dry else tvo
+    )
+    head_mean, head_std = renderer["mix"], 0.0
     lines = [
         f"{args.images:,} images per set and pass, {args.repeats} timed passes after a warm-up, "
         f"30 bundle objects on a 867-crop photo bank, 32 px, on {device}. *draws timed*: the "
@@ -295,6 +306,18 @@ def step_render(args: argparse.Namespace) -> Result:
         "|---|---:|---|---:|",
         *(f"| {lab} | {b:,} | {d} | {_fmt(m, s, 0)} |" for lab, b, d, m, s in rows),
         "",
+        f"The per-epoch renderer (`EpochRenderer`, what per-epoch training calls), batch "
+        f"{big:,}, {args.images:,}-image training split per set, {args.repeats} timed epochs "
+        "after a warm-up, each a fresh permutation and fresh draws (class, background and "
+        "parameter draws included):",
+        "",
+        "| TvO transformation set | img/s |",
+        "|---|---:|",
+        *(
+            f"| {'**the mix**' if name == 'mix' else name} | {rate:,.0f} |"
+            for name, rate in renderer.items()
+        ),
+        "",
         f"Per type (batch {big:,}, device work only):",
         "",
         "| transformation | img/s (mean ± std) |",
@@ -303,12 +326,15 @@ def step_render(args: argparse.Namespace) -> Result:
     ]
     cuda = device.type == "cuda"
     return {
-        "ok": all(math.isfinite(m) and m > 0 for *_, m, _s in rows),
+        "ok": all(math.isfinite(m) and m > 0 for *_, m, _s in rows)
+        and all(math.isfinite(v) and v > 0 for v in renderer.values()),
         "value": head_mean,
         "std": head_std,
-        "unit": f"img/s (mix, batch {big:,}, device work)",
-        "summary": f"mix {_fmt(head_mean, head_std, 0)} img/s at batch {big:,}; with draws "
+        "unit": f"img/s (per-epoch renderer, TvO mix, batch {big:,})",
+        "summary": f"per-epoch renderer {head_mean:,.0f} img/s on the TvO mix at batch {big:,}; "
+        f"kernels alone: 18-type mix {_fmt(*mix[(big, False)], 0)} img/s, with draws "
         f"{_fmt(*mix[(big, True)], 0)} img/s",
+        "renderer": renderer,
         "goal": {
             "text": f"≥ {RENDER_GOAL:,} img/s (issue 13)",
             "met": (head_mean >= RENDER_GOAL) if cuda and not args.dry else None,
@@ -322,7 +348,62 @@ def step_render(args: argparse.Namespace) -> Result:
     }
 
 
-# -- 3. the pretraining benchmark --------------------------------------------------------------
+# -- 3. per-epoch rendering against fixed datasets, pretraining -----------------------------------
+def step_per_epoch(args: argparse.Namespace) -> Result:
+    """``bench_render.training_times``: whole pretraining calls with ``rendering="fixed"`` and
+    ``"per-epoch"`` side by side on the device (issue 13: within 10 % for ResNet-18 on a GPU)."""
+    import statistics
+
+    import bench_render
+
+    res = bench_render.training_times(
+        args.device, args.arch, args.width, args.images, args.epochs, args.batch[0],
+        args.repeats, progress=lambda line: print(line, flush=True),
+    )  # fmt: skip
+    ratios = res["ratio_wall"]
+    mean = statistics.fmean(ratios)
+    std = statistics.stdev(ratios) if len(ratios) > 1 else 0.0
+    cuda = args.device.startswith("cuda")
+    rows = [
+        f"| {mode} | {_fmt(*mean_std(res['wall_s'][mode]))} | "
+        f"{statistics.fmean(res['test_accuracy'][mode]):.3f} |"
+        for mode in ("fixed", "per-epoch")
+    ]
+    details = "\n".join(
+        [
+            f"`bench_render.training_times`: {args.arch} {res['arch_kwargs']}, "
+            f"{args.images:,} Transforms-2D training images ({'+'.join(res['transforms'])}), "
+            f"{args.epochs} epochs, batch {args.batch[0]}, on {res['device']}; a 1-epoch warm-up "
+            f"run, then {len(ratios)} repeats of both settings, alternating which goes first; "
+            "each time is a whole `pretrain()` call (dataset loading, the renderer's build and "
+            "checks, training, evaluation, the run folder).",
+            "",
+            "| rendering | wall s (mean ± std) | test accuracy |",
+            "|---|---:|---:|",
+            *rows,
+            "",
+            f"per-epoch / fixed per repeat: {', '.join(f'{r:.3f}' for r in ratios)}",
+        ]
+    )
+    return {
+        "ok": bool(ratios) and all(math.isfinite(r) and r > 0 for r in ratios),
+        "value": mean,
+        "std": std,
+        "unit": f"× fixed-dataset time ({args.arch}, {args.epochs} ep × {args.images:,})",
+        "summary": f"per-epoch rendering {_fmt(mean, std, 3)} × the fixed-dataset pretraining "
+        f"time ({args.arch}, {args.epochs} epochs × {args.images:,})",
+        "goal": {
+            "text": f"≤ {PER_EPOCH_GOAL:.2f} × fixed (ResNet-18, GPU; issue 13)",
+            "met": (mean <= PER_EPOCH_GOAL)
+            if cuda and args.arch == "resnet18" and not args.dry
+            else None,
+        },
+        "result": res,
+        "details": details,
+    }
+
+
+# -- 4. the pretraining benchmark --------------------------------------------------------------
 def step_pretrain(args: argparse.Namespace) -> Result:
     """bench_training.py's full-pretraining benchmark (the ``--gpu-only`` measurement)."""
     import bench_training
@@ -385,7 +466,7 @@ def step_pretrain(args: argparse.Namespace) -> Result:
     }
 
 
-# -- 4. features + probe + sens of one paper-scale model ------------------------------------------
+# -- 5. features + probe + sens of one paper-scale model ------------------------------------------
 def _deadline(args: argparse.Namespace, share: float = 1.0) -> float:
     """When a step should stop repeating measurements: ``share`` of what its --time-limit has
     left now, minus a margin for writing the result (infinite without a limit)."""
@@ -544,7 +625,7 @@ def step_pipeline(args: argparse.Namespace) -> Result:
     }
 
 
-# -- 5. the quick preset's Fig 2 ------------------------------------------------------------------
+# -- 6. the quick preset's Fig 2 ------------------------------------------------------------------
 DRY_FIG2 = """# gpu_check --dry: the tiny preset cut down to the fewest jobs that still build Fig 2
 seeds: 1
 experiments:
@@ -661,6 +742,7 @@ STEPS = {
     "header": step_header,
     "transforms": step_transforms,
     "render": step_render,
+    "per_epoch": step_per_epoch,
     "pretrain": step_pretrain,
     "pipeline": step_pipeline,
     "fig2": step_fig2,
@@ -691,7 +773,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, nargs="+", default=[512, 8192])
     # pretrain
     p.add_argument("--arch", default="resnet18")
-    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--width", type=int, default=0, help="per_epoch: arch width (0: the default)")
+    p.add_argument("--epochs", type=int, default=None, help="pretrain: 50; per_epoch: 2")
     p.add_argument("--eval-images", type=int, default=10_000)
     # pipeline
     p.add_argument("--train", type=int, default=50_000)
@@ -704,7 +787,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gpu-jobs", type=int, default=8, help="fig2: GPU jobs side by side")
     args = p.parse_args(argv)
     if args.images is None:
-        args.images = 50_000 if args.step == "pretrain" else 65_536
+        args.images = 50_000 if args.step in ("pretrain", "per_epoch") else 65_536
+    if args.epochs is None:
+        args.epochs = 2 if args.step == "per_epoch" else 50
     if args.dry:
         args.device = "cpu"
     result = STEPS[args.step](args)

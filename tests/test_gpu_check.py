@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "bench" / "gpu_check.sh"
-STEPS = ["transforms", "render", "pretrain", "pipeline", "fig2"]
+STEPS = ["transforms", "render", "per_epoch", "pretrain", "pipeline", "fig2"]
 
 sys.path.insert(0, str(ROOT / "bench"))
 import gpu_check  # noqa: E402
@@ -68,12 +68,22 @@ def test_dry_run_measures_every_step(tmp_path):
     assert tests["skipped"] >= 18 and tests["passed"] == tests["failed"] == 0  # no CUDA here
     render = steps["render"]["result"]
     assert len(render["per_type"]) == 18 and all(v["mean"] > 0 for v in render["per_type"].values())
+    # the per-epoch renderer itself: one TvO set in a dry run, and the mix over it
+    assert len(render["renderer"]) == 2 and render["value"] == render["renderer"]["mix"] > 0
     assert {(r["set"], r["batch"], r["draws_timed"]) for r in render["rows"]} == {
         (s, b, d)
         for s in ("mix (18 types, one each)", "rotate+hue+blur")
         for b in (64, 128)
         for d in ("yes", "no")
     }
+    per_epoch = steps["per_epoch"]["result"]
+    timed = per_epoch["result"]
+    assert timed["images"] == 256 and timed["epochs"] == 1 and timed["device"] == "cpu"
+    assert {k: len(v) for k, v in timed["wall_s"].items()} == {"fixed": 1, "per-epoch": 1}
+    assert per_epoch["value"] == pytest.approx(
+        timed["wall_s"]["per-epoch"][0] / timed["wall_s"]["fixed"][0]
+    )
+    assert per_epoch["goal"]["met"] is None  # a dry run on the CPU cannot judge the GPU goal
     pre = steps["pretrain"]["result"]["result"]
     assert pre["epochs"] == 1 and pre["images"] == 256 and len(pre["runs"]) == 2
     assert pre["seconds_mean"] == pytest.approx(sum(pre["runs"]) / 2)
@@ -115,7 +125,9 @@ def test_a_hanging_step_is_killed_reported_and_the_next_runs(tmp_path):
     steps = {s["name"]: s for s in json.loads(out.with_suffix(".json").read_text())["steps"]}
     assert steps["render"]["status"] == "timeout" and steps["render"]["seconds"] < 15
     assert steps["pretrain"]["status"] == "pass" and steps["pretrain"]["result"]["value"] > 0
-    assert {steps[n]["status"] for n in ("transforms", "pipeline", "fig2")} == {"skipped"}
+    assert {steps[n]["status"] for n in ("transforms", "per_epoch", "pipeline", "fig2")} == {
+        "skipped"
+    }
     rows = _summary_rows(out.read_text())
     assert rows["render"][1] == "timeout" and rows["pretrain"][1] == "pass"
 
