@@ -1,11 +1,12 @@
 """Does Fig 2c's conclusion depend on fixed vs per-epoch rendering? (issue 13)
 
 Repeats the PT-samples panel of Fig 2c (Transforms-2D, linear probe) at the quick preset's scale
-(``config.yaml`` with the ``quick`` preset: 3 seeds, cnn4 width 16, pretraining on
-1000 / 2000 images, 7 epochs) twice: pretraining on the fixed n-sample datasets (the paper's
+(``config.yaml`` with the ``quick`` preset: 3 seeds, cnn4 width 16, pretraining on 5k / 10k /
+15k images, at least 590 steps) twice: pretraining on the fixed n-sample datasets (the paper's
 D(O, T), the workflow default) and with per-epoch rendering (fresh transformation draws every
-epoch). Everything else — datasets, seeds, models, probes — is the workflow's plan for that
-panel; the target datasets and probes always use materialized data.
+epoch). Everything else — datasets, seeds, models, probes, bf16 autocast — is the workflow's
+plan and runtime for that panel, so the fixed runs are the workflow's own models (the same
+training history, bit for bit); the target datasets and probes always use materialized data.
 
     nice -n 10 python bench/rendering_effect.py [--out results/rendering_effect] [--jobs 1]
 
@@ -13,7 +14,7 @@ Writes ``<out>/rendering_effect.csv`` (tidy: one row per seed × pt_samples × r
 rendering, with the pretraining test accuracy and the transfer accuracy) and
 ``<out>/rendering_effect.{png,pdf}`` (transfer accuracy vs pretraining samples, same vs
 disjoint transformations, one panel per rendering). Intermediate datasets, models and probes
-live in ``<out>/work`` and are reused by a rerun. About 15 min on the 2-core CPU.
+live in ``<out>/work`` and are reused by a rerun. About 16 min on the 2-core CPU with ``--jobs 2``.
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ def panel_jobs(config_paths: list[Path], preset: str | None) -> tuple[list[dict[
         )
     if not jobs:
         sys.exit("the config's plan has no t2d pt_samples runs (experiments.tvo.pt_samples.t2d)")
+    # the workflow's runtime settings for these jobs (steps._runtime): bf16 autocast and compile
+    # as the config says, so the fixed runs are the workflow's own models, bit for bit
+    runtime = {k: config["training"][k] for k in ("bf16", "compile")}
+    for item in jobs:
+        item["runtime"] = runtime
     return jobs, plan
 
 
@@ -86,11 +92,14 @@ def run_one(item: dict[str, Any], rendering: str, work: str, datasets: dict[str,
     data_dir = _dataset(datasets, job.pop("dataset"), work_dir)
     target_dir = _dataset(datasets, item["target"], work_dir)
     model_dir = work_dir / "models" / rendering / item["model"]
+    runtime = item["runtime"]
     if not (model_dir / "metrics.json").is_file():
-        pretrain(data_dir, model_dir, rendering=rendering, device="cpu", **job)
+        pretrain(data_dir, model_dir, rendering=rendering, device="cpu", **runtime, **job)
     features = work_dir / "features" / rendering / item["model"]
     if not (features / "manifest.json").is_file():
-        extract_features(model_dir / "model.pt", target_dir, features, device="cpu")
+        extract_features(
+            model_dir / "model.pt", target_dir, features, device="cpu", bf16=runtime["bf16"]
+        )
     probe_dir = work_dir / "probes" / rendering / item["model"]
     if not (probe_dir / "metrics.json").is_file():
         linear_probe(features, probe_dir, device="cpu", **item["probe"])
