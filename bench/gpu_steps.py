@@ -352,8 +352,6 @@ def step_render(args: argparse.Namespace) -> Result:
 def step_per_epoch(args: argparse.Namespace) -> Result:
     """``bench_render.training_times``: whole pretraining calls with ``rendering="fixed"`` and
     ``"per-epoch"`` side by side on the device (issue 13: within 10 % for ResNet-18 on a GPU)."""
-    import statistics
-
     import bench_render
 
     res = bench_render.training_times(
@@ -361,12 +359,11 @@ def step_per_epoch(args: argparse.Namespace) -> Result:
         args.repeats, progress=lambda line: print(line, flush=True),
     )  # fmt: skip
     ratios = res["ratio_wall"]
-    mean = statistics.fmean(ratios)
-    std = statistics.stdev(ratios) if len(ratios) > 1 else 0.0
+    mean, std = mean_std(ratios)
     cuda = args.device.startswith("cuda")
     rows = [
         f"| {mode} | {_fmt(*mean_std(res['wall_s'][mode]))} | "
-        f"{statistics.fmean(res['test_accuracy'][mode]):.3f} |"
+        f"{mean_std(res['test_accuracy'][mode])[0]:.3f} |"
         for mode in ("fixed", "per-epoch")
     ]
     details = "\n".join(
