@@ -192,3 +192,49 @@ def test_vit_attention_scale_option_changes_the_function():
     b = build_model("vit", 3, seed=1, depth=1, attn_scale="head").eval()
     with torch.no_grad():
         assert not torch.allclose(a.features(x), b.features(x))
+
+
+def _relu_then_pool(model: Classifier, x: torch.Tensor) -> torch.Tensor:
+    """The textbook conv-BN-ReLU-max-pool order, with ``model``'s own layers."""
+    if hasattr(model, "convs"):  # cnn4
+        for conv, bn in zip(model.convs, model.bns, strict=True):
+            x = F.max_pool2d(F.relu(bn(conv(x))), 2)
+        return model.head(F.adaptive_avg_pool2d(x, 1).flatten(1))
+    layers = list(model.body)
+    for i, layer in enumerate(layers):
+        if isinstance(layer, torch.nn.MaxPool2d):
+            assert isinstance(layers[i + 1], torch.nn.ReLU)  # pooled first, then the ReLU
+            continue
+        if isinstance(layer, torch.nn.ReLU) and isinstance(layers[i - 1], torch.nn.MaxPool2d):
+            x = layers[i - 1](layer(x))
+            continue
+        x = layer(x)
+    return model.head(x.flatten(1))
+
+
+@pytest.mark.parametrize("arch", ["cnn4", "vgg11_w"])
+@pytest.mark.parametrize("bf16", [False, True])
+def test_pool_before_relu_is_bit_identical_to_relu_then_pool(arch, bf16):
+    """cnn4 and VGG pool before their ReLU (a quarter of the ReLU work): outputs and every
+    gradient must equal the conventional order's bit for bit, ties and all-negative windows
+    included (inputs on a coarse grid make both common)."""
+    model = build_model(arch, 7, width=8, seed=3).to(memory_format=torch.channels_last)
+    gen = torch.Generator().manual_seed(5)
+    x = (torch.randint(-4, 5, (16, 3, 32, 32), generator=gen) / 4.0).contiguous(
+        memory_format=torch.channels_last
+    )
+    y = torch.randint(0, 7, (16,), generator=gen)
+    results = []
+    for forward in (model, lambda inp: _relu_then_pool(model, inp)):
+        model.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = forward(x)
+            loss = F.cross_entropy(logits, y)
+        loss.backward()
+        grads = [p.grad.clone() for p in model.parameters()]
+        results.append((logits.detach().clone(), grads))
+    (out_a, grads_a), (out_b, grads_b) = results
+    assert torch.equal(out_a, out_b)
+    assert len(grads_a) == len(grads_b) > 0
+    assert all(torch.equal(a, b) for a, b in zip(grads_a, grads_b, strict=True))
+    assert any(g.abs().sum() > 0 for g in grads_a)
