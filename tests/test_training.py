@@ -732,3 +732,35 @@ def test_pretraining_linear_schedule_decays_to_zero(tmp_path):
     )
     assert {job.schedule for job in linear.models.values()} == {"linear"}
     assert all(j.to_params()["schedule"] == "linear" for j in linear.models.values())
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_cpu_evaluation_chunk_does_not_change_results(pretrained, monkeypatch, bf16):
+    """On the CPU, features and evaluation run at most ``CPU_EVAL_CHUNK`` images per forward
+    pass (a speed setting): every feature, loss and accuracy must be the same, bit for bit,
+    whatever the chunk, so outputs stay those of one big pass."""
+    import invtransfer.device as device_mod
+
+    images = squares(300, 4, 30)
+    data = LabeledData(images.images, images.labels, "images", 4)
+    linear = torch.nn.Linear(pretrained.feature_dim, 4)
+    results = []
+    for chunk in (1024, 128, 37):
+        monkeypatch.setattr(device_mod, "CPU_EVAL_CHUNK", chunk)
+        feats = compute_features(pretrained, images.images, 1024, "cpu", bf16=bf16)
+        as_data = LabeledData(torch.from_numpy(feats), images.labels, "features", 4)
+        results.append(
+            (
+                feats,
+                evaluate(pretrained, data, batch_size=256, bf16=bf16),
+                evaluate(linear, as_data, batch_size=256),
+            )
+        )
+    (feats, metrics, probe), *others = results
+    assert feats.shape == (300, pretrained.feature_dim) and np.abs(feats).sum() > 0
+    for other_feats, other_metrics, other_probe in others:
+        assert np.array_equal(feats, other_feats)
+        assert metrics == other_metrics and probe == other_probe
+    assert device_mod.eval_chunk(torch.device("cpu"), 1024) == 37  # the patched chunk applied
+    assert device_mod.eval_chunk(torch.device("cpu"), 16) == 16
+    assert device_mod.eval_chunk(torch.device("cuda"), 1024) == 1024

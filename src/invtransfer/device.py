@@ -36,6 +36,7 @@ __all__ = [
     "cpu_name",
     "default_slot_dir",
     "describe_device",
+    "eval_chunk",
     "gpu_assignment",
     "gpu_count",
     "job_device",
@@ -101,6 +102,20 @@ def resolve_bf16(bf16: bool | str, device: torch.device) -> bool:
 def autocast(device: torch.device, bf16: bool) -> torch.autocast:
     """bf16 autocast on ``device`` when ``bf16``, else a no-op context."""
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+# Images per forward pass in evaluation (features, sens, accuracy) on the CPU. Bigger passes
+# allocate activations of tens of MB, which glibc serves as fresh mmap'd pages, page-faulted on
+# every layer: at 1024 images per pass the forward ran at half the speed (bench/RESULTS.md,
+# "Training": feature extraction 1024 -> 128 images per pass, 1 thread, bf16: cnn4 7.2k -> 17.2k
+# img/s, vgg11_w 6.4k -> 11.4k). Per-sample results do not depend on it (a test pins this).
+CPU_EVAL_CHUNK = 128
+
+
+def eval_chunk(device: torch.device, batch_size: int) -> int:
+    """Images per evaluation forward pass on ``device`` for a requested ``batch_size``: at most
+    :data:`CPU_EVAL_CHUNK` on the CPU, ``batch_size`` elsewhere (a GPU wants big batches)."""
+    return min(batch_size, CPU_EVAL_CHUNK) if device.type == "cpu" else batch_size
 
 
 def configure_cuda() -> None:

@@ -43,7 +43,7 @@ from invtransfer.checkpoint import (
     save_torch_file,
     state_to_cpu,
 )
-from invtransfer.device import autocast
+from invtransfer.device import autocast, eval_chunk
 from invtransfer.errors import CheckpointError
 from invtransfer.io import atomic_write_json, atomic_write_text
 from invtransfer.labeled_data import LabeledData, RenderedData
@@ -164,10 +164,12 @@ def evaluate(
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     hits = torch.zeros(data.num_classes, dtype=torch.int64, device=device)
     seen = torch.zeros(data.num_classes, dtype=torch.int64, device=device)
+    step = eval_chunk(device, batch_size)
     with torch.inference_mode(), autocast(device, bf16):
         for start in range(0, len(data), batch_size):
             x, y = data.batch(slice(start, start + batch_size))
-            logits = model(x).float()
+            # forward in device-sized chunks (per-sample identical); the loss sums per batch
+            logits = torch.cat([model(x[i : i + step]) for i in range(0, len(x), step)]).float()
             loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
             seen += torch.bincount(y, minlength=data.num_classes)
             hits += torch.bincount(y[logits.argmax(1) == y], minlength=data.num_classes)

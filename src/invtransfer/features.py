@@ -26,6 +26,7 @@ from invtransfer.device import (
     assignment_fields,
     autocast,
     describe_device,
+    eval_chunk,
     place_model,
     resolve_bf16,
     resolve_device,
@@ -79,9 +80,10 @@ def compute_features(
     was_training = model.training
     model = place_model(model, dev).eval()
     chunks = []
+    step = eval_chunk(dev, batch_size)
     with torch.inference_mode(), autocast(dev, use_bf16):
-        for start in range(0, images_uint8.shape[0], batch_size):
-            batch = images_uint8[start : start + batch_size].to(dev, non_blocking=True)
+        for start in range(0, images_uint8.shape[0], step):
+            batch = images_uint8[start : start + step].to(dev, non_blocking=True)
             chunks.append(model.representation(prepare_images(batch), layer).float().cpu())
     model.train(was_training)
     if not chunks:
