@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from invtransfer.device import job_device, setup_logging
+from invtransfer.device import job_device, setup_logging, tune_cpu_allocator
 from invtransfer.io import atomic_dir, atomic_path, atomic_write_json
 
 log = logging.getLogger("invtransfer.steps")
@@ -79,7 +79,8 @@ def _threads(threads: int | None) -> None:
 
 @contextlib.contextmanager
 def _runtime(threads: int | None, runtime: Mapping[str, Any] | None) -> Iterator[dict[str, Any]]:
-    """A job's runtime for the ``with`` block: its thread budget applied and the device /
+    """A job's runtime for the ``with`` block: its thread budget and the CPU allocator's
+    thresholds (:func:`invtransfer.device.tune_cpu_allocator`) applied, and the device /
     compile / bf16 settings (config keys ``device``, ``training.compile``, ``training.bf16``;
     the config's defaults where not given). A device this machine lacks fails here, at the
     job's start, naming the ``device`` key. ``device: auto`` (or ``cuda``) on a machine with
@@ -89,6 +90,7 @@ def _runtime(threads: int | None, runtime: Mapping[str, Any] | None) -> Iterator
     from invtransfer.config import check_device, schema_defaults
 
     _threads(threads)
+    tune_cpu_allocator()
     defaults = schema_defaults()
     settings = {
         "device": defaults["device"],
