@@ -32,7 +32,9 @@ def machine_speed(steps: int = 300) -> float:
     """Training img/s of the preset's ``cnn4`` (width 16, batch 128, bf16 autocast, 1 thread) on
     random images (``bench_training.step_throughput``), run alone: this VM's speed varies by
     ~1.4x over a day, so runs measured at different times are compared through this number
-    (printed before and after the targets)."""
+    (printed before and after the targets). It trains the project's own ``cnn4``, so a change to
+    that model moves it too: pooling before the ReLU (2026-12-02) made it read ~1.17x higher on
+    the same machine (bench/RESULTS.md)."""
     import torch
     from bench_training import step_throughput
 
