@@ -238,3 +238,15 @@ def test_pool_before_relu_is_bit_identical_to_relu_then_pool(arch, bf16):
     assert len(grads_a) == len(grads_b) > 0
     assert all(torch.equal(a, b) for a, b in zip(grads_a, grads_b, strict=True))
     assert any(g.abs().sum() > 0 for g in grads_a)
+
+
+def test_vgg_config_needs_a_conv_before_each_pool():
+    from invtransfer.models.vgg import VGG
+
+    with pytest.raises(ValueError, match="a max-pool must follow a conv layer"):
+        VGG(("M", 8), 3)
+    with pytest.raises(ValueError, match="a max-pool must follow a conv layer"):
+        VGG((8, "M", "M"), 3)
+    body = VGG((8, "M", 16), 3).body  # conv, BN, pool, ReLU, conv, BN, ReLU
+    kinds = [type(m).__name__ for m in body]
+    assert kinds == ["Conv2d", "BatchNorm2d", "MaxPool2d", "ReLU", "Conv2d", "BatchNorm2d", "ReLU"]

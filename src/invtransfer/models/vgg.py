@@ -26,8 +26,10 @@ class VGG(Classifier):
         layers: list[nn.Module] = []
         in_ch = 3
         for i, item in enumerate(config):
-            if item == "M":
-                continue  # placed with the conv layer before it
+            if item == "M":  # placed with the conv layer before it
+                if i == 0 or config[i - 1] == "M":
+                    raise ValueError(f"VGG config {config}: a max-pool must follow a conv layer")
+                continue
             assert isinstance(item, int)
             layers += [nn.Conv2d(in_ch, item, 3, padding=1), nn.BatchNorm2d(item)]
             if i + 1 < len(config) and config[i + 1] == "M":
