@@ -10,6 +10,8 @@ rule materialize:
         "logs/materialize/{dataset}.log",
     benchmark:
         "benchmarks/materialize/{dataset}.tsv"
+    # long jobs first (pretraining and what it needs, sens): short ones fill the tail
+    priority: 10
     group:
         "data"
     conda:
@@ -33,6 +35,8 @@ rule evalset:
         "logs/evalset/{evalset}.log",
     benchmark:
         "benchmarks/evalset/{evalset}.tsv"
+    # long jobs first (pretraining and what it needs, sens): short ones fill the tail
+    priority: 10
     group:
         "data"
     conda:

@@ -13,6 +13,8 @@ rule sens:
         "logs/sens/{sensset}.log",
     benchmark:
         "benchmarks/sens/{sensset}.tsv"
+    # the longest jobs (minutes each on a CPU) start as soon as they can
+    priority: 20
     group:
         "sens"
     conda:

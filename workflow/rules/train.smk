@@ -12,6 +12,8 @@ rule pretrain:
         "logs/pretrain/{model}.log",
     benchmark:
         "benchmarks/pretrain/{model}.tsv"
+    # long jobs first (pretraining and what it needs, sens): short ones fill the tail
+    priority: 10
     conda:
         "../../envs/invtransfer.yaml"
     threads: 2
