@@ -47,6 +47,52 @@ def machine_speed(steps: int = 300) -> float:
         torch.set_num_threads(threads)
 
 
+def frozen_speed(steps: int = 300, warmup: int = 3) -> float:
+    """Training img/s of a fixed network built here from ``torch.nn`` alone: the ``cnn4`` of
+    2026-12-01 (four conv→BN→ReLU→max-pool blocks of 16/32/64/128 channels, global average pool,
+    a 30-way linear head), batch 128 of uint8 images normalised to [0, 1], bf16 autocast,
+    channels-last, Adam, 1 thread. No project code runs in it, so it reads the same on the same
+    machine whatever the project's models become: the day-to-day comparison number (the
+    project-``cnn4`` probe above moves with the model, e.g. x1.17 on 2026-12-02)."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            layers: list[nn.Module] = []
+            for c_in, c_out in ((3, 16), (16, 32), (32, 64), (64, 128)):
+                layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out)]
+                layers += [nn.ReLU(), nn.MaxPool2d(2)]
+            layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 30)]
+            model = nn.Sequential(*layers).to(memory_format=torch.channels_last).train()
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            images = torch.randint(0, 256, (128, 32, 32, 3), dtype=torch.uint8)
+            labels = torch.randint(0, 30, (128,))
+            start = 0.0
+            for i in range(warmup + steps):
+                if i == warmup:
+                    start = time.perf_counter()
+                x = images.permute(0, 3, 1, 2).float().div_(255.0)
+                x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    logits = model(x)
+                loss = F.cross_entropy(logits.float(), labels)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            return 128 * steps / (time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _speeds() -> tuple[float, float]:
+    return machine_speed(), frozen_speed()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--targets", nargs="+", default=DEFAULT_TARGETS)
@@ -66,8 +112,11 @@ def main() -> None:
         f"machine: {cpu_name()}, {os.cpu_count()} cores, "
         f"load average before start {os.getloadavg()[0]:.2f}"
     )
-    speed_before = machine_speed()
-    print(f"machine speed before: {speed_before:,.0f} img/s (cnn4 training, 1 thread, bf16)")
+    speed_before, frozen_before = _speeds()
+    print(
+        f"machine speed before: {speed_before:,.0f} img/s (project cnn4 training, 1 thread, "
+        f"bf16), frozen network {frozen_before:,.0f} img/s"
+    )
     rows = []
     for target in args.targets:
         t0 = time.perf_counter()
@@ -89,10 +138,12 @@ def main() -> None:
         total += dt
         print(f"| {target} | {dt / 60:.1f} min ({dt:.0f} s) | {jobs} |")
     print(f"| total | {total / 60:.1f} min | |")
-    speed_after = machine_speed()
+    speed_after, frozen_after = _speeds()
     print(
         f"\nmachine speed: {speed_before:,.0f} img/s before, {speed_after:,.0f} after "
-        "(cnn4 training, 1 thread, bf16; compare runs of different days through it)"
+        "(project cnn4 training, 1 thread, bf16); frozen network "
+        f"{frozen_before:,.0f} before, {frozen_after:,.0f} after (no project code: compare "
+        "runs of different days through it)"
     )
     tvo = wf / "results/tables/tvo_t2d_lp.csv"
     if tvo.exists():

@@ -176,8 +176,8 @@ def test_repeats_stop_at_the_deadline():
 
 
 def test_bench_quick_measures_the_machine_speed_and_keeps_the_thread_budget():
-    """bench/bench_quick.py's machine-speed probe (printed before and after the targets, so runs
-    of different days can be compared): a measured, positive training rate; the caller's torch
+    """bench/bench_quick.py's machine-speed probes (printed before and after the targets, so runs
+    of different days can be compared): measured, positive training rates; the caller's torch
     thread count is restored."""
     import bench_quick
     import torch
@@ -186,3 +186,8 @@ def test_bench_quick_measures_the_machine_speed_and_keeps_the_thread_budget():
     rate = bench_quick.machine_speed(steps=5)
     assert math.isfinite(rate) and rate > 0
     assert torch.get_num_threads() == threads
+    # the frozen network (no project code): a measured rate too, threads and global RNG kept
+    rng = torch.get_rng_state()
+    frozen = bench_quick.frozen_speed(steps=5, warmup=1)
+    assert math.isfinite(frozen) and frozen > 0
+    assert torch.get_num_threads() == threads and torch.equal(torch.get_rng_state(), rng)
