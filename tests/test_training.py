@@ -764,3 +764,23 @@ def test_cpu_evaluation_chunk_does_not_change_results(pretrained, monkeypatch, b
     assert device_mod.eval_chunk(torch.device("cpu"), 1024) == 37  # the patched chunk applied
     assert device_mod.eval_chunk(torch.device("cpu"), 16) == 16
     assert device_mod.eval_chunk(torch.device("cuda"), 1024) == 1024
+
+
+def test_take_rows_is_indexing():
+    """The training batches' row gather (``index_select`` for integer indices) gives exactly what
+    indexing gives, for every kind of index the engine or a user may pass."""
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (50, 8, 8, 3), dtype=torch.uint8, generator=gen)
+    feats = torch.randn(50, 7, generator=gen)
+    labels = torch.randint(0, 5, (50,), generator=gen)
+    idx = torch.tensor([3, 0, 49, 3, 17])  # repeated and unordered rows
+    mask = torch.arange(50) % 3 == 0
+    for t in (images, feats, labels):
+        for index in (idx, idx.to(torch.int32), mask, slice(5, 20), slice(None, None, 7)):
+            got, want = labeled_data.take_rows(t, index), t[index]
+            assert got.dtype == want.dtype and torch.equal(got, want)
+    data = labeled_data.LabeledData(feats, labels, "features", 5)
+    x, y = data.batch(idx)
+    assert torch.equal(x, feats[idx]) and torch.equal(y, labels[idx])
+    with pytest.raises(IndexError):
+        labeled_data.take_rows(feats, torch.tensor([50]))
