@@ -416,6 +416,37 @@ def test_switching_t2d_to_per_epoch_renames_only_the_t2d_models_with_transformat
         plan_for(t2d="each-epoch")
 
 
+@pytest.mark.parametrize("experiment", ["it", "tm"])
+def test_an_experiments_own_rendering_key_switches_only_its_models(experiment):
+    """``experiments.{it,tm}.rendering`` overrides ``training.rendering.t2d`` for that
+    experiment's models with transformations only; null (the default) follows the global key."""
+    from invtransfer.config import load_config
+    from invtransfer.experiments import build_plan
+
+    def plan(**exp):
+        overrides = {"experiments": {experiment: exp}} if exp else None
+        config = load_config(ROOT / "config.yaml", preset="quick", overrides=overrides)
+        return build_plan(config)
+
+    base, own = plan(), plan(rendering="per-epoch")
+    assert len(base.models) == len(own.models)
+    for name, job in own.models.items():
+        transformed = bool(own.datasets[job.dataset].get("transforms"))
+        want = "per-epoch" if job.experiment == experiment and transformed else "fixed"
+        assert job.rendering == want, name
+        assert (name in base.models) == (want == "fixed")  # only the switched models renamed
+    assert any(j.rendering == "per-epoch" for j in own.models.values())
+    # an explicit "fixed" keeps the experiment fixed when the global key says per-epoch
+    overrides = {"training": {"rendering": {"t2d": "per-epoch"}}}
+    overrides["experiments"] = {experiment: {"rendering": "fixed"}}
+    config = load_config(ROOT / "config.yaml", preset="quick", overrides=overrides)
+    mixed = build_plan(config)
+    assert {j.rendering for j in mixed.models.values() if j.experiment == experiment} == {"fixed"}
+    assert "per-epoch" in {j.rendering for j in mixed.models.values()}
+    with pytest.raises(Exception, match="each-epoch"):
+        plan(rendering="each-epoch")
+
+
 def test_finetune_step_passes_the_rendering(monkeypatch, tmp_path):
     from invtransfer import finetune as finetune_mod
     from invtransfer import steps

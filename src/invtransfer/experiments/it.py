@@ -107,8 +107,9 @@ def plan_it(
                     size = count_label(n_train)
                     label = f"it-{model_type}-{train_t}-{k}c-{size}"
                     model = plan.add_pretraining(
-                        config, arch, ds, seed, experiment="it", label=label, epochs=it_epochs
-                    )
+                        config, arch, ds, seed, experiment="it", label=label, epochs=it_epochs,
+                        rendering=it["rendering"],  # None: training.rendering.t2d
+                    )  # fmt: skip
                     pairs = [
                         SensPair(
                             eval=e,

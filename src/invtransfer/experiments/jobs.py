@@ -68,13 +68,19 @@ def job_hash(obj: Any, length: int = 10) -> str:
 RENDERED_KINDS = {"t2d": "t2d", "random": "t2d", "cifar": "cifar"}
 
 
-def rendering_for(config: Mapping[str, Any], spec: Mapping[str, Any]) -> str:
+def rendering_for(
+    config: Mapping[str, Any], spec: Mapping[str, Any], override: str | None = None
+) -> str:
     """How pretraining / fine-tuning on the dataset ``spec`` sees its transformations:
-    ``training.rendering.<family>`` for kinds with transformations (:data:`RENDERED_KINDS`),
-    ``"fixed"`` for data without any (every epoch would be the same images)."""
+    ``override`` (an experiment's own ``rendering`` key) or else ``training.rendering.<family>``
+    for kinds with transformations (:data:`RENDERED_KINDS`), ``"fixed"`` for data without any
+    (every epoch would be the same images)."""
     key = RENDERED_KINDS.get(spec.get("kind", ""))
     if key is None or not spec.get("transforms"):
         return "fixed"
+    if override is not None:
+        _check_rendering(override)
+        return override
     return str(config["training"]["rendering"][key])
 
 

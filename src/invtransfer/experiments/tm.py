@@ -47,6 +47,7 @@ def plan_tm(
                     experiment="tm",
                     label=label,
                     epochs=tm["pretrain_epochs"],  # None: training.pretrain.epochs
+                    rendering=tm["rendering"],  # None: training.rendering.t2d
                 )
                 for j, ds_target in enumerate(datasets, start=1):
                     probe = plan.add_probe(
