@@ -80,9 +80,10 @@ class Plan:
         :meth:`ModelJob.from_config` with ``options`` (``experiment``, ``label``; ``epochs``,
         ``augment``) and the rendering ``config`` gives the dataset's spec
         (:func:`~invtransfer.experiments.jobs.rendering_for`; the option ``rendering``, an
-        experiment's own key, overrides it where the data have transformations); with ``min_steps`` (an option,
-        e.g. ``experiments.tvo.min_steps``), a small dataset gets the epochs that reach that many
-        optimiser steps; returns the model's name (:meth:`add_model`)."""
+        experiment's own key, overrides it where the data have transformations); with
+        ``min_steps`` (an option, e.g. ``experiments.tvo.min_steps``), a small dataset gets the
+        epochs that reach that many optimiser steps; returns the model's name
+        (:meth:`add_model`)."""
         rendering = rendering_for(config, self.datasets[dataset], options.pop("rendering", None))
         min_steps = options.pop("min_steps", None)
         if min_steps and "epochs" not in options:
