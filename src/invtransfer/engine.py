@@ -170,10 +170,10 @@ def evaluate(
             x, y = data.batch(slice(start, start + batch_size))
             # forward in device-sized chunks (per-sample identical); the loss sums per batch
             if step >= len(x):  # one pass (a GPU, or a small batch): no concatenated copy
-                logits = model(x).float()
+                logits = model(x)
             else:
                 logits = torch.cat([model(x[i : i + step]) for i in range(0, len(x), step)])
-                logits = logits.float()
+            logits = logits.float()
             loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
             seen += torch.bincount(y, minlength=data.num_classes)
             hits += torch.bincount(y[logits.argmax(1) == y], minlength=data.num_classes)

@@ -180,11 +180,8 @@ class RenderedData:
     ) -> tuple[Tensor, Tensor]:
         """The rendered inputs (epoch ``epoch``) and labels of ``index``; ``host_index`` is the
         same positions on the CPU (saves a device synchronisation per batch)."""
-        if isinstance(index, slice):
-            positions: Tensor = self.rows[index]
-        else:
-            host = host_index if host_index is not None else index.cpu()
-            positions = take_rows(self.rows, host)
+        host = index if isinstance(index, slice) or host_index is None else host_index
+        positions = take_rows(self.rows, host if isinstance(host, slice) else host.cpu())
         x = self.renderer.render(positions, epoch)
         if augment is not None:
             x = augment(x)

@@ -74,14 +74,12 @@ def rendering_for(
     """How pretraining / fine-tuning on the dataset ``spec`` sees its transformations:
     ``override`` (an experiment's own ``rendering`` key) or else ``training.rendering.<family>``
     for kinds with transformations (:data:`RENDERED_KINDS`), ``"fixed"`` for data without any
-    (every epoch would be the same images)."""
+    (every epoch would be the same images). The value is checked where it is used
+    (:class:`ModelJob`) and, from a config, by the schema."""
     key = RENDERED_KINDS.get(spec.get("kind", ""))
     if key is None or not spec.get("transforms"):
         return "fixed"
-    if override is not None:
-        _check_rendering(override)
-        return override
-    return str(config["training"]["rendering"][key])
+    return str(override if override is not None else config["training"]["rendering"][key])
 
 
 def _freeze_mapping(job: Any, name: str) -> None:
