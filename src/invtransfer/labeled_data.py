@@ -180,7 +180,7 @@ class RenderedData:
     ) -> tuple[Tensor, Tensor]:
         """The rendered inputs (epoch ``epoch``) and labels of ``index``; ``host_index`` is the
         same positions on the CPU (saves a device synchronisation per batch)."""
-        host = index if isinstance(index, slice) or host_index is None else host_index
+        host = host_index if host_index is not None else index  # the same positions
         positions = take_rows(self.rows, host if isinstance(host, slice) else host.cpu())
         x = self.renderer.render(positions, epoch)
         if augment is not None:
