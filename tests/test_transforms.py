@@ -760,6 +760,44 @@ def test_flips_keep_position_and_match_torch_flip():
         assert torch.equal(flipped[i, :, :, int(x0[i]) : int(x1[i]) + 1], box.flip(-1))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_flips_make_uncovered_pixels_plus_zero_whatever_lay_there(dtype):
+    # a box off-centre: mirroring it reads sources off the canvas, which must come out +0.0
+    # exactly (as grid_sample's zero padding), even where the clamped source holds -0.0 or NaN
+    images = torch.zeros(3, 4, 8, 8, dtype=dtype)
+    images[:, :, 2:5, 1:4] = 0.5
+    images[:, 3, 2:5, 1:4] = 1.0
+    images[0, :, :, 0] = -0.0
+    images[1, :, 0, :] = float("nan")
+    images[1, :, :, 0] = float("nan")
+    images[2, :, 5, 6] = 0.25  # a visible pixel away from the object widens the box
+    on = {"applied": torch.ones(3, dtype=torch.bool)}
+    for name, axis in (("h_flip", -1), ("v_flip", -2)):
+        out = T.TRANSFORMS[name].apply(images, on, OPTS)
+        x0, x1, y0, y1 = T._alpha_box(images[:, 3:].float())
+        for i in range(3):
+            centre = int(x0[i] + x1[i]) if axis == -1 else int(y0[i] + y1[i])
+            for k in range(8):
+                src = centre - k
+                line = out[i, :, :, k] if axis == -1 else out[i, :, k, :]
+                if 0 <= src < 8:
+                    want = images[i, :, :, src] if axis == -1 else images[i, :, src, :]
+                    assert torch.equal(line.isnan(), want.isnan())
+                    assert torch.equal(line.nan_to_num(), want.nan_to_num())
+                    assert torch.equal(line.signbit(), want.signbit())
+                else:
+                    assert not line.isnan().any() and not line.signbit().any()
+                    assert not line.any()
+
+
+def test_keep_zeroes_by_bits():
+    x = torch.tensor([-0.0, float("nan"), 0.5, -0.0, float("inf")])
+    keep = torch.tensor([False, False, False, True, True])
+    out = T._keep(x.clone(), keep)
+    assert out[:3].tolist() == [0.0, 0.0, 0.0] and not out[:3].signbit().any()
+    assert out[3].signbit() and out[4] == float("inf")
+
+
 def test_pixelate_matches_pil_box_then_nearest():
     images = (opaque(2) * 255).round() / 255  # uint8-exact input, as PIL sees it
     on = {"applied": torch.ones(2, dtype=torch.bool)}

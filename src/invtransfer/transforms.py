@@ -1143,22 +1143,40 @@ def _in_range(offset: Tensor, size: int) -> Tensor:
     return (offset + 1.0).clamp_(0.0, 1.0).mul_((size - offset).clamp_(0.0, 1.0))
 
 
+_BITS = {2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _keep(out: Tensor, keep: Tensor) -> Tensor:
+    """``out`` (written in place) where the bool ``keep`` (broadcastable) is set, +0.0 elsewhere:
+    a bitwise AND of the floats' bits with all-ones or all-zeros words, so exactly ``grid_sample``'s
+    zero padding whatever the discarded value was (−0.0 or NaN included; a 0/1 product keeps
+    −0.0 and NaN)."""
+    bits = _BITS[out.element_size()]
+    out.view(bits).bitwise_and_(keep.to(bits).neg_())  # True → −1 (every bit set), False → 0
+    return out
+
+
 def _flip(images: Tensor, params: Mapping[str, Tensor], where: str, axis: str) -> Tensor:
     """Mirror the applied samples about their box centre along ``axis`` ("x" or "y").
 
     The reflection about the box centre reads source ``x0 + x1 − x`` (or ``y0 + y1 − y``);
-    samples not applied read themselves. Columns: one exact integer remap over the whole batch
-    (:func:`_remap`). Rows: whole rows are copied, so a gather of rows (``index_select``, at
-    memcpy speed) does it, and rows whose source lies off the canvas are then zeroed.
+    samples not applied read themselves. Columns: one ``gather`` along the rows of the
+    (N, C·H, W) view with each sample's W column indices (clamped onto the canvas), then
+    :func:`_keep` zeroes the columns whose source lies off it — the same bits as the
+    ``grid_sample`` remap (:func:`_remap`) at half its CPU time on the AMD EPYC VM (2 ms → 1 ms
+    per 256 images; translate, whose rows move too, did not gain this way). Rows: whole rows are
+    copied, so a gather of rows (``index_select``, at memcpy speed) does it, and rows whose source
+    lies off the canvas are then zeroed.
     """
     applied = _flag(params, where, images)
     n, c, h, w = images.shape
     x0, x1, y0, y1 = _alpha_box(images[:, 3:])
     if axis == "x":
-        src_x = torch.arange(w, device=images.device).expand(n, w)
-        src_y = torch.arange(h, device=images.device).expand(n, h)
-        src_x = torch.where(applied[:, None], (x0 + x1)[:, None] - src_x, src_x)
-        return _remap(images, src_y, src_x)
+        xs = torch.arange(w, device=images.device)
+        source = torch.where(applied[:, None], (x0 + x1)[:, None] - xs, xs)  # N×W
+        index = source.clamp(0, w - 1)[:, None, :].expand(n, c * h, w)
+        out = torch.gather(images.reshape(n, c * h, w), 2, index).view(n, c, h, w)
+        return _keep(out, ((source >= 0) & (source < w))[:, None, None, :])  # others transparent
     ys = torch.arange(h, device=images.device)
     source = torch.where(applied[:, None], (y0 + y1)[:, None] - ys, ys)  # N×H
     plane = torch.arange(n * c, device=images.device).view(n, c, 1) * h
@@ -1173,7 +1191,7 @@ def _flip(images: Tensor, params: Mapping[str, Tensor], where: str, axis: str) -
             rows = (sample[:, None] * c + np.arange(c)) * h + row[:, None]
             flat.index_fill_(0, torch.from_numpy(rows.reshape(-1)), 0.0)
         return out
-    return out.mul_((~outside).to(out.dtype)[:, None, :, None])  # no device synchronisation
+    return _keep(out, ~outside[:, None, :, None])  # no device synchronisation
 
 
 @_kernel("v_flip")
