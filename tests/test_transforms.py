@@ -740,6 +740,33 @@ def test_translate_image_modes():
     assert torch.equal(ref[0, :, dy:, dx:], images[0, :, : 32 - dy, : 32 - dx])
 
 
+@pytest.mark.parametrize("shape", [(6, 4, 8, 8), (5, 4, 7, 11), (1, 4, 32, 32)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_translate_shift_matches_the_grid_sample_remap(shape, dtype):
+    # the CPU's flat-window shift against the device path's grid_sample remap, bit for bit:
+    # shifts up to and past the canvas size, the first and last planes moved both ways, a
+    # slice of a larger tensor (storage offset) and a non-contiguous input
+    n, c, h, w = shape
+    gen = torch.Generator().manual_seed(n * h + w)
+    big = torch.rand(n + 4, c, h, w, generator=gen, dtype=dtype)
+    big[big < 0.2] = -0.0
+    before = big.clone()
+    for images in (big[2 : 2 + n], big[2 : 2 + n].transpose(2, 3).contiguous().transpose(2, 3)):
+        for trial in range(12):
+            dy = torch.randint(-h - 1, h + 2, (n,), generator=gen)
+            dx = torch.randint(-w - 1, w + 2, (n,), generator=gen)
+            if trial < 4:  # the first plane moved forward / the last moved back, and vice versa
+                sign = 1 if trial % 2 == 0 else -1
+                dy[0], dx[0] = sign * (trial // 2 + 1), sign * 2
+                dy[-1], dx[-1] = -sign * (trial // 2 + 1), -sign * 3
+            src_y = torch.arange(h)[None, :] - dy[:, None]
+            src_x = torch.arange(w)[None, :] - dx[:, None]
+            want = T._remap(images, src_y, src_x)
+            got = T._shift(images, dy, dx)
+            assert torch.equal(got, want) and torch.equal(got.signbit(), want.signbit())
+    assert torch.equal(big, before) and torch.equal(big.signbit(), before.signbit())  # unwritten
+
+
 def test_flips_keep_position_and_match_torch_flip():
     images = objects(2)
     on = {"applied": torch.tensor([True, False])}

@@ -1130,9 +1130,43 @@ def apply_translate(
     x0, x1, y0, y1 = _alpha_box(images[:, 3:])
     dx = _translate_shift(u_x, x0, x1, w, options)
     dy = _translate_shift(u_y, y0, y1, h, options)
+    if images.device.type == "cpu" and n:
+        return _shift(images, dy, dx)
     src_x = torch.arange(w, device=images.device)[None, :] - dx[:, None]
     src_y = torch.arange(h, device=images.device)[None, :] - dy[:, None]
     return _remap(images, src_y, src_x)
+
+
+def _shift(images: Tensor, dy: Tensor, dx: Tensor) -> Tensor:
+    """``out[n, :, y, x] = images[n, :, y − dy[n], x − dx[n]]``, +0.0 where that lies off the
+    canvas: the same bits as :func:`_remap` (``grid_sample``), at about a third of its CPU time.
+
+    A move by whole pixels is a shift of each flat H·W plane by ``dy·W + dx`` elements: one
+    ``index_select`` of whole planes (memcpy speed) from an overlapping view whose row ``k`` is
+    the H·W elements from flat position ``k``, then :func:`_keep` zeroes the pixels that
+    wrapped in from a neighbouring row or plane. Only the very first plane (moved down/right)
+    and the very last (moved up/left) would reach past the batch's buffer; they are shifted
+    on their own.
+    """
+    n, c, h, w = images.shape
+    hw = h * w
+    flat = images.contiguous().view(-1)
+    total = flat.numel()
+    offset = (dy * w + dx).to(torch.int64)  # per sample; |offset| < H·W for an in-canvas move
+    windows = flat.as_strided((total - hw + 1, hw), (1, 1), flat.storage_offset())
+    starts = torch.arange(n * c).view(n, c) * hw - offset[:, None]
+    out = torch.index_select(windows, 0, starts.view(-1).clamp_(0, total - hw))
+    planes = out.view(n * c, hw)
+    first, last = int(offset[0]), int(offset[-1])
+    if 0 < first < hw:  # the first plane moved forward: its start lies before the buffer
+        planes[0, :first].zero_()
+        planes[0, first:].copy_(flat[: hw - first])
+    if -hw < last < 0:  # the last plane moved back: its window runs past the end
+        planes[-1, hw + last :].zero_()
+        planes[-1, : hw + last].copy_(flat[total - hw - last :])
+    ys, xs = torch.arange(h) - dy[:, None], torch.arange(w) - dx[:, None]  # source rows/columns
+    keep = ((ys >= 0) & (ys < h))[:, None, :, None] & ((xs >= 0) & (xs < w))[:, None, None, :]
+    return _keep(out.view(n, c, h, w), keep)
 
 
 def _in_range(offset: Tensor, size: int) -> Tensor:
