@@ -135,6 +135,12 @@ def load_claims(
         lacking = [k for k in _REQUIRED_PARAMS[item["kind"]] if k not in params]
         if lacking:
             raise ValueError(f"{where} ({cid}): kind {item['kind']} needs params {lacking}")
+        if item["kind"] == "nested_subset_below":
+            fewest = params.get("min_missing", 1)
+            if isinstance(fewest, bool) or not isinstance(fewest, int) or fewest < 1:
+                raise ValueError(
+                    f"{where} ({cid}): min_missing must be an int >= 1, got {fewest!r}"
+                )
         if item["kind"] == "abs_diff_at_most" and ("rows" in params) == ("pairs" in params):
             raise ValueError(f"{where} ({cid}): abs_diff_at_most needs 'rows' or 'pairs', not both")
         for ref in _refs(params):
@@ -372,15 +378,19 @@ def _check_artifact(claim: Claim, artifact: str, look: _Lookup, tally: _Tally) -
                 tally.check(cells[(k, j)] >= float(p["threshold"]) - 1e-12,
                             f"{tag}train {k} → target {j}: {_f(cells[(k, j)])}")  # fmt: skip
         elif kind == "nested_subset_below":
+            # the models missing at least ``min_missing`` of target j's transformations against
+            # every model trained on all of them (k ≥ j)
+            fewest = int(p.get("min_missing", 1))
             for j in index:
-                below = [k for k in index if k < j]
+                below = [k for k in index if k <= j - fewest]
                 above = [k for k in index if k >= j]
                 if not below or any((k, j) not in cells for k in below + above):
                     continue
                 lo = max(cells[(k, j)] for k in below)
                 hi = min(cells[(k, j)] for k in above)
+                subset = f"k<{j}" if fewest == 1 else f"k≤{j - fewest}"
                 tally.check(lo + margin < hi,
-                            f"{tag}target {j}: max(k<{j}) {_f(lo)} vs min(k≥{j}) {_f(hi)}")  # fmt: skip
+                            f"{tag}target {j}: max({subset}) {_f(lo)} vs min(k≥{j}) {_f(hi)}")  # fmt: skip
         else:
             slack = float(p["slack"])
             for j in index:
