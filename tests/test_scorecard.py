@@ -286,6 +286,12 @@ def test_nested_subset_below_min_missing():
     assert (strict.status, strict.failures) == (FAILS, 3)
     (r,) = evaluate_claims([claim], _tm_numbers(change={(2, 4): 0.95}))
     assert (r.status, r.failures) == (FAILS, 1)
+    # two nested transformations: no model misses two, so not checked, and the reason says why
+    (r,) = evaluate_claims([claim], _tm_numbers(n=2))
+    assert (r.status, r.available) == (NOT_CHECKED, 0)
+    assert r.missing_reasons == (
+        "fig4 nests 2 transformations; this claim needs at least 3 (experiments.tm.n_transforms)",
+    )
 
 
 @pytest.mark.parametrize("value", [0, -1, 1.5, "2", True])

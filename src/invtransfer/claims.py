@@ -381,6 +381,12 @@ def _check_artifact(claim: Claim, artifact: str, look: _Lookup, tally: _Tally) -
             # the models missing at least ``min_missing`` of target j's transformations against
             # every model trained on all of them (k ≥ j)
             fewest = int(p.get("min_missing", 1))
+            if len(index) <= fewest:  # no target can have a model that misses that many
+                tally.missing.append((
+                    f"{tag}a target whose models miss {fewest} of its transformations",
+                    (f"{artifact} nests {len(index)} transformations; this claim needs at least "
+                     f"{fewest + 1} (experiments.tm.n_transforms)",),
+                ))  # fmt: skip
             for j in index:
                 below = [k for k in index if k <= j - fewest]
                 above = [k for k in index if k >= j]
