@@ -76,6 +76,7 @@ def _broken(paper: dict, path: str, value) -> dict:
         ("assets.objects.source", "imagenet", "assets.objects.source"),
         ("experiments.ife.correlations", [0.5, 1.5], "experiments.ife.correlations[1]"),
         ("training.probe.lr", 0, "training.probe.lr"),
+        ("experiments.tm.pretrain_batch_size", 0, "experiments.tm.pretrain_batch_size"),
         ("experiments.it.transforms", ["rotate", "rotat"], "experiments.it.transforms[1]"),
         (
             "experiments.tm.architectures",
@@ -153,8 +154,9 @@ def test_every_schema_key_has_a_description_and_one_default():
     keys = dict(_schema_keys(load_schema()))
     # 126 + training.rendering.{t2d,cifar} + the profile section's 8 + assets.backgrounds.bank_seed,
     # training.pretrain.schedule, experiments.it.n_train, experiments.tvo.min_steps,
-    # experiments.{it,tm}.pretrain_epochs, experiments.{it,tm}.rendering
-    assert len(keys) == 145
+    # experiments.{it,tm}.pretrain_epochs, experiments.{it,tm}.rendering,
+    # experiments.tm.pretrain_batch_size
+    assert len(keys) == 146
     for path, sub in keys.items():
         assert str(sub.get("description", "")).strip(), f"{path} has no description"
         if "properties" in sub:

@@ -488,3 +488,37 @@ def test_it_and_tm_pretrain_epochs_override_only_their_family(paper_plan):
         for e in ("tvo", "it", "tm")
     }
     assert epochs == {"tvo": {4}, "it": {9}, "tm": {7}}
+
+
+def test_tm_pretrain_batch_size_overrides_only_the_mismatch_models(paper_plan):
+    """experiments.tm.pretrain_batch_size: null (default) = training.pretrain.batch_size for the
+    mismatch models too; a value sets their batch size (and so their steps, their folder's
+    hash) and no other family's."""
+    batch = {j.batch_size for j in paper_plan.models.values()}
+    assert batch == {load_config(ROOT / "config.yaml")["training"]["pretrain"]["batch_size"]}
+    overrides = {
+        "seeds": 1,
+        "data": {"n_train": 200, "n_val": 50, "n_test": 50},
+        "training": {"pretrain": {"epochs": 4, "batch_size": 32}},
+        "experiments": {
+            "tvo": {"families": ["t2d"], "regimes": ["lp"], "architectures": ["cnn4"],
+                    "default_arch": "cnn4", "pt_samples": {"t2d": [200]},
+                    "default_pt_samples": {"t2d": 200}},
+            "it": {"architectures": ["cnn4"], "transforms": ["rotate"]},
+            "tm": {"architectures": ["cnn4"], "n_transforms": 2, "pretrain_batch_size": 16},
+            "ife": {"enabled": False},
+        },
+    }  # fmt: skip
+    plan = build_plan(load_config(ROOT / "config.yaml", overrides=overrides))
+    sizes = {
+        e: {j.batch_size for j in plan.models.values() if j.experiment == e}
+        for e in ("tvo", "it", "tm")
+    }
+    assert sizes == {"tvo": {32}, "it": {32}, "tm": {16}}
+    assert {j.to_params()["batch_size"] for j in plan.models.values() if j.experiment == "tm"} == {16}
+    default = build_plan(
+        load_config(ROOT / "config.yaml", overrides={**overrides, "experiments": {
+            **overrides["experiments"], "tm": {"architectures": ["cnn4"], "n_transforms": 2}}})
+    )  # fmt: skip
+    tm_names = {n for n, j in plan.models.items() if j.experiment == "tm"}
+    assert tm_names.isdisjoint(default.models)  # another batch size is another model

@@ -134,12 +134,14 @@ class ModelJob:
         experiment: str,
         label: str,
         epochs: int | None = None,
+        batch_size: int | None = None,
         augment: str = "none",
         rendering: str = "fixed",
     ) -> ModelJob:
         """The pretraining job of ``arch`` on ``dataset`` under ``config["training"]``
-        (``epochs`` overrides ``training.pretrain.epochs``, e.g. for the IFE family;
-        ``rendering`` is :func:`rendering_for` the dataset's spec)."""
+        (``epochs`` and ``batch_size`` override ``training.pretrain.epochs`` / ``batch_size``,
+        e.g. for the IFE or the mismatch family; ``rendering`` is :func:`rendering_for` the
+        dataset's spec)."""
         arch = resolve_arch(arch, config)
         pre = config["training"]["pretrain"]
         vit = config["training"]["vit"] if arch == "vit" else None
@@ -149,7 +151,7 @@ class ModelJob:
             dataset=dataset,
             seed=int(seed),
             epochs=int(pre["epochs"] if epochs is None else epochs),
-            batch_size=int(pre["batch_size"]),
+            batch_size=int(pre["batch_size"] if batch_size is None else batch_size),
             lr=float(pre["lr"]),
             weight_decay=float(vit["weight_decay"] if vit else pre["weight_decay"]),
             schedule="vit" if vit else pre["schedule"],

@@ -47,6 +47,7 @@ def plan_tm(
                     experiment="tm",
                     label=label,
                     epochs=tm["pretrain_epochs"],  # None: training.pretrain.epochs
+                    batch_size=tm["pretrain_batch_size"],  # None: training.pretrain.batch_size
                     rendering=tm["rendering"],  # None: training.rendering.t2d
                 )
                 for j, ds_target in enumerate(datasets, start=1):
