@@ -515,7 +515,8 @@ def test_tm_pretrain_batch_size_overrides_only_the_mismatch_models(paper_plan):
         for e in ("tvo", "it", "tm")
     }
     assert sizes == {"tvo": {32}, "it": {32}, "tm": {16}}
-    assert {j.to_params()["batch_size"] for j in plan.models.values() if j.experiment == "tm"} == {16}
+    tm_jobs = [j for j in plan.models.values() if j.experiment == "tm"]
+    assert {j.to_params()["batch_size"] for j in tm_jobs} == {16}  # what the step receives
     default = build_plan(
         load_config(ROOT / "config.yaml", overrides={**overrides, "experiments": {
             **overrides["experiments"], "tm": {"architectures": ["cnn4"], "n_transforms": 2}}})
