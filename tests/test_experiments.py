@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from invtransfer.config import load_config
-from invtransfer.experiments import build_plan, draw_tvo_transforms, twin_seed
+from invtransfer.experiments import Plan, build_plan, draw_tvo_transforms, twin_seed
 from invtransfer.reporting import artifact_tables, final_targets
 from invtransfer.transforms import CATEGORIES
 
@@ -465,29 +465,38 @@ def test_min_steps_gives_small_pretrainings_more_epochs_and_is_off_by_default(pa
     assert by_size == {300: 27, 1000: 8, 2000: 4}
 
 
-def test_it_and_tm_pretrain_epochs_override_only_their_family(paper_plan):
-    """experiments.it/tm.pretrain_epochs: null (default) = training.pretrain.epochs, the paper's 50
-    for every family; a value sets that family's epochs and no other family's."""
-    assert {j.epochs for j in paper_plan.models.values() if j.experiment in ("it", "tm")} == {50}
+def _small_family_plan(pretrain: dict, it: dict, tm: dict) -> Plan:
+    """The plan of one seed of 200-image TvO, IT (rotate) and TM (2 transformations) `cnn4`
+    models with ``training.pretrain`` and the IT/TM keys given."""
     overrides = {
         "seeds": 1,
         "data": {"n_train": 200, "n_val": 50, "n_test": 50},
-        "training": {"pretrain": {"epochs": 4}},
+        "training": {"pretrain": pretrain},
         "experiments": {
             "tvo": {"families": ["t2d"], "regimes": ["lp"], "architectures": ["cnn4"],
                     "default_arch": "cnn4", "pt_samples": {"t2d": [200]},
                     "default_pt_samples": {"t2d": 200}},
-            "it": {"architectures": ["cnn4"], "transforms": ["rotate"], "pretrain_epochs": 9},
-            "tm": {"architectures": ["cnn4"], "n_transforms": 2, "pretrain_epochs": 7},
+            "it": {"architectures": ["cnn4"], "transforms": ["rotate"], **it},
+            "tm": {"architectures": ["cnn4"], "n_transforms": 2, **tm},
             "ife": {"enabled": False},
         },
     }  # fmt: skip
-    plan = build_plan(load_config(ROOT / "config.yaml", overrides=overrides))
-    epochs = {
-        e: {j.epochs for j in plan.models.values() if j.experiment == e}
+    return build_plan(load_config(ROOT / "config.yaml", overrides=overrides))
+
+
+def _per_family(plan: Plan, attribute: str) -> dict[str, set]:
+    return {
+        e: {getattr(j, attribute) for j in plan.models.values() if j.experiment == e}
         for e in ("tvo", "it", "tm")
     }
-    assert epochs == {"tvo": {4}, "it": {9}, "tm": {7}}
+
+
+def test_it_and_tm_pretrain_epochs_override_only_their_family(paper_plan):
+    """experiments.it/tm.pretrain_epochs: null (default) = training.pretrain.epochs, the paper's 50
+    for every family; a value sets that family's epochs and no other family's."""
+    assert {j.epochs for j in paper_plan.models.values() if j.experiment in ("it", "tm")} == {50}
+    plan = _small_family_plan({"epochs": 4}, {"pretrain_epochs": 9}, {"pretrain_epochs": 7})
+    assert _per_family(plan, "epochs") == {"tvo": {4}, "it": {9}, "tm": {7}}
 
 
 def test_tm_pretrain_batch_size_overrides_only_the_mismatch_models(paper_plan):
@@ -496,30 +505,12 @@ def test_tm_pretrain_batch_size_overrides_only_the_mismatch_models(paper_plan):
     hash) and no other family's."""
     batch = {j.batch_size for j in paper_plan.models.values()}
     assert batch == {load_config(ROOT / "config.yaml")["training"]["pretrain"]["batch_size"]}
-    overrides = {
-        "seeds": 1,
-        "data": {"n_train": 200, "n_val": 50, "n_test": 50},
-        "training": {"pretrain": {"epochs": 4, "batch_size": 32}},
-        "experiments": {
-            "tvo": {"families": ["t2d"], "regimes": ["lp"], "architectures": ["cnn4"],
-                    "default_arch": "cnn4", "pt_samples": {"t2d": [200]},
-                    "default_pt_samples": {"t2d": 200}},
-            "it": {"architectures": ["cnn4"], "transforms": ["rotate"]},
-            "tm": {"architectures": ["cnn4"], "n_transforms": 2, "pretrain_batch_size": 16},
-            "ife": {"enabled": False},
-        },
-    }  # fmt: skip
-    plan = build_plan(load_config(ROOT / "config.yaml", overrides=overrides))
-    sizes = {
-        e: {j.batch_size for j in plan.models.values() if j.experiment == e}
-        for e in ("tvo", "it", "tm")
-    }
-    assert sizes == {"tvo": {32}, "it": {32}, "tm": {16}}
+    pretrain = {"epochs": 4, "batch_size": 32}
+    plan = _small_family_plan(pretrain, {}, {"pretrain_batch_size": 16})
+    assert _per_family(plan, "batch_size") == {"tvo": {32}, "it": {32}, "tm": {16}}
     tm_jobs = [j for j in plan.models.values() if j.experiment == "tm"]
     assert {j.to_params()["batch_size"] for j in tm_jobs} == {16}  # what the step receives
-    default = build_plan(
-        load_config(ROOT / "config.yaml", overrides={**overrides, "experiments": {
-            **overrides["experiments"], "tm": {"architectures": ["cnn4"], "n_transforms": 2}}})
-    )  # fmt: skip
+    default = _small_family_plan(pretrain, {}, {})
+    assert _per_family(default, "batch_size")["tm"] == {32}
     tm_names = {n for n, j in plan.models.items() if j.experiment == "tm"}
     assert tm_names.isdisjoint(default.models)  # another batch size is another model
