@@ -155,8 +155,8 @@ def test_every_schema_key_has_a_description_and_one_default():
     # 126 + training.rendering.{t2d,cifar} + the profile section's 8 + assets.backgrounds.bank_seed,
     # training.pretrain.schedule, experiments.it.n_train, experiments.tvo.min_steps,
     # experiments.{it,tm}.pretrain_epochs, experiments.{it,tm}.rendering,
-    # experiments.tm.pretrain_batch_size
-    assert len(keys) == 146
+    # experiments.tm.pretrain_batch_size, data.random_pixels
+    assert len(keys) == 147
     for path, sub in keys.items():
         assert str(sub.get("description", "")).strip(), f"{path} has no description"
         if "properties" in sub:

@@ -280,6 +280,94 @@ def test_random_patterns_are_keyed_by_seed_and_class():
     assert half[0, 3].sum() == 16 * 16
 
 
+def _as_float32s(pixels: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(pixels).reshape(-1).view("<f4")
+
+
+def test_float32_bytes_pixels_are_the_references_byte_reinterpretation():
+    """`data.random_pixels: float32-bytes` (FIDELITY D13): an image is the raw little-endian bytes
+    of uniform float32 values in [0, 1) read as RGB, as `Image.fromarray(rng.random((32, 32, 3),
+    dtype=float32), "RGB")` does in the reference: every 4th byte is an exponent byte (57-63)."""
+    from invtransfer.datasets.t2d import random_backgrounds
+
+    pixels, seeds = random_backgrounds(3, "train", np.arange(8), 32, pixels="float32-bytes")
+    assert pixels.shape == (8, 32, 32, 3) and pixels.dtype == np.uint8
+    values = _as_float32s(pixels)
+    assert len(values) == 8 * 32 * 32 * 3 // 4
+    assert ((values >= 0) & (values < 1)).all()
+    assert (values * 2.0**24 == np.round(values * 2.0**24)).all()  # 24-bit mantissas
+    assert abs(values.mean() - 0.5) < 0.02 and values.std() > 0.27  # uniform
+    exponent = pixels.reshape(8, -1)[:, 3::4]
+    assert exponent.max() <= 63 and (exponent >= 57).mean() > 0.999
+    assert len({p.tobytes() for p in pixels}) == 8  # fresh pixels per sample
+    # the same stream seeds as the uniform pixels (only how the bytes are made differs)
+    uniform, useeds = random_backgrounds(3, "train", np.arange(8), 32)
+    assert np.array_equal(seeds, useeds) and not np.array_equal(pixels, uniform)
+    again, _ = random_backgrounds(3, "train", np.arange(4, 8), 32, pixels="float32-bytes")
+    assert np.array_equal(again, pixels[4:])  # a pure function of (seed, split, index)
+
+
+def test_float32_bytes_patterns_are_bicubic_resized_canvases():
+    """The reference's pattern: the whole 32-px float32-bytes image resized to the pattern side
+    (bicubic, `scale_object(…, 0.7)`): an opaque 22×22 square, smoother than its source bytes."""
+    few = random_patterns(30, 32, seed=7, pixels="float32-bytes")
+    assert torch.equal(few, random_patterns(60, 32, seed=7, pixels="float32-bytes")[:30])
+    assert not torch.equal(few, random_patterns(30, 32, seed=8, pixels="float32-bytes"))
+    assert (few[:, 3, 5:27, 5:27] == 1).all() and few[:, 3].sum() == 30 * 22 * 22
+    assert (few[:, :, :5] == 0).all() and (few[:, :, 27:] == 0).all()  # transparent outside
+    uniform = random_patterns(30, 32, seed=7)
+    assert not torch.equal(few, uniform)
+    inner, raw = few[:, :3, 5:27, 5:27], uniform[:, :3, 5:27, 5:27]
+
+    def roughness(x: torch.Tensor) -> float:  # mean absolute difference of horizontal neighbours
+        return (x[..., 1:] - x[..., :-1]).abs().mean().item()
+
+    assert roughness(inner) < 0.8 * roughness(raw)  # the resize smooths the byte noise
+    with pytest.raises(ValueError, match="pixels must be one of"):
+        random_patterns(2, 32, seed=7, pixels="bytes")
+
+
+def test_random_pixels_key_is_validated_and_absent_at_its_default():
+    plain = canonicalize_spec({"kind": "random"})
+    assert "pixels" not in plain["objects"] and "pixels" not in plain["backgrounds"]
+    uniform = {"pixels": "uniform"}
+    assert (
+        canonicalize_spec({"kind": "random", "objects": uniform, "backgrounds": uniform}) == plain
+    )  # the default writes nothing: datasets built before the key keep their names
+    ref = canonicalize_spec(
+        {"kind": "random", "objects": {"pixels": "float32-bytes"}, "backgrounds": uniform}
+    )
+    assert ref["objects"]["pixels"] == "float32-bytes" and "pixels" not in ref["backgrounds"]
+    with pytest.raises(ConfigError, match=r"objects\.pixels"):
+        canonicalize_spec({"kind": "random", "objects": {"pixels": "bytes"}})
+    with pytest.raises(ConfigError, match=r"backgrounds\.pixels"):
+        canonicalize_spec({"kind": "random", "backgrounds": {"pixels": 1}})
+    with pytest.raises(ConfigError, match=r"backgrounds\.pixels"):
+        canonicalize_spec(
+            {"kind": "t2d", "transforms": [], "backgrounds": {"pixels": "float32-bytes"}}
+        )
+
+
+def test_float32_bytes_random_data_materializes_deterministically(tmp_path):
+    spec = {
+        "kind": "random",
+        "objects": {"count": 4, "pixels": "float32-bytes"},
+        "backgrounds": {"source": "random", "pixels": "float32-bytes"},
+        "transforms": ["hue"],
+        "splits": {"train": 24},
+    }
+    for name in ("a", "b"):
+        materialize(spec, tmp_path / name, progress=False)
+    a, b = load_split(tmp_path / "a", "train"), load_split(tmp_path / "b", "train")
+    assert torch.equal(a.images, b.images)
+    border = a.images[:, :5].numpy()  # the backgrounds: float32 bytes, an exponent byte every 4th
+    flat = border.reshape(24, -1)
+    assert flat.shape[1] % 4 == 0 and (flat[:, 3::4] <= 63).all()
+    plain = {**spec, "objects": {"count": 4}, "backgrounds": {"source": "random"}}
+    materialize(plain, tmp_path / "plain", progress=False)
+    assert not torch.equal(a.images, load_split(tmp_path / "plain", "train").images)
+
+
 def test_random_twin_shares_patterns_and_backgrounds(tmp_path):
     spec = {
         "kind": "random",

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from invtransfer.config import load_config
+from invtransfer.errors import ConfigError
 from invtransfer.experiments import Plan, build_plan, draw_tvo_transforms, twin_seed
 from invtransfer.reporting import artifact_tables, final_targets
 from invtransfer.transforms import CATEGORIES
@@ -489,6 +490,37 @@ def _per_family(plan: Plan, attribute: str) -> dict[str, set]:
         e: {getattr(j, attribute) for j in plan.models.values() if j.experiment == e}
         for e in ("tvo", "it", "tm")
     }
+
+
+def test_random_pixels_reaches_every_structured_random_dataset_and_nothing_else():
+    """data.random_pixels (FIDELITY D13): uniform (default, the paper's App. D.1) leaves every
+    spec as it was; float32-bytes sets the patterns' and backgrounds' pixels of every structured
+    random dataset (the IT random models' data, the random OOD evaluation sets) and of nothing else."""
+
+    def random_specs(plan: Plan) -> dict[str, dict]:
+        specs = dict(plan.datasets)
+        specs.update({f"{n}/{k}": s for n, ms in plan.evalsets.items() for k, s in ms.items()})
+        return specs
+
+    default = _small_family_plan({"epochs": 1}, {}, {})
+    overrides = {"data": {"random_pixels": "float32-bytes"}}
+    ref = build_plan(load_config(ROOT / "config.yaml", overrides=overrides))
+    base = build_plan(load_config(ROOT / "config.yaml"))
+    for plan in (default, base):
+        assert all(
+            "pixels" not in s.get("objects", {}) and "pixels" not in s.get("backgrounds", {})
+            for s in random_specs(plan).values()
+        )
+    specs = random_specs(ref)
+    rand = {n: s for n, s in specs.items() if s["kind"] == "random"}
+    assert rand and len(rand) < len(specs)
+    assert all(s["objects"]["pixels"] == "float32-bytes" for s in rand.values())
+    assert all(s["backgrounds"]["pixels"] == "float32-bytes" for s in rand.values())
+    other = {n for n, s in specs.items() if s["kind"] != "random"}
+    assert other <= set(random_specs(base))  # image datasets keep their names (and data)
+    assert not set(rand) & set(random_specs(base))  # random ones are new datasets
+    with pytest.raises(ConfigError, match=r"data\.random_pixels"):
+        load_config(ROOT / "config.yaml", overrides={"data": {"random_pixels": "bytes"}})
 
 
 def test_it_and_tm_pretrain_epochs_override_only_their_family(paper_plan):

@@ -144,7 +144,16 @@ def test_random_backgrounds_and_black_backgrounds_render_like_materialize(tmp_pa
         "splits": {"train": 40},
         "seed": 2,
     }
-    for name, spec in (("random", random_spec), ("black", black_spec)):
+    reference_bytes = {
+        **random_spec,
+        "objects": {**random_spec["objects"], "pixels": "float32-bytes"},
+        "backgrounds": {"source": "random", "pixels": "float32-bytes"},
+    }  # data.random_pixels: float32-bytes (FIDELITY D13)
+    for name, spec in (
+        ("random", random_spec),
+        ("black", black_spec),
+        ("float32-bytes", reference_bytes),
+    ):
         renderer = build_renderer(spec, "train", "cpu")
         materialize(epoch_spec(spec, 2), tmp_path / name, progress=False)
         want = load_split(tmp_path / name, "train").images

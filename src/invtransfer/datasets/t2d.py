@@ -30,8 +30,12 @@ Composition, per chunk of indices and with batched torch ops only:
 
 Structured random patterns (App. D.1): per class a square of uniform random ``uint8`` pixels,
 ``round(pattern_fraction · size)`` pixels on a side, keyed by ``(objects.seed, class)``, fully
-opaque, centred. Unlike the reference they are uniform pixels drawn at canvas resolution, not a
-byte reinterpretation of float32 noise smoothed by a bicubic resize (reference §2.7).
+opaque, centred; the random backgrounds are uniform ``uint8`` pixels per sample. With
+``pixels: float32-bytes`` (objects and backgrounds) they are built as the reference builds them
+(reference §2.7): the bytes of uniform ``float32`` values read as ``uint8`` RGB (every fourth
+byte is a float's exponent byte, 57–63, so one channel in a rotating 4-pixel pattern is dark),
+and a pattern is that ``size × size`` image resized to its side like an object prototype
+(antialiased bicubic: the reference's ``scale_object``); a background is the image as it is.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
 from invtransfer.datasets.base import BuildPlan
 from invtransfer.datasets.compose import load_object_images, object_prototypes
@@ -52,6 +57,7 @@ from invtransfer.datasets.validate import (
     CLASS_BALANCE,
     DEFAULT_CLASS_BALANCE,
     DEFAULT_SPLITS,
+    RANDOM_PIXELS,
     RESAMPLE_MODES,
     UNIVERSAL_KEYS,
     canonical_backgrounds,
@@ -180,17 +186,53 @@ def _uniform_bytes(rng: CounterRNG, name: str, nbytes: int) -> np.ndarray:
     return np.ascontiguousarray(words).view(np.uint8)[:, :nbytes]
 
 
-def random_patterns(count: int, size: int, *, seed: int, fraction: float = 0.7) -> torch.Tensor:
-    """Structured-random prototypes: ``count×4×size×size``, an opaque square of uniform pixels.
+def _float32_bytes(rng: CounterRNG, name: str, nbytes: int) -> np.ndarray:
+    """``n×nbytes`` ``uint8`` per sample: the little-endian bytes of uniform ``float32`` values in
+    [0, 1) (24-bit mantissas, as NumPy's ``random(dtype=float32)`` draws them), the reference's
+    ``Image.fromarray(rng.random((H, W, 3), dtype=float32), "RGB")`` (reference §2.7)."""
+    floats = (nbytes + 3) // 4
+    words = rng.bits(name, (floats + 1) // 2).astype("<u8", copy=False)
+    halves = np.ascontiguousarray(words).view("<u4")[:, :floats]
+    values = ((halves >> np.uint32(8)).astype(np.float32) * np.float32(2.0**-24)).astype("<f4")
+    return np.ascontiguousarray(values).view(np.uint8)[:, :nbytes]
+
+
+def _random_pixels(rng: CounterRNG, name: str, nbytes: int, pixels: str) -> np.ndarray:
+    if pixels == "uniform":
+        return _uniform_bytes(rng, name, nbytes)
+    if pixels == "float32-bytes":
+        return _float32_bytes(rng, name, nbytes)
+    raise ValueError(f"pixels must be one of {', '.join(RANDOM_PIXELS)}, got {pixels!r}")
+
+
+def random_patterns(
+    count: int, size: int, *, seed: int, fraction: float = 0.7, pixels: str = "uniform"
+) -> torch.Tensor:
+    """Structured-random prototypes: ``count×4×size×size``, an opaque centred square
+    ``round(fraction·size)`` pixels on a side: uniform pixels (``pixels="uniform"``, the paper) or
+    the reference's float32 bytes, bicubic-resized (``"float32-bytes"``).
 
     Pattern ``c`` depends only on ``(seed, c)``: the first 30 patterns are the same whether 30 or
     60 are drawn.
     """
     side = max(1, _round_half_up(fraction * size))
     rng = CounterRNG(derive_seed(seed, "random-patterns"), np.arange(count))
-    pixels = _uniform_bytes(rng, "pixels", side * side * 3).reshape(count, side, side, 3)
     layer = torch.zeros(count, 4, size, size, dtype=torch.float32)
     top = (size - side) // 2
+    if pixels != "uniform":
+        # the reference: the whole canvas of float32 bytes, resized to the side (Pillow BICUBIC,
+        # antialiased like Pillow's, back to uint8), fully opaque
+        canvas = _random_pixels(rng, "pixels", size * size * 3, pixels)
+        rgb = torch.from_numpy(canvas.reshape(count, size, size, 3).copy())
+        rgb = rgb.permute(0, 3, 1, 2).to(torch.float32) / 255.0
+        if side != size:
+            rgb = F.interpolate(
+                rgb, size=(side, side), mode="bicubic", antialias=True, align_corners=False
+            )
+        layer[:, :3, top : top + side, top : top + side] = rgb.clamp(0, 1).mul(255).round() / 255
+        layer[:, 3, top : top + side, top : top + side] = 1.0
+        return layer
+    pixels = _uniform_bytes(rng, "pixels", side * side * 3).reshape(count, side, side, 3)
     layer[:, :3, top : top + side, top : top + side] = (
         torch.from_numpy(pixels.copy()).permute(0, 3, 1, 2).to(torch.float32) / 255.0
     )
@@ -233,12 +275,13 @@ def assign_backgrounds(seed: int, split: str, indices: np.ndarray, bank_size: in
 
 
 def random_backgrounds(
-    seed: int, split: str, indices: np.ndarray, size: int
+    seed: int, split: str, indices: np.ndarray, size: int, *, pixels: str = "uniform"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample uniform random pixels ``uint8`` ``n×size×size×3`` and their stream seeds."""
+    """Per-sample random pixels ``uint8`` ``n×size×size×3`` (uniform, or the reference's float32
+    bytes: ``pixels="float32-bytes"``) and their stream seeds."""
     rng = CounterRNG(derive_seed(seed, split, "background"), np.asarray(indices, dtype=np.int64))
-    pixels = _uniform_bytes(rng, "pixels", size * size * 3).reshape(len(indices), size, size, 3)
-    return pixels, rng.sample_seeds("pixels")
+    out = _random_pixels(rng, "pixels", size * size * 3, pixels)
+    return out.reshape(len(indices), size, size, 3), rng.sample_seeds("pixels")
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,7 +319,11 @@ class _T2DPlan(BuildPlan):
             class_names = [f"pattern{c:02d}" for c in range(k)]
             self.object_ids = [f"random:seed={objects['seed']}:class={c}" for c in range(k)]
             self.prototypes = random_patterns(
-                k, size, seed=objects["seed"], fraction=objects["pattern_fraction"]
+                k,
+                size,
+                seed=objects["seed"],
+                fraction=objects["pattern_fraction"],
+                pixels=objects.get("pixels", "uniform"),
             )
         else:
             class_names, rgbas, self.object_ids = load_object_images(spec["objects"])
@@ -367,7 +414,9 @@ class _T2DPlan(BuildPlan):
                 background = bank[torch.from_numpy(bg_idx)]
                 meta["background"] = bg_idx
             elif bg_source == "random":
-                pixels, seeds = random_backgrounds(seed, split, idx, size)
+                pixels, seeds = random_backgrounds(
+                    seed, split, idx, size, pixels=spec["backgrounds"].get("pixels", "uniform")
+                )
                 background = torch.from_numpy(pixels).to(torch.float32).div_(255.0)
                 meta["background"] = np.full(len(idx), -1, dtype=np.int64)
                 meta["background_seed"] = seeds
@@ -426,7 +475,9 @@ class T2DRenderer(EpochRenderer):
             bg = assign_backgrounds(seed, split, idx, bank.shape[0])
             self._bg_index = torch.from_numpy(bg).to(device)
         elif spec["backgrounds"]["source"] == "random":
-            pixels, _ = random_backgrounds(seed, split, idx, size)
+            pixels, _ = random_backgrounds(
+                seed, split, idx, size, pixels=spec["backgrounds"].get("pixels", "uniform")
+            )
             self._pixels = torch.from_numpy(pixels).to(device)  # uint8, as materialize draws them
 
     def transform_key(self, epoch: int) -> int:

@@ -26,9 +26,11 @@ __all__ = [
     "BACKGROUND_SOURCES",
     "CLASS_BALANCE",
     "DEFAULT_CLASS_BALANCE",
+    "DEFAULT_RANDOM_PIXELS",
     "DEFAULT_SPLITS",
     "MAX_SEED",
     "OBJECT_SOURCES",
+    "RANDOM_PIXELS",
     "RESAMPLE_MODES",
     "SPLITS",
     "UNIVERSAL_KEYS",
@@ -56,6 +58,9 @@ OBJECT_SOURCES = ("bundle", "si-score", "folder", "emoji")
 PHOTO_BACKGROUND_SOURCES = ("bundle", "si-score", "folder")
 BACKGROUND_SOURCES = (*PHOTO_BACKGROUND_SOURCES, "random", "black")
 RESAMPLE_MODES = ("reference", "bilinear", "bicubic", "nearest")  # prototype_resample
+# Structured random pixels: uniform (the paper) | the reference's float32 bytes read as RGB
+RANDOM_PIXELS = ("uniform", "float32-bytes")
+DEFAULT_RANDOM_PIXELS = "uniform"
 CLASS_BALANCE = ("iid", "exact")
 DEFAULT_CLASS_BALANCE = "iid"  # paper: "P_O samples objects uniformly at random"
 MAX_SEED = (1 << 63) - 1
@@ -276,7 +281,7 @@ def canonical_objects(value: Any, kind: str, seed: int, key: str = "objects") ->
         given = check_mapping(
             default if value is None else value,
             key,
-            ("source", "count", "seed", "pattern_fraction"),
+            ("source", "count", "seed", "pattern_fraction", "pixels"),
         )
         source = given.get("source", "random")
         if source != "random":
@@ -297,6 +302,7 @@ def canonical_objects(value: Any, kind: str, seed: int, key: str = "objects") ->
                 low_open=True,
             ),
         }
+        out.update(_random_pixels(given, key))
         out.update(underscored(given))
         return out
 
@@ -338,6 +344,15 @@ def canonical_objects(value: Any, kind: str, seed: int, key: str = "objects") ->
     return out
 
 
+def _random_pixels(given: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """``{"pixels": …}`` when it is not the default (so the default's specs, and their hashes,
+    stay as they were before the key existed), else ``{}``."""
+    pixels = check_choice(
+        given.get("pixels", DEFAULT_RANDOM_PIXELS), f"{key}.pixels", RANDOM_PIXELS
+    )
+    return {} if pixels == DEFAULT_RANDOM_PIXELS else {"pixels": pixels}
+
+
 def canonical_backgrounds(
     value: Any, default_source: str, seed: int, key: str = "backgrounds"
 ) -> dict[str, Any]:
@@ -345,14 +360,19 @@ def canonical_backgrounds(
     given = check_mapping(
         {"source": default_source} if value is None else value,
         key,
-        ("source", "path", "bank_size", "split_photos", "seed"),
+        ("source", "path", "bank_size", "split_photos", "seed", "pixels"),
     )
     source = check_choice(given.get("source", default_source), f"{key}.source", BACKGROUND_SOURCES)
     if source in ("random", "black"):
-        extra = [k for k in given if k != "source" and not k.startswith("_")]
+        used = ("source", "pixels") if source == "random" else ("source",)
+        extra = [k for k in given if k not in used and not k.startswith("_")]
         if extra:
             raise fail(f"{key}.{extra[0]}", f"not used with background source {source!r}")
         out: dict[str, Any] = {"source": source}
+        if source == "random":
+            out.update(_random_pixels(given, key))
+    elif "pixels" in given:
+        raise fail(f"{key}.pixels", f"only random backgrounds have pixels, not source {source!r}")
     else:
         path = given.get("path")
         out = {

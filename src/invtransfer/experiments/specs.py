@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from invtransfer.config import CIFAR_CLASSES
+from invtransfer.datasets.validate import DEFAULT_RANDOM_PIXELS
 from invtransfer.errors import ConfigError
 from invtransfer.rng import derive_seed
 
@@ -198,10 +199,19 @@ def random_spec(
     transform_seed: int | None = None,
 ) -> dict:
     """Structured-random data: ``n_classes`` random patterns on random backgrounds."""
+    # the data layer's default writes nothing, so the specs (and the rules' params) of random
+    # datasets stay as they were before data.random_pixels existed
+    pixels = config["data"]["random_pixels"]
+    extra = {} if pixels == DEFAULT_RANDOM_PIXELS else {"pixels": pixels}
     return {
         "kind": "random",
-        "objects": {"source": "random", "count": int(n_classes), "seed": int(pattern_seed)},
-        "backgrounds": {"source": "random"},
+        "objects": {
+            "source": "random",
+            "count": int(n_classes),
+            "seed": int(pattern_seed),
+            **extra,
+        },
+        "backgrounds": {"source": "random", **extra},
         **_generated(config, transforms, seed, n_train, test_only, transform_seed),
         **{k: v for k, v in _common(config).items() if k not in _OBJECT_ONLY_KEYS},
     }
