@@ -56,6 +56,7 @@ from invtransfer.datasets.render import EpochRenderer, epoch_transform_seed, ren
 from invtransfer.datasets.validate import (
     CLASS_BALANCE,
     DEFAULT_CLASS_BALANCE,
+    DEFAULT_RANDOM_PIXELS,
     DEFAULT_SPLITS,
     RANDOM_PIXELS,
     RESAMPLE_MODES,
@@ -198,6 +199,7 @@ def _float32_bytes(rng: CounterRNG, name: str, nbytes: int) -> np.ndarray:
 
 
 def _random_pixels(rng: CounterRNG, name: str, nbytes: int, pixels: str) -> np.ndarray:
+    """``n×nbytes`` random ``uint8`` per sample, made as ``pixels`` says (:data:`RANDOM_PIXELS`)."""
     if pixels == "uniform":
         return _uniform_bytes(rng, name, nbytes)
     if pixels == "float32-bytes":
@@ -206,7 +208,12 @@ def _random_pixels(rng: CounterRNG, name: str, nbytes: int, pixels: str) -> np.n
 
 
 def random_patterns(
-    count: int, size: int, *, seed: int, fraction: float = 0.7, pixels: str = "uniform"
+    count: int,
+    size: int,
+    *,
+    seed: int,
+    fraction: float = 0.7,
+    pixels: str = DEFAULT_RANDOM_PIXELS,
 ) -> torch.Tensor:
     """Structured-random prototypes: ``count×4×size×size``, an opaque centred square
     ``round(fraction·size)`` pixels on a side: uniform pixels (``pixels="uniform"``, the paper) or
@@ -219,7 +226,7 @@ def random_patterns(
     rng = CounterRNG(derive_seed(seed, "random-patterns"), np.arange(count))
     layer = torch.zeros(count, 4, size, size, dtype=torch.float32)
     top = (size - side) // 2
-    if pixels != "uniform":
+    if pixels != DEFAULT_RANDOM_PIXELS:
         # the reference: the whole canvas of float32 bytes, resized to the side (Pillow BICUBIC,
         # antialiased like Pillow's, back to uint8), fully opaque
         canvas = _random_pixels(rng, "pixels", size * size * 3, pixels)
@@ -275,7 +282,12 @@ def assign_backgrounds(seed: int, split: str, indices: np.ndarray, bank_size: in
 
 
 def random_backgrounds(
-    seed: int, split: str, indices: np.ndarray, size: int, *, pixels: str = "uniform"
+    seed: int,
+    split: str,
+    indices: np.ndarray,
+    size: int,
+    *,
+    pixels: str = DEFAULT_RANDOM_PIXELS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample random pixels ``uint8`` ``n×size×size×3`` (uniform, or the reference's float32
     bytes: ``pixels="float32-bytes"``) and their stream seeds."""
@@ -323,7 +335,7 @@ class _T2DPlan(BuildPlan):
                 size,
                 seed=objects["seed"],
                 fraction=objects["pattern_fraction"],
-                pixels=objects.get("pixels", "uniform"),
+                pixels=objects.get("pixels", DEFAULT_RANDOM_PIXELS),
             )
         else:
             class_names, rgbas, self.object_ids = load_object_images(spec["objects"])
@@ -415,7 +427,11 @@ class _T2DPlan(BuildPlan):
                 meta["background"] = bg_idx
             elif bg_source == "random":
                 pixels, seeds = random_backgrounds(
-                    seed, split, idx, size, pixels=spec["backgrounds"].get("pixels", "uniform")
+                    seed,
+                    split,
+                    idx,
+                    size,
+                    pixels=spec["backgrounds"].get("pixels", DEFAULT_RANDOM_PIXELS),
                 )
                 background = torch.from_numpy(pixels).to(torch.float32).div_(255.0)
                 meta["background"] = np.full(len(idx), -1, dtype=np.int64)
@@ -476,7 +492,11 @@ class T2DRenderer(EpochRenderer):
             self._bg_index = torch.from_numpy(bg).to(device)
         elif spec["backgrounds"]["source"] == "random":
             pixels, _ = random_backgrounds(
-                seed, split, idx, size, pixels=spec["backgrounds"].get("pixels", "uniform")
+                seed,
+                split,
+                idx,
+                size,
+                pixels=spec["backgrounds"].get("pixels", DEFAULT_RANDOM_PIXELS),
             )
             self._pixels = torch.from_numpy(pixels).to(device)  # uint8, as materialize draws them
 

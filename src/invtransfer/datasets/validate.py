@@ -49,6 +49,7 @@ __all__ = [
     "check_str",
     "fail",
     "location",
+    "pixels_entry",
     "underscored",
 ]
 
@@ -302,7 +303,7 @@ def canonical_objects(value: Any, kind: str, seed: int, key: str = "objects") ->
                 low_open=True,
             ),
         }
-        out.update(_random_pixels(given, key))
+        out.update(pixels_entry(given.get("pixels", DEFAULT_RANDOM_PIXELS), key))
         out.update(underscored(given))
         return out
 
@@ -344,12 +345,11 @@ def canonical_objects(value: Any, kind: str, seed: int, key: str = "objects") ->
     return out
 
 
-def _random_pixels(given: Mapping[str, Any], key: str) -> dict[str, Any]:
-    """``{"pixels": …}`` when it is not the default (so the default's specs, and their hashes,
-    stay as they were before the key existed), else ``{}``."""
-    pixels = check_choice(
-        given.get("pixels", DEFAULT_RANDOM_PIXELS), f"{key}.pixels", RANDOM_PIXELS
-    )
+def pixels_entry(pixels: Any, key: str) -> dict[str, Any]:
+    """The ``pixels`` entry of a random pattern/background spec: ``{"pixels": …}`` when it is not
+    the default, else ``{}`` — so the default's specs (their hashes, the rules' params) stay as
+    they were before the key existed. Planners and canonicalization both write it this way."""
+    pixels = check_choice(pixels, f"{key}.pixels", RANDOM_PIXELS)
     return {} if pixels == DEFAULT_RANDOM_PIXELS else {"pixels": pixels}
 
 
@@ -370,7 +370,7 @@ def canonical_backgrounds(
             raise fail(f"{key}.{extra[0]}", f"not used with background source {source!r}")
         out: dict[str, Any] = {"source": source}
         if source == "random":
-            out.update(_random_pixels(given, key))
+            out.update(pixels_entry(given.get("pixels", DEFAULT_RANDOM_PIXELS), key))
     elif "pixels" in given:
         raise fail(f"{key}.pixels", f"only random backgrounds have pixels, not source {source!r}")
     else:

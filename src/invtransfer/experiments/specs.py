@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from invtransfer.config import CIFAR_CLASSES
-from invtransfer.datasets.validate import DEFAULT_RANDOM_PIXELS
+from invtransfer.datasets.validate import pixels_entry
 from invtransfer.errors import ConfigError
 from invtransfer.rng import derive_seed
 
@@ -199,10 +199,7 @@ def random_spec(
     transform_seed: int | None = None,
 ) -> dict:
     """Structured-random data: ``n_classes`` random patterns on random backgrounds."""
-    # the data layer's default writes nothing, so the specs (and the rules' params) of random
-    # datasets stay as they were before data.random_pixels existed
-    pixels = config["data"]["random_pixels"]
-    extra = {} if pixels == DEFAULT_RANDOM_PIXELS else {"pixels": pixels}
+    extra = pixels_entry(config["data"]["random_pixels"], "data.random_pixels")
     return {
         "kind": "random",
         "objects": {
