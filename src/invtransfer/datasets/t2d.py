@@ -373,6 +373,12 @@ class _T2DPlan(BuildPlan):
         for split in self.spec["splits"]:
             self._bank(split)
 
+    def _random_backgrounds(self, split: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`random_backgrounds` of ``idx`` as this spec makes them (its seed, size, pixels)."""
+        spec = self.spec
+        pixels = spec["backgrounds"].get("pixels", DEFAULT_RANDOM_PIXELS)
+        return random_backgrounds(spec["seed"], split, idx, spec["image_size"], pixels=pixels)
+
     def _bank(self, split: str) -> torch.Tensor | None:
         """The split's background bank as float ``N×H×W×3`` (built once per bank and process:
         with ``split_photos="shared"`` every split uses the same bank)."""
@@ -426,13 +432,7 @@ class _T2DPlan(BuildPlan):
                 background = bank[torch.from_numpy(bg_idx)]
                 meta["background"] = bg_idx
             elif bg_source == "random":
-                pixels, seeds = random_backgrounds(
-                    seed,
-                    split,
-                    idx,
-                    size,
-                    pixels=spec["backgrounds"].get("pixels", DEFAULT_RANDOM_PIXELS),
-                )
+                pixels, seeds = self._random_backgrounds(split, idx)
                 background = torch.from_numpy(pixels).to(torch.float32).div_(255.0)
                 meta["background"] = np.full(len(idx), -1, dtype=np.int64)
                 meta["background_seed"] = seeds
@@ -467,7 +467,7 @@ class T2DRenderer(EpochRenderer):
         spec = plan.spec
         if split not in spec["splits"]:
             raise ValueError(f"split {split!r} is not in this dataset (has {list(spec['splits'])})")
-        n, seed, size = spec["splits"][split], spec["seed"], spec["image_size"]
+        n, seed = spec["splits"][split], spec["seed"]
         idx = np.arange(n, dtype=np.int64)
         labels = assign_classes(seed, split, idx, len(plan.class_names), spec["class_balance"])
         super().__init__(
@@ -491,13 +491,7 @@ class T2DRenderer(EpochRenderer):
             bg = assign_backgrounds(seed, split, idx, bank.shape[0])
             self._bg_index = torch.from_numpy(bg).to(device)
         elif spec["backgrounds"]["source"] == "random":
-            pixels, _ = random_backgrounds(
-                seed,
-                split,
-                idx,
-                size,
-                pixels=spec["backgrounds"].get("pixels", DEFAULT_RANDOM_PIXELS),
-            )
+            pixels, _ = plan._random_backgrounds(split, idx)
             self._pixels = torch.from_numpy(pixels).to(device)  # uint8, as materialize draws them
 
     def transform_key(self, epoch: int) -> int:
