@@ -179,6 +179,7 @@ def test_every_claim_on_the_paper_numbers(paper, claims):
         ("- {id: a, artifacts: [table2], kind: abs_diff_at_most, statement: s, source: s, params: {tol: 1}}", "'rows' or 'pairs'"),
         ("- {id: a, artifacts: [table2], kind: cell_less_than, statement: s, source: s, params: {comparisons: [[[fig99, r, c], [r, c]]]}}", "unknown artifact 'fig99'"),
         ("- {id: a, artifacts: [fig4], kind: nested_monotone, statement: s, source: s}", r"\['slack'\]"),
+        ("- {id: a, artifacts: [fig4], kind: nested_subset_below, statement: s, source: s, diagnosis: [x]}", "diagnosis must be text, got list"),
     ],
 )  # fmt: skip
 def test_load_claims_validation(tmp_path, text, match):
@@ -458,6 +459,7 @@ def test_complete_run_without_cifar_checks_and_holds(tmp_path):
         "provided: the experiment was not part of this run" in text
     )
     assert text.count("\n- `") == 34
+    assert "## Failing claims" not in text  # nothing fails: no section
 
 
 def test_partial_run_is_not_checked_never_holds(tmp_path):
@@ -517,7 +519,20 @@ def test_violating_run_fails_with_evidence(tmp_path):
     assert claim_counts(verdicts) == {
         "claims": 50, "checked": 16, "holds": 11, "fails": 5, "not checked": 34,
     }  # fmt: skip
-    assert "16 checked, 11 holding, 5 failing; 34 not checkable at this scale" in out.read_text()
+    text = out.read_text()
+    assert "16 checked, 11 holding, 5 failing; 34 not checkable at this scale" in text
+    # every failing claim is listed once under "where to look", with its diagnosis where the
+    # claims file has one, and only failing claims are
+    section = text.split("## Failing claims: where to look\n\n")[1].split("\n\n## ")[0]
+    listed = [line.split("`")[1] for line in section.splitlines()]
+    assert sorted(listed) == sorted(failing)
+    for claim in (v.claim for v in verdicts if v.claim.id in failing):
+        entry = next(line for line in section.splitlines() if f"`{claim.id}`" in line)
+        if claim.diagnosis:
+            assert claim.diagnosis[:60] in entry
+        else:
+            assert entry.endswith("no diagnosis recorded; see its evidence above.")
+    assert any(by_id[c].claim.diagnosis for c in failing)  # the file has diagnoses to show
 
 
 def test_scorecard_reasons_come_from_the_config():

@@ -51,6 +51,9 @@ class Claim:
     statement: str
     source: str
     params: Mapping[str, Any]
+    # where to look when the claim fails in a run (what the claim presumes, which numbers
+    # separate "the paper's effect is absent" from "the run is too small"); "" if none
+    diagnosis: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,8 +149,13 @@ def load_claims(
         for ref in _refs(params):
             if len(ref) == 3 and ref[0] not in panels:
                 raise ValueError(f"{where} ({cid}): cell {ref} names unknown artifact {ref[0]!r}")
+        diagnosis = item.get("diagnosis", "")
+        if not isinstance(diagnosis, str):
+            raise ValueError(
+                f"{where} ({cid}): diagnosis must be text, got {type(diagnosis).__name__}"
+            )
         claims.append(Claim(cid, tuple(arts), item["kind"], str(item["statement"]).strip(),
-                            str(item["source"]), params))  # fmt: skip
+                            str(item["source"]), params, " ".join(diagnosis.split())))  # fmt: skip
     return claims
 
 

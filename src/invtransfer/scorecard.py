@@ -48,6 +48,7 @@ from invtransfer.aggregation import (
     validate_frame,
 )
 from invtransfer.claims import (
+    FAILS,
     NOT_CHECKED,
     Claim,
     ClaimResult,
@@ -393,6 +394,18 @@ def build_scorecard(
             f"| `{r.claim.id}` | {', '.join(r.claim.artifacts)} | {_md(r.claim.statement)} "
             f"<br><sub>{_md(r.claim.source)}</sub> | **{r.status}** | {_md(r.evidence)} |"
         )
+    failing = [r for r in verdicts if r.status == FAILS]
+    if failing:
+        lines += ["", "## Failing claims: where to look", ""]
+        lines += [
+            f"- `{r.claim.id}`: "
+            + (
+                _md(r.claim.diagnosis)
+                if r.claim.diagnosis
+                else "no diagnosis recorded; see its evidence above."
+            )
+            for r in failing
+        ]
     unchecked = [r for r in verdicts if r.status == NOT_CHECKED]
     lines += ["", "## Not checkable at this scale", ""]
     if not unchecked:
