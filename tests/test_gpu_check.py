@@ -191,3 +191,15 @@ def test_bench_quick_measures_the_machine_speed_and_keeps_the_thread_budget():
     frozen = bench_quick.frozen_speed(steps=5, warmup=1)
     assert math.isfinite(frozen) and frozen > 0
     assert torch.get_num_threads() == threads and torch.equal(torch.get_rng_state(), rng)
+
+
+def test_bench_quick_rejects_a_missing_overlay_before_any_work(monkeypatch, tmp_path):
+    """``--configfile`` (an overlay for every target, e.g. other seeds) must exist: a typo stops
+    the benchmark with the path named, before it copies the workflow or measures anything."""
+    import bench_quick
+
+    missing = tmp_path / "seeds.yaml"
+    monkeypatch.setattr(sys, "argv", ["bench_quick.py", "--configfile", str(missing)])
+    monkeypatch.setattr(bench_quick, "copy_workflow", lambda wf: pytest.fail("work started"))
+    with pytest.raises(SystemExit, match=f"--configfile: no such file: {missing}"):
+        bench_quick.main()
