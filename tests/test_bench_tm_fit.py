@@ -11,12 +11,23 @@ from pathlib import Path
 import pytest
 
 from invtransfer.datasets import materialize
+from invtransfer.models import MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 import bench_tm_fit  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(autouse=True)
+def registry_restored():
+    """The script registers its candidate ``cnn4_var`` in the package's model registry; the
+    registry of the rest of the session must not see it."""
+    saved = dict(MODELS)
+    yield
+    MODELS.clear()
+    MODELS.update(saved)
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +64,7 @@ def test_every_recipe_is_trained_and_reported(tm_dir, tmp_path, capsys):
     assert json.loads(out.read_text()) == rows
     table = capsys.readouterr().out.split("| arch |", 1)[1]
     assert table.count("| cnn4") == 2 and "per-epoch" in table
+    assert "cnn4_var" in MODELS  # restored after the test by ``registry_restored``
 
 
 @pytest.mark.parametrize(
