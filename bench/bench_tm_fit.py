@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+import yaml
 from _common import machine
 from torch import Tensor, nn
 
@@ -91,18 +92,6 @@ def _register_variants() -> None:
         register_model(ModelSpec("cnn4_var", CNN4Variant, "cnn4 variant (bench)", defaults))
 
 
-def _value(text: str) -> Any:
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
 def parse_run(text: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """``ARCH[:key=value]...`` → (arch, training settings, architecture arguments)."""
     arch, *items = text.split(":")
@@ -121,7 +110,7 @@ def parse_run(text: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
                 raise SystemExit(f"--run {text!r}: {key} must be {TRAIN_KEYS[key].__name__}, "
                                  f"got {raw!r}") from None  # fmt: skip
         elif key in MODELS[arch].defaults:
-            arch_kwargs[key] = _value(raw)
+            arch_kwargs[key] = yaml.safe_load(raw)  # true, 16, 0.5 as YAML reads them
         else:
             valid = sorted(TRAIN_KEYS) + sorted(MODELS[arch].defaults)
             raise SystemExit(f"--run {text!r}: unknown key {key!r}; valid: {', '.join(valid)}")
@@ -130,11 +119,11 @@ def parse_run(text: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
     return arch, train, arch_kwargs
 
 
-def fit_run(dataset: Path, arch: str, train: dict[str, Any], arch_kwargs: dict[str, Any],
-            *, bf16: bool = True) -> dict[str, Any]:  # fmt: skip
-    """Train one recipe on ``dataset``; wall time covers rendering set-up, training and the
-    test evaluation (not loading the folder)."""
-    tr, val, test = load_train_val_test(dataset)
+def fit_run(dataset: Path, splits: tuple[Any, Any, Any], arch: str, train: dict[str, Any],
+            arch_kwargs: dict[str, Any], *, bf16: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Train one recipe on ``splits`` (:func:`load_train_val_test` of ``dataset``, loaded once for
+    every run); wall time covers rendering set-up, training and the test evaluation."""
+    tr, val, test = splits
     dev = torch.device("cpu")
     t0 = time.perf_counter()
     source = tr if train["rendering"] == "fixed" else training_renderer(dataset, tr, dev)
@@ -168,9 +157,10 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     torch.set_num_threads(args.threads)
     print(f"# Fitting one mismatch training set: {args.dataset.name}")
     print(f"machine: {machine()}; torch threads {args.threads}", flush=True)
+    splits = load_train_val_test(args.dataset)
     rows = []
     for arch, train, kwargs in runs:
-        row = fit_run(args.dataset, arch, train, kwargs, bf16=not args.fp32)
+        row = fit_run(args.dataset, splits, arch, train, kwargs, bf16=not args.fp32)
         rows.append(row)
         print(json.dumps(row), flush=True)
     base = rows[0]["wall_s"]

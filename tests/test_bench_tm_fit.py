@@ -51,19 +51,23 @@ def test_every_recipe_is_trained_and_reported(tm_dir, tmp_path, capsys):
         str(tm_dir),
         "--run", "cnn4:width=4:epochs=2:batch=16",
         "--run", "cnn4_var:width=4:first_pool=false:extra=1:epochs=1:rendering=per-epoch",
+        "--run", "cnn4:width=4:epochs=2:batch=16",
         "--json", str(out),
     ])  # fmt: skip
-    assert [r["arch"] for r in rows] == ["cnn4", "cnn4_var"]
+    assert [r["arch"] for r in rows] == ["cnn4", "cnn4_var", "cnn4"]
+    # the splits are loaded once for every run: a run leaves nothing behind for the next
+    same = [{k: v for k, v in r.items() if k != "wall_s"} for r in (rows[0], rows[2])]
+    assert same[0] == same[1]
     assert rows[0]["arch_kwargs"] == {"width": 4} and rows[0]["batch"] == 16
     assert rows[1]["arch_kwargs"] == {"width": 4, "first_pool": False, "extra": 1}
     assert rows[1]["rendering"] == "per-epoch" and rows[1]["batch"] == 64  # the default
-    assert [len(r["train_accuracy"]) for r in rows] == [2, 1]
+    assert [len(r["train_accuracy"]) for r in rows] == [2, 1, 2]
     for r in rows:
         assert math.isfinite(r["wall_s"]) and r["wall_s"] > 0
         assert 0.0 <= r["test_accuracy"] <= 1.0
     assert json.loads(out.read_text()) == rows
     table = capsys.readouterr().out.split("| arch |", 1)[1]
-    assert table.count("| cnn4") == 2 and "per-epoch" in table
+    assert table.count("| cnn4") == 3 and "per-epoch" in table
     assert "cnn4_var" in MODELS  # restored after the test by ``registry_restored``
 
 
