@@ -169,8 +169,12 @@ def main() -> None:
         print(means.round(3).to_string())
     scorecard = wf / "tables/scorecard.md"
     if scorecard.exists():
-        head = next((ln for ln in scorecard.read_text().splitlines() if "**Claims:" in ln), "")
+        lines = scorecard.read_text().splitlines()
+        head = next((ln for ln in lines if "**Claims:" in ln), "")
         print(f"\nscorecard: {head.strip('*')}")
+        per_seed = next((ln for ln in lines if ln.startswith("**Per seed:")), "")
+        if per_seed:
+            print(f"scorecard: {per_seed.strip('*')}")
     if tmp is not None:
         tmp.cleanup()
 

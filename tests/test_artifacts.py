@@ -60,6 +60,11 @@ def test_registry_names_kinds_and_captions():
         "tables/table2.tex",
     ]
     assert ARTIFACTS["scorecard"].target == "tables/scorecard.md"
+    assert ARTIFACTS["scorecard"].outputs == [
+        "tables/scorecard.md",
+        "tables/scorecard.csv",
+        "tables/scorecard_claims.csv",  # every claim on the mean and on each seed
+    ]
 
 
 @pytest.mark.parametrize("kind", ["figure", "table", "example"])

@@ -21,7 +21,13 @@ from invtransfer.claims import (
     evaluate_claims,
     load_claims,
 )
-from invtransfer.scorecard import build_scorecard, load_paper_numbers, measured_numbers
+from invtransfer.scorecard import (
+    build_scorecard,
+    claims_csv_path,
+    load_paper_numbers,
+    measured_numbers,
+    per_seed_verdicts,
+)
 
 
 @pytest.fixture(scope="module")
@@ -648,6 +654,66 @@ def test_build_scorecard_on_synthetic_results(tmp_path, paper):
                     reasons={"table3": "VGG-11 is not part of the quick preset"},
                     arch_labels={"densenet": "densenet_cifar"})  # fmt: skip
     assert out.read_bytes() == first
+
+
+def test_claims_are_checked_per_seed_too(tmp_path, claims):
+    """A claim that holds on the two seeds' mean but not on seed 1 alone: the mean verdict holds,
+    the per-seed section and the claims CSV say seed 1 fails it and seed 0 holds it."""
+    tm = tm_frame()
+    # every model on target 1 (a subset of every training set): mean (0.99 + 0.85) / 2 = 0.92
+    tm.loc[(tm.seed == 1) & (tm.n_target_transforms == 1), "accuracy"] = 0.85
+    results = {"tvo": tvo_frame(), "it": it_frame(), "tm": tm}
+    out = tmp_path / "scorecard.md"
+    _, verdicts = build_scorecard(results, out, panels=PANELS)
+    by_id = {v.claim.id: v for v in verdicts}
+    assert by_id["tm_superset_keeps_accuracy"].status == HOLDS
+
+    seeds = per_seed_verdicts(results, claims, panels=PANELS)
+    assert list(seeds) == [0, 1]
+    s0 = {r.claim.id: r for r in seeds[0]}
+    s1 = {r.claim.id: r for r in seeds[1]}
+    assert s0["tm_superset_keeps_accuracy"].status == HOLDS
+    assert (s1["tm_superset_keeps_accuracy"].status, s1["tm_superset_keeps_accuracy"].failures) == (
+        FAILS, 4)  # fmt: skip
+    assert "train 4 → target 1: 0.850" in s1["tm_superset_keeps_accuracy"].evidence
+    # everything else is the same on both seeds as on the mean
+    for cid, v in by_id.items():
+        if cid != "tm_superset_keeps_accuracy":
+            assert s0[cid].status == s1[cid].status == v.status, cid
+
+    text = out.read_text()
+    section = text.split("## Per seed", 1)[1].split("## Not checkable", 1)[0]
+    assert (
+        "**Per seed: seed 0 16 of 16 holding; seed 1 15 of 16 holding; 15 of 16 claims hold on "
+        "every seed.**" in section
+    )
+    assert "| `tm_superset_keeps_accuracy` | holds | holds | **fails** (4 of 10) |" in section
+    assert "- `tm_superset_keeps_accuracy`, seed 1: 4 of 10 comparisons fail: " in section
+    # only the claims checked on the mean get a row
+    assert "table1_objects_only_task_is_easy" not in section
+
+    table = pd.read_csv(claims_csv_path(out))
+    assert claims_csv_path(out) == tmp_path / "scorecard_claims.csv"
+    assert list(table.columns) == ["claim", "scope", "seed", "status", "available", "total",
+                                   "failures", "evidence"]  # fmt: skip
+    assert len(table) == 3 * len(verdicts)
+    row = table[(table.claim == "tm_superset_keeps_accuracy") & (table.seed == 1)].iloc[0]
+    assert (row.scope, row.status, row.failures, row.total) == ("seed", FAILS, 4, 10)
+    mean = table[table.scope == "mean"].set_index("claim")
+    assert mean["seed"].isna().all()
+    assert mean.loc["tm_superset_keeps_accuracy", "status"] == HOLDS
+    assert (mean["status"] == pd.Series({v.claim.id: v.status for v in verdicts})).all()
+
+
+def test_per_seed_section_with_one_seed(tmp_path):
+    results = {"tm": tm_frame().query("seed == 1")}
+    out = tmp_path / "scorecard.md"
+    build_scorecard(results, out, panels=PANELS)
+    assert "This run has one seed (seed 1): the verdicts above are that seed's." in out.read_text()
+    table = pd.read_csv(claims_csv_path(out))
+    assert sorted(table["scope"].unique()) == ["mean", "seed"]
+    by_scope = table.pivot(index="claim", columns="scope", values="status")
+    assert (by_scope["mean"] == by_scope["seed"]).all()
 
 
 def test_scorecard_without_results(tmp_path, paper):

@@ -104,7 +104,8 @@ class Artifact:
     def outputs(self) -> list[str]:
         if self.kind in ("table", "scorecard"):
             stem = f"tables/{self.name}"
-            return [f"{stem}.md", f"{stem}.csv"] + ([f"{stem}.tex"] if self.kind == "table" else [])
+            extra = [f"{stem}.tex"] if self.kind == "table" else [f"{stem}_claims.csv"]
+            return [f"{stem}.md", f"{stem}.csv", *extra]
         return [f"figures/{self.name}.pdf", f"figures/{self.name}.png"]
 
     @property

@@ -21,6 +21,11 @@ in: this module does not import the registry (the registry's scorecard entry ren
 :func:`invtransfer.claims.evaluate_claims` checks the rules on it, and :func:`build_scorecard` writes the Markdown report (and a
 CSV twin). A paper number whose cell this run did not produce is listed as "not run" with the
 reason; nothing about our results is hard-coded here.
+
+The claims are checked on the mean over the run's seeds, as the paper reports them, and again on
+each seed's numbers alone (:func:`per_seed_verdicts`): the report's "Per seed" section and
+``<stem>_claims.csv`` (one row per claim and scope, ``mean`` or one seed) show whether a claim that
+holds on the mean holds on every seed.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from invtransfer.aggregation import (
 )
 from invtransfer.claims import (
     FAILS,
+    HOLDS,
     NOT_CHECKED,
     Claim,
     ClaimResult,
@@ -65,6 +71,7 @@ __all__ = [
     "compare_numbers",
     "load_paper_numbers",
     "measured_numbers",
+    "per_seed_verdicts",
     "render_scorecard",
 ]
 
@@ -211,6 +218,105 @@ def measured_numbers(
     return _measure(results, panels)[0]
 
 
+def run_seeds(results: Mapping[str, pd.DataFrame]) -> list[int]:
+    """The seeds that occur in any of the tidy tables, ascending."""
+    seeds: set[int] = set()
+    for frame in results.values():
+        if "seed" in frame.columns:
+            seeds.update(int(s) for s in frame["seed"].dropna().unique())
+    return sorted(seeds)
+
+
+def per_seed_verdicts(
+    results: Mapping[str, pd.DataFrame],
+    claims: Sequence[Claim],
+    *,
+    panels: Mapping[str, Panel],
+) -> dict[int, list[ClaimResult]]:
+    """Every claim checked on each seed's numbers alone: ``{seed: results in claims' order}``.
+
+    Each tidy table is cut to the seed's rows and measured exactly as the whole run is
+    (:func:`measured_numbers`), so a seed's verdict is the verdict a run of that one seed would
+    get. A table with no row of the seed is absent for it (its claims are not checked there).
+    """
+    out: dict[int, list[ClaimResult]] = {}
+    for seed in run_seeds(results):
+        cut = {k: f[f["seed"] == seed] for k, f in results.items() if "seed" in f.columns}
+        cut = {k: f for k, f in cut.items() if len(f)}
+        out[seed] = evaluate_claims(claims, measured_numbers(cut, panels=panels))
+    return out
+
+
+def _seed_cell(r: ClaimResult) -> str:
+    if r.status == HOLDS:
+        return HOLDS
+    if r.status == FAILS:
+        return f"**fails** ({r.failures} of {r.total})"
+    return f"not checked ({r.available} of {r.total})"
+
+
+def _per_seed_lines(
+    verdicts: Sequence[ClaimResult], seeds: Mapping[int, list[ClaimResult]]
+) -> list[str]:
+    """The report's "Per seed" section: the claims checked on the mean, again on every seed."""
+    checked = [i for i, r in enumerate(verdicts) if r.status != NOT_CHECKED]
+    lines = ["", "## Per seed", ""]
+    if len(seeds) < 2:
+        only = f"seed {next(iter(seeds))}" if seeds else "no seed"
+        return [*lines, f"This run has one seed ({only}): the verdicts above are that seed's."]
+    names = ", ".join(str(s) for s in seeds)
+    lines += [
+        f"The verdicts above use the mean over this run's {len(seeds)} seeds ({names}); here each "
+        "claim checked there is checked again on every seed's numbers alone, as a run of that one "
+        "seed would be. One seed is noisier than a mean (the paper averages 10); a claim that "
+        "holds on the mean but fails on a seed sits near its margin on that seed.",
+        "",
+    ]
+    per = []
+    for seed, rs in seeds.items():
+        k = sum(rs[i].status == HOLDS for i in checked)
+        per.append(f"seed {seed} {k} of {len(checked)} holding")
+    every = sum(all(rs[i].status == HOLDS for rs in seeds.values()) for i in checked)
+    lines += [
+        f"**Per seed: {'; '.join(per)}; {every} of {len(checked)} claims hold on every seed.**",
+        "",
+        "| claim | mean | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+        "|---|---|" + "---|" * len(seeds),
+    ]
+    for i in checked:
+        cells = [_seed_cell(rs[i]) for rs in seeds.values()]
+        lines.append(
+            f"| `{verdicts[i].claim.id}` | {_seed_cell(verdicts[i])} | " + " | ".join(cells) + " |"
+        )
+    failing = [
+        (seed, rs[i]) for i in checked for seed, rs in seeds.items() if rs[i].status == FAILS
+    ]
+    if failing:
+        lines += ["", "Where a claim fails on one seed:", ""]
+        lines += [f"- `{r.claim.id}`, seed {seed}: {_md(r.evidence)}" for seed, r in failing]
+    return lines
+
+
+def claims_frame(
+    verdicts: Sequence[ClaimResult], seeds: Mapping[int, Sequence[ClaimResult]]
+) -> pd.DataFrame:
+    """One row per claim and scope (``mean``: the run's mean over seeds; ``seed``: one seed)."""
+    rows = []
+    scopes: list[tuple[str, int | None, Sequence[ClaimResult]]] = [("mean", None, verdicts)]
+    scopes += [("seed", s, rs) for s, rs in seeds.items()]
+    for scope, seed, rs in scopes:
+        for r in rs:
+            rows.append(dict(claim=r.claim.id, scope=scope, seed=seed, status=r.status,
+                             available=r.available, total=r.total, failures=r.failures,
+                             evidence=r.evidence))  # fmt: skip
+    frame = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+    frame["seed"] = frame["seed"].astype("Int64")
+    return frame
+
+
+CLAIM_COLUMNS = ("claim", "scope", "seed", "status", "available", "total", "failures", "evidence")
+
+
 # ----------------------------------------------------------------------------------------------
 # comparison
 
@@ -341,7 +447,8 @@ def build_scorecard(
     arch_labels: Mapping[str, str] | None = None,
     title: str = "Scorecard: this run vs. the paper",
 ) -> tuple[pd.DataFrame, list[ClaimResult]]:
-    """Write ``out_md`` (and ``<out_md stem>.csv`` with one line per paper number).
+    """Write ``out_md``, ``<out_md stem>.csv`` (one line per paper number) and
+    ``<out_md stem>_claims.csv`` (:func:`claims_frame`: every claim on the mean and on each seed).
 
     ``results``: tidy tables by key (``tvo``, ``ife``, ``ife_sens``, ``it``, ``tm``), each
     validated against :data:`invtransfer.aggregation.SCHEMAS`; absent keys are experiments not run.
@@ -359,6 +466,7 @@ def build_scorecard(
     comp = compare_numbers(paper, ours, results, reasons, gaps, panels=panels)
     why = _WhyMissing(results, ours, panels, reasons, gaps)
     verdicts = evaluate_claims(claims, ours, why_missing=why)
+    seeds = per_seed_verdicts(results, claims, panels=panels)
 
     out_md = Path(out_md)
     lines = [f"# {title}", ""]
@@ -406,6 +514,7 @@ def build_scorecard(
             )
             for r in failing
         ]
+    lines += _per_seed_lines(verdicts, seeds)
     unchecked = [r for r in verdicts if r.status == NOT_CHECKED]
     lines += ["", "## Not checkable at this scale", ""]
     if not unchecked:
@@ -448,7 +557,16 @@ def build_scorecard(
     buf = _io.StringIO()
     comp.to_csv(buf, index=False, lineterminator="\n")
     atomic_write_text(out_md.with_suffix(".csv"), buf.getvalue())
+    buf = _io.StringIO()
+    claims_frame(verdicts, seeds).to_csv(buf, index=False, lineterminator="\n")
+    atomic_write_text(claims_csv_path(out_md), buf.getvalue())
     return comp, verdicts
+
+
+def claims_csv_path(out_md: str | os.PathLike[str]) -> Path:
+    """Where :func:`build_scorecard` writes the claims table: ``<stem>_claims.csv``."""
+    out_md = Path(out_md)
+    return out_md.with_name(f"{out_md.stem}_claims.csv")
 
 
 def render_scorecard(

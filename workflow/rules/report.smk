@@ -82,6 +82,7 @@ rule scorecard:
             "tables/scorecard.md", caption="../report/artifact.rst", category="Tables"
         ),
         csv="tables/scorecard.csv",
+        claims="tables/scorecard_claims.csv",
     log:
         "logs/scorecard.log",
     localrule: True
