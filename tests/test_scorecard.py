@@ -723,3 +723,85 @@ def test_scorecard_without_results(tmp_path, paper):
     text = (tmp_path / "s.md").read_text()
     assert "**Paper numbers: 0 of 1331 compared.**" in text
     assert "0 checked, 0 holding, 0 failing; 50 not checkable at this scale" in text
+
+
+# -- pooling the tidy tables of several runs (invtransfer scorecard) ---------------------------
+
+
+def _write_run(root: Path, frames: dict[str, pd.DataFrame], seed: int) -> list[Path]:
+    root.mkdir(parents=True)
+    paths = []
+    for name, frame in frames.items():
+        path = root / f"{name}.csv"
+        frame[frame["seed"] == seed].to_csv(path, index=False)
+        paths.append(path)
+    return paths
+
+
+def _two_runs(tmp_path):
+    """Seed 0 and seed 1 as two runs (the quick preset's architectures), and the same data as one
+    frame per kind with ResNet-18, for the reference scorecard."""
+    tm = tm_frame()
+    tm.loc[(tm.seed == 1) & (tm.n_target_transforms == 1), "accuracy"] = 0.85
+    combined = {"tvo": tvo_frame(), "it": it_frame(), "tm": tm}
+    named = {
+        "tvo_t2d_lp": combined["tvo"],
+        "it_vgg11_w": combined["it"].assign(arch="vgg11_w"),
+        "tm_cnn4": combined["tm"].assign(arch="cnn4"),
+    }
+    paths = [p for seed in (0, 1) for p in _write_run(tmp_path / f"run{seed}", named, seed)]
+    return combined, named, paths
+
+
+def test_scorecard_command_pools_runs_of_different_seeds(tmp_path, capsys):
+    from invtransfer.cli import main
+
+    combined, _, paths = _two_runs(tmp_path)
+    out = tmp_path / "pooled.md"
+    assert main(["scorecard", *map(str, paths), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Claims: 50 from the paper; 16 checked, 16 holding, 0 failing" in printed
+    assert "Per seed: seed 0 16 of 16 holding; seed 1 15 of 16 holding" in printed
+    text = out.read_text()
+    assert text.startswith("# Scorecard: 6 tidy tables pooled, vs. the paper")
+    assert "resnet18 (it) = vgg11_w, standing in for ResNet-18" in text
+    # the same verdicts, on the mean and per seed, as one run of both seeds
+    build_scorecard(combined, tmp_path / "one.md", panels=PANELS)
+    pooled = pd.read_csv(claims_csv_path(out))
+    one = pd.read_csv(claims_csv_path(tmp_path / "one.md"))
+    cols = ["claim", "scope", "seed", "status", "available", "total", "failures"]
+    pd.testing.assert_frame_equal(pooled[cols], one[cols])
+    assert pd.read_csv(out.with_suffix(".csv"))["ours"].equals(
+        pd.read_csv((tmp_path / "one.md").with_suffix(".csv"))["ours"]
+    )
+
+
+def test_scorecard_command_rejects_bad_input(tmp_path, capsys):
+    from invtransfer.cli import main
+
+    _, named, paths = _two_runs(tmp_path)
+    out = str(tmp_path / "pooled.md")
+    # the same run twice would count its seed twice
+    assert main(["scorecard", *map(str, paths), str(paths[2]), "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert "seed 0 of tm_cnn4 is in both" in err and "pool runs of different seeds" in err
+    # not a tidy table
+    readme = tmp_path / "notes.csv"
+    readme.write_text("a,b\n1,2\n")
+    assert main(["scorecard", str(readme), "--out", out]) == 2
+    assert "notes.csv: not a tidy results table" in capsys.readouterr().err
+    assert main(["scorecard", str(tmp_path / "nothing.csv"), "--out", out]) == 2
+    assert "no such tidy table" in capsys.readouterr().err
+    # two invariance-transfer architectures and no ResNet-18: which one stands in?
+    it2 = pd.concat([named["it_vgg11_w"], named["it_vgg11_w"].assign(arch="vit")])
+    both = tmp_path / "it_two.csv"
+    it2.to_csv(both, index=False)
+    assert main(["scorecard", str(both), "--out", out]) == 2
+    assert "no ResNet-18: say which stands in for it (--stand-in it=ARCH)" in (
+        capsys.readouterr().err
+    )
+    assert main(["scorecard", str(both), "--out", out, "--stand-in", "it=densenet"]) == 2
+    assert "--stand-in it=densenet: the it results have vgg11_w, vit" in capsys.readouterr().err
+    assert main(["scorecard", str(both), "--out", out, "--stand-in", "it"]) == 2
+    assert "expected FAMILY=ARCH" in capsys.readouterr().err
+    assert main(["scorecard", str(both), "--out", out, "--stand-in", "it=vgg11_w"]) == 0

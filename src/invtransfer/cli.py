@@ -11,6 +11,7 @@ Subcommands::
     assets rebuild --workdir TMP [--dest DIR]     rebuild the object/background bundle
     profile MODEL --out DIR                       invariance profile of any model (18 transforms)
     export DATASET --format F --out DIR           a dataset folder as ImageFolder/WebDataset/Parquet
+    scorecard TABLE.csv ... --out FILE.md         the scorecard of tidy tables pooled from runs
 """
 
 from __future__ import annotations
@@ -286,6 +287,46 @@ def _add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_export)
 
 
+def _cmd_scorecard(args: argparse.Namespace) -> int:
+    from invtransfer.reporting import pool_scorecard
+
+    stand_in = {}
+    for item in args.stand_in:
+        fam, sep, arch = item.partition("=")
+        if not sep or not fam or not arch:
+            raise ValueError(f"--stand-in {item!r}: expected FAMILY=ARCH, e.g. it=vgg11_w")
+        stand_in[fam] = arch
+    pool_scorecard(args.tables, args.out, stand_in=stand_in)
+    lines = Path(args.out).read_text().splitlines()
+    for prefix in ("**Claims:", "**Per seed:"):
+        line = next((ln for ln in lines if ln.startswith(prefix)), None)
+        if line:
+            print(line.strip("*"))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _add_scorecard_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "scorecard",
+        help="the scorecard of tidy tables pooled from one or more runs (different seeds)",
+        description="Checks the paper's claims on the mean over every seed of the given tidy "
+        "tables (results/tables/*.csv of one or more runs of the same config with different "
+        "seed_offset) and on each seed alone. Writes OUT, its CSV twin and OUT's _claims.csv.",
+    )
+    p.add_argument("tables", nargs="+", help="tidy tables, e.g. runA/results/tables/*.csv")
+    p.add_argument("--out", required=True, help="Markdown file to write, e.g. pooled.md")
+    p.add_argument(
+        "--stand-in",
+        action="append",
+        default=[],
+        metavar="FAMILY=ARCH",
+        help="the architecture that stands in for ResNet-18 in it or tm (needed only when the "
+        "family has several and no ResNet-18)",
+    )
+    p.set_defaults(func=_cmd_scorecard)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="invtransfer", description="Transforms-2D datasets, models, probes and sens."
@@ -388,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_cmd_assets_rebuild)
     _add_profile_parser(sub)
     _add_export_parser(sub)
+    _add_scorecard_parser(sub)
     return parser
 
 

@@ -7,7 +7,9 @@
   :func:`wildcard_pattern`: what the workflow asks at parse time (a report rule gets the tables
   and the settings of its artifact, nothing else of the config);
 * :func:`render_artifact`: reads the tidy tables, groups them by kind and calls the entry's
-  renderer (the scorecard's is :func:`invtransfer.scorecard.render_scorecard`).
+  renderer (the scorecard's is :func:`invtransfer.scorecard.render_scorecard`);
+* :func:`pool_scorecard`: the scorecard of tidy tables from several runs of different seeds
+  (``invtransfer scorecard``), outside the workflow.
 
 :class:`ReportContext` is the registry's :class:`invtransfer.artifacts.Context`: the registry
 does not import this module.
@@ -38,6 +40,7 @@ __all__ = [
     "final_targets",
     "frames_by_kind",
     "panel_reasons",
+    "pool_scorecard",
     "render_artifact",
     "wildcard_pattern",
 ]
@@ -364,3 +367,86 @@ def example_specs(name: str, config: Mapping[str, Any]) -> dict[str, dict[str, d
         return {"rows": rows}
     examples = [a.name for a in ARTIFACTS.values() if a.kind == "example"]
     raise ValueError(f"{name!r} is not an example figure; expected one of {examples}")
+
+
+def _table_kind(key: str) -> str:
+    return "ife_sens" if key.startswith("ife_sens") else key.split("_", 1)[0]
+
+
+def pool_scorecard(
+    paths: Sequence[str | Path],
+    out: str | Path,
+    *,
+    stand_in: Mapping[str, str] | None = None,
+) -> tuple[pd.DataFrame, list]:
+    """The scorecard of tidy tables (``results/tables/*.csv``) pooled from one or more runs.
+
+    Runs of the same configuration with different seeds (``seed_offset``) pool into the
+    scorecard a run of all their seeds would get: the claims on the mean over every seed, and
+    per seed. A table whose rows of one seed come from two files (the same run given twice)
+    would count that seed twice, so that is an error (per table name: ``tvo_t2d_lp`` and
+    ``tvo_t2d_ft-low`` of one run are different tables), as is a file that is no tidy table.
+    ``stand_in`` (``{"it": "vgg11_w"}``): the architecture that stands in for ResNet-18 in a
+    family without one; a family with a single architecture needs none. Writes ``out``, its CSV
+    twin and the claims table (:func:`invtransfer.scorecard.build_scorecard`); panel reasons come
+    from the data (there is no config here).
+    """
+    from invtransfer.aggregation import SCHEMAS, validate_frame
+    from invtransfer.scorecard import build_scorecard
+
+    if not paths:
+        raise ValueError("no tidy tables given (e.g. results/tables/*.csv of each run)")
+    groups: dict[str, list[pd.DataFrame]] = {}
+    seen: dict[tuple[str, int], Path] = {}
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such tidy table")
+        kind = _table_kind(path.stem)
+        if kind not in SCHEMAS:
+            raise ValueError(
+                f"{path}: not a tidy results table (its name says {kind!r}; tables are named "
+                f"{', '.join(f'{k}_*' for k in SCHEMAS)})"
+            )
+        frame = validate_frame(pd.read_csv(path), kind)
+        for seed in sorted({int(x) for x in frame["seed"].unique()}):
+            if (path.stem, seed) in seen:
+                raise ValueError(
+                    f"seed {seed} of {path.stem} is in both {seen[path.stem, seed]} and {path}: "
+                    "pool runs of different seeds (seed_offset), not the same run twice"
+                )
+            seen[path.stem, seed] = path
+        groups.setdefault(kind, []).append(frame)
+    frames = {k: pd.concat(v, ignore_index=True) for k, v in groups.items()}
+    if "tvo" in frames:
+        frames["tvo"]["value"] = frames["tvo"]["value"].astype(str)
+    stand_in = dict(stand_in or {})
+    for fam in stand_in:
+        if fam not in ("it", "tm"):
+            raise ValueError(f"--stand-in {fam}=…: only the it and tm families have a stand-in")
+    labels: dict[str, str] = {}
+    for fam in ("it", "tm"):
+        if fam not in frames:
+            continue
+        archs = sorted(set(frames[fam]["arch"]))
+        if "resnet18" in {canonical_arch(a) for a in archs}:
+            continue
+        first = stand_in.get(fam) or (archs[0] if len(archs) == 1 else None)
+        if first is None:
+            raise ValueError(
+                f"the {fam} results have {', '.join(archs)} and no ResNet-18: say which stands in "
+                f"for it (--stand-in {fam}=ARCH)"
+            )
+        if first not in archs:
+            raise ValueError(f"--stand-in {fam}={first}: the {fam} results have {', '.join(archs)}")
+        df = frames[fam].copy()
+        df.loc[df["arch"] == first, "arch"] = "resnet18"
+        frames[fam] = df
+        labels[f"resnet18 ({fam})"] = f"{first}, standing in for ResNet-18"
+    dense = sorted({a for f in frames.values() if "arch" in f for a in f["arch"]
+                    if canonical_arch(a) == "densenet"})  # fmt: skip
+    if dense:
+        labels["densenet"] = ", ".join(_ARCH_LABELS.get(a, (a,))[0] for a in dense)
+    return build_scorecard(
+        frames, out, panels=PANELS, arch_labels=labels,
+        title=f"Scorecard: {len(paths)} tidy tables pooled, vs. the paper",
+    )  # fmt: skip
