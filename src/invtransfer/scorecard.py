@@ -68,6 +68,8 @@ from invtransfer.resources import ENV_RESOURCES, resources_dir
 __all__ = [
     "Panel",
     "build_scorecard",
+    "claims_csv_path",
+    "claims_frame",
     "compare_numbers",
     "load_paper_numbers",
     "measured_numbers",
@@ -266,10 +268,10 @@ def _per_seed_lines(
         return [*lines, f"This run has one seed ({only}): the verdicts above are that seed's."]
     names = ", ".join(str(s) for s in seeds)
     lines += [
-        f"The verdicts above use the mean over this run's {len(seeds)} seeds ({names}); here each "
-        "claim checked there is checked again on every seed's numbers alone, as a run of that one "
-        "seed would be. One seed is noisier than a mean (the paper averages 10); a claim that "
-        "holds on the mean but fails on a seed sits near its margin on that seed.",
+        f"The verdicts above use the mean over the {len(seeds)} seeds of these results ({names}); "
+        "here each claim checked there is checked again on every seed's numbers alone, as a run "
+        "of that one seed would be. One seed is noisier than a mean (the paper averages 10): a "
+        "claim that holds on the mean but fails on some seeds depends on the seeds a run draws.",
         "",
     ]
     per = []
@@ -297,6 +299,9 @@ def _per_seed_lines(
     return lines
 
 
+CLAIM_COLUMNS = ("claim", "scope", "seed", "status", "available", "total", "failures", "evidence")
+
+
 def claims_frame(
     verdicts: Sequence[ClaimResult], seeds: Mapping[int, Sequence[ClaimResult]]
 ) -> pd.DataFrame:
@@ -312,9 +317,6 @@ def claims_frame(
     frame = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
     frame["seed"] = frame["seed"].astype("Int64")
     return frame
-
-
-CLAIM_COLUMNS = ("claim", "scope", "seed", "status", "available", "total", "failures", "evidence")
 
 
 # ----------------------------------------------------------------------------------------------
