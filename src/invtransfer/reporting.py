@@ -18,7 +18,7 @@ does not import this module.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +42,7 @@ __all__ = [
     "panel_reasons",
     "pool_scorecard",
     "render_artifact",
+    "table_kind",
     "wildcard_pattern",
 ]
 
@@ -297,13 +298,21 @@ def wildcard_pattern(kind: str) -> str:
     return "|".join(re.escape(n) for n in sorted(names, key=lambda n: (-len(n), n)))
 
 
-def frames_by_kind(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+def table_kind(key: str) -> str:
+    """The kind of a tidy table from its name: ``tvo_t2d_lp`` -> ``tvo``, ``ife_sens_fixed`` ->
+    ``ife_sens`` (the keys of :data:`invtransfer.aggregation.SCHEMAS`)."""
+    return "ife_sens" if key.startswith("ife_sens_") else key.split("_", 1)[0]
+
+
+def frames_by_kind(
+    tables: Mapping[str, pd.DataFrame] | Iterable[tuple[str, pd.DataFrame]],
+) -> dict[str, pd.DataFrame]:
     """Concatenate ``tvo_t2d_lp``, ``tvo_cifar10_lp``, … into ``tvo`` (likewise it, tm, ife,
-    ife_sens)."""
+    ife_sens). ``tables``: frames by table name, or (name, frame) pairs, where a name may repeat
+    (the same table of several runs)."""
     groups: dict[str, list[pd.DataFrame]] = {}
-    for key, df in tables.items():
-        kind = "ife_sens" if key.startswith("ife_sens_") else key.split("_", 1)[0]
-        groups.setdefault(kind, []).append(df)
+    for key, df in tables.items() if isinstance(tables, Mapping) else tables:
+        groups.setdefault(table_kind(key), []).append(df)
     out = {k: pd.concat(v, ignore_index=True) for k, v in groups.items()}
     if "tvo" in out:
         out["tvo"]["value"] = out["tvo"]["value"].astype(str)
@@ -369,10 +378,6 @@ def example_specs(name: str, config: Mapping[str, Any]) -> dict[str, dict[str, d
     raise ValueError(f"{name!r} is not an example figure; expected one of {examples}")
 
 
-def _table_kind(key: str) -> str:
-    return "ife_sens" if key.startswith("ife_sens") else key.split("_", 1)[0]
-
-
 def pool_scorecard(
     paths: Sequence[str | Path],
     out: str | Path,
@@ -387,21 +392,21 @@ def pool_scorecard(
     would count that seed twice, so that is an error (per table name: ``tvo_t2d_lp`` and
     ``tvo_t2d_ft-low`` of one run are different tables), as is a file that is no tidy table.
     ``stand_in`` (``{"it": "vgg11_w"}``): the architecture that stands in for ResNet-18 in a
-    family without one; a family with a single architecture needs none. Writes ``out``, its CSV
-    twin and the claims table (:func:`invtransfer.scorecard.build_scorecard`); panel reasons come
-    from the data (there is no config here).
+    family without one; a family with a single architecture needs none. Renders through
+    :func:`invtransfer.scorecard.render_scorecard`, as the workflow does; panel reasons come from
+    the data (there is no config here).
     """
     from invtransfer.aggregation import SCHEMAS, validate_frame
-    from invtransfer.scorecard import build_scorecard
+    from invtransfer.scorecard import render_scorecard
 
     if not paths:
         raise ValueError("no tidy tables given (e.g. results/tables/*.csv of each run)")
-    groups: dict[str, list[pd.DataFrame]] = {}
+    tables: list[tuple[str, pd.DataFrame]] = []
     seen: dict[tuple[str, int], Path] = {}
     for path in map(Path, paths):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such tidy table")
-        kind = _table_kind(path.stem)
+        kind = table_kind(path.stem)
         if kind not in SCHEMAS:
             raise ValueError(
                 f"{path}: not a tidy results table (its name says {kind!r}; tables are named "
@@ -415,22 +420,17 @@ def pool_scorecard(
                     "pool runs of different seeds (seed_offset), not the same run twice"
                 )
             seen[path.stem, seed] = path
-        groups.setdefault(kind, []).append(frame)
-    frames = {k: pd.concat(v, ignore_index=True) for k, v in groups.items()}
-    if "tvo" in frames:
-        frames["tvo"]["value"] = frames["tvo"]["value"].astype(str)
-    stand_in = dict(stand_in or {})
-    for fam in stand_in:
+        tables.append((path.stem, frame))
+    frames = frames_by_kind(tables)
+    for fam in stand_in or {}:
         if fam not in ("it", "tm"):
             raise ValueError(f"--stand-in {fam}=…: only the it and tm families have a stand-in")
-    labels: dict[str, str] = {}
+    chosen: dict[str, str] = {}
     for fam in ("it", "tm"):
-        if fam not in frames:
+        archs = sorted(set(frames[fam]["arch"])) if fam in frames else []
+        if not archs or "resnet18" in {canonical_arch(a) for a in archs}:
             continue
-        archs = sorted(set(frames[fam]["arch"]))
-        if "resnet18" in {canonical_arch(a) for a in archs}:
-            continue
-        first = stand_in.get(fam) or (archs[0] if len(archs) == 1 else None)
+        first = (stand_in or {}).get(fam) or (archs[0] if len(archs) == 1 else None)
         if first is None:
             raise ValueError(
                 f"the {fam} results have {', '.join(archs)} and no ResNet-18: say which stands in "
@@ -438,15 +438,13 @@ def pool_scorecard(
             )
         if first not in archs:
             raise ValueError(f"--stand-in {fam}={first}: the {fam} results have {', '.join(archs)}")
-        df = frames[fam].copy()
-        df.loc[df["arch"] == first, "arch"] = "resnet18"
-        frames[fam] = df
-        labels[f"resnet18 ({fam})"] = f"{first}, standing in for ResNet-18"
+        chosen[fam] = first
     dense = sorted({a for f in frames.values() if "arch" in f for a in f["arch"]
                     if canonical_arch(a) == "densenet"})  # fmt: skip
-    if dense:
-        labels["densenet"] = ", ".join(_ARCH_LABELS.get(a, (a,))[0] for a in dense)
-    return build_scorecard(
-        frames, out, panels=PANELS, arch_labels=labels,
-        title=f"Scorecard: {len(paths)} tidy tables pooled, vs. the paper",
-    )  # fmt: skip
+    settings = {
+        "stand_in": chosen,
+        "densenet": ", ".join(_ARCH_LABELS.get(a, (a,))[0] for a in dense),
+        "reasons": {},
+    }
+    return render_scorecard(frames, settings, out, panels=PANELS,
+                            title=f"Scorecard: {len(paths)} tidy tables pooled, vs. the paper")  # fmt: skip

@@ -577,11 +577,13 @@ def render_scorecard(
     out: str | os.PathLike[str],
     *,
     panels: Mapping[str, Panel],
-) -> None:
+    title: str | None = None,
+) -> tuple[pd.DataFrame, list[ClaimResult]]:
     """The registry's scorecard renderer: ``tables/scorecard.md`` from the tidy tables by kind
-    and the entry's settings (``stand_in``, ``densenet``, ``reasons``).
+    and the entry's settings (``stand_in``, ``densenet``: a label or empty, ``reasons``);
+    returns :func:`build_scorecard`'s comparison and claim results.
 
-    When a preset trains a different first architecture than ResNet-18 (e.g. the quick preset's
+    When a run trains a different first architecture than ResNet-18 (e.g. the quick preset's
     small CNN), its results stand in for ResNet-18 in the comparison, and the header says so.
     """
     data = dict(frames)
@@ -591,6 +593,8 @@ def render_scorecard(
             df = data[fam].copy()
             df.loc[df["arch"] == first, "arch"] = "resnet18"
             data[fam] = df
-            labels[f"resnet18 ({fam})"] = f"{first}, this preset's stand-in for ResNet-18"
-    arch_labels = {**labels, "densenet": settings["densenet"]}
-    build_scorecard(data, out, panels=panels, reasons=settings["reasons"], arch_labels=arch_labels)
+            labels[f"resnet18 ({fam})"] = f"{first}, standing in for ResNet-18"
+    if settings.get("densenet"):
+        labels["densenet"] = settings["densenet"]
+    return build_scorecard(data, out, panels=panels, reasons=settings["reasons"],
+                           arch_labels=labels, **({"title": title} if title else {}))  # fmt: skip
