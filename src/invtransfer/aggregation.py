@@ -50,6 +50,7 @@ __all__ = [
     "read_results",
     "table1_summary",
     "table_fields",
+    "table_kind",
     "tm_matrix",
     "tvo_curves",
     "tvo_diff",
@@ -100,10 +101,16 @@ TABLE_FIELDS: dict[str, dict[str, str]] = {
 }
 
 
+def table_kind(table: str) -> str:
+    """The kind of a tidy table from its name, a key of :data:`SCHEMAS` when the name is one:
+    the name's first part (``tvo_t2d_lp`` -> ``tvo``), ``ife_sens`` for the IFE sens tables."""
+    return "ife_sens" if table.startswith("ife_sens") else table.split("_", 1)[0]
+
+
 def table_fields(table: str) -> dict[str, str]:
     """The ``collect`` fields of a tidy table (``tvo_t2d_lp``, ``it_resnet18``, ``ife_sens_fixed``
-    ...): those of its family, the name's first part (``ife_sens`` for the IFE sens tables)."""
-    kind = "ife_sens" if table.startswith("ife_sens") else table.split("_", 1)[0]
+    ...): those of its kind (:func:`table_kind`)."""
+    kind = table_kind(table)
     if kind not in TABLE_FIELDS:
         raise ValueError(
             f"table {table!r}: unknown family {kind!r} (known: {sorted(TABLE_FIELDS)})"

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from invtransfer.aggregation import IT_EVALS, TRANSFORM_ORDER, canonical_arch
+from invtransfer.aggregation import IT_EVALS, TRANSFORM_ORDER, canonical_arch, table_kind
 from invtransfer.artifacts import ARTIFACTS, KINDS, PANELS, Artifact, Inputs
 from invtransfer.config import resolve_arch
 
@@ -42,7 +42,6 @@ __all__ = [
     "panel_reasons",
     "pool_scorecard",
     "render_artifact",
-    "table_kind",
     "wildcard_pattern",
 ]
 
@@ -296,12 +295,6 @@ def wildcard_pattern(kind: str) -> str:
         raise ValueError(f"unknown artifact kind {kind!r}; expected one of {KINDS}")
     names = [a.name for a in ARTIFACTS.values() if a.kind == kind]
     return "|".join(re.escape(n) for n in sorted(names, key=lambda n: (-len(n), n)))
-
-
-def table_kind(key: str) -> str:
-    """The kind of a tidy table from its name: ``tvo_t2d_lp`` -> ``tvo``, ``ife_sens_fixed`` ->
-    ``ife_sens`` (the keys of :data:`invtransfer.aggregation.SCHEMAS`)."""
-    return "ife_sens" if key.startswith("ife_sens_") else key.split("_", 1)[0]
 
 
 def frames_by_kind(
