@@ -17,12 +17,15 @@ from invtransfer.assets import (
     BackgroundPhoto,
     available_object_names,
     background_bank,
+    background_photo_names,
     bundle_dir,
     load_background_photos,
     load_objects,
     photo_split,
     plan_background_crops,
     read_bundle_manifest,
+    resolve_crops,
+    split_photo_counts,
     verify_bundle,
 )
 from invtransfer.assets import bundle as bundle_mod
@@ -548,6 +551,65 @@ def test_background_crops_follow_the_documented_distribution(
     assert np.abs(bank[i] - ref).mean() < 1.0
 
 
+def test_top_left_crops_are_the_references_one_background_per_photo() -> None:
+    """``crops: top-left`` (ref §2.3): bank image i = photo i by name, its largest top-left
+    square, cropped and then resized with PIL bilinear, never flipped; no randomness."""
+    photos = load_background_photos({"source": "si-score", "path": str(FIXTURE)})
+    names = sorted(p.name for p in photos)
+    assert background_photo_names({"source": "si-score", "path": str(FIXTURE)}) == names
+    n = len(photos)
+    plan = plan_background_crops(photos, count=n, seed=3, split="val", crops="top-left")
+    assert plan.photo == names
+    assert (plan.x == 0).all() and (plan.y == 0).all() and not plan.flip.any()
+    by_name = {p.name: p for p in photos}
+    assert plan.side.tolist() == [min(by_name[m].rgb.shape[:2]) for m in names]
+    bank = background_bank(photos, size=32, count=n, seed=3, split="test", crops="top-left")
+    for i, name in enumerate(names):
+        s = int(plan.side[i])
+        img = Image.fromarray(by_name[name].rgb).crop((0, 0, s, s))
+        ref = np.asarray(img.resize((32, 32), Image.Resampling.BILINEAR))
+        np.testing.assert_array_equal(bank[i], ref)  # exactly the reference's pixels
+    # the seed and the split do not matter (one fixed set), and a smaller bank is a prefix
+    np.testing.assert_array_equal(
+        bank, background_bank(photos, size=32, count=n, seed=99, split="train", crops="top-left")
+    )
+    np.testing.assert_array_equal(
+        bank[:2], background_bank(photos, size=32, count=2, seed=0, split="val", crops="top-left")
+    )
+    # random crops of the same photos are something else
+    assert not np.array_equal(bank, background_bank(photos, size=32, count=n, seed=3, split="val"))
+
+
+def test_top_left_crops_refuse_a_bank_larger_than_the_photos(
+    bundle_photos: list[BackgroundPhoto],
+) -> None:
+    with pytest.raises(ValueError, match=r"count=28 exceeds the 27 photos: set assets"):
+        background_bank(bundle_photos, size=8, count=28, seed=0, split="train", crops="top-left")
+    with pytest.raises(ValueError, match=r"count=5 exceeds the 4 photos of split 'val'"):
+        plan_background_crops(
+            bundle_photos, count=5, seed=0, split="val", split_photos="disjoint", crops="top-left"
+        )
+    assert (
+        len(background_bank(bundle_photos, size=8, count=27, seed=0, split="val", crops="top-left"))
+        == 27
+    )
+    with pytest.raises(ValueError, match=r"crops must be one of \('random', 'top-left'\) here"):
+        background_bank(bundle_photos, size=8, count=2, seed=0, split="val", crops="auto")
+
+
+def test_crops_auto_is_top_left_for_si_score_only() -> None:
+    assert resolve_crops("auto", "si-score") == "top-left"
+    assert resolve_crops("auto", "bundle") == "random"
+    assert resolve_crops("auto", "folder") == "random"
+    assert resolve_crops("random", "si-score") == "random"
+    assert resolve_crops("top-left", "bundle") == "top-left"
+    with pytest.raises(ValueError, match="crops must be one of"):
+        resolve_crops("centre", "bundle")
+    assert split_photo_counts(867) == {"train": 867, "val": 867, "test": 867}
+    assert split_photo_counts(867, "disjoint") == {"train": 607, "val": 130, "test": 130}
+    assert split_photo_counts(27, "disjoint") == {"train": 19, "val": 4, "test": 4}
+
+
 def test_background_bank_input_errors(bundle_photos: list[BackgroundPhoto]) -> None:
     with pytest.raises(ValueError, match="split must be one of"):
         background_bank(bundle_photos, size=32, count=4, seed=0, split="dev")
@@ -714,3 +776,22 @@ def test_rebuild_from_debian_packages_reproduces_the_committed_bundle(tmp_path: 
     committed = bundle_dir()
     for name in ("manifest.tsv", "build_info.json", "README.md"):
         assert (tmp_path / "bundle" / name).read_bytes() == (committed / name).read_bytes(), name
+
+
+def test_check_assets_records_the_photos_and_how_the_bank_is_cut(tmp_path: Path) -> None:
+    import json
+
+    from invtransfer.steps import check_assets
+
+    out = tmp_path / "assets.json"
+    si = {"source": "si-score", "path": str(FIXTURE)}
+    check_assets({"source": "bundle", "count": 2}, si, out)
+    summary = json.loads(out.read_text())
+    assert summary["backgrounds"]["crops"] == "top-left"  # auto: the reference's, for SI-Score
+    assert summary["backgrounds"]["photos"] == background_photo_names(si)
+    check_assets({"source": "bundle", "count": 2}, {"source": "bundle", "crops": "auto"}, out)
+    summary = json.loads(out.read_text())
+    assert (
+        summary["backgrounds"]["crops"] == "random" and len(summary["backgrounds"]["photos"]) == 27
+    )
+    assert summary["objects"]["count"] == 2

@@ -155,8 +155,8 @@ def test_every_schema_key_has_a_description_and_one_default():
     # 126 + training.rendering.{t2d,cifar} + the profile section's 8 + assets.backgrounds.bank_seed,
     # training.pretrain.schedule, experiments.it.n_train, experiments.tvo.min_steps,
     # experiments.{it,tm}.pretrain_epochs, experiments.{it,tm}.rendering,
-    # experiments.tm.pretrain_batch_size, data.random_pixels
-    assert len(keys) == 147
+    # experiments.tm.pretrain_batch_size, data.random_pixels, assets.backgrounds.crops
+    assert len(keys) == 148
     for path, sub in keys.items():
         assert str(sub.get("description", "")).strip(), f"{path} has no description"
         if "properties" in sub:
@@ -365,6 +365,40 @@ def test_an_si_score_folder_with_too_few_classes_is_named_at_plan_time():
         ConfigError, match=r"assets.objects.count=61 is out of range: source 'si-score' has 9"
     ):
         build_plan(cfg)
+
+
+def test_si_score_backgrounds_default_to_one_per_photo_and_a_too_large_bank_is_named():
+    """SI-Score backgrounds default to the reference's one top-left square per photo
+    (``crops: auto``): a bank larger than the photos is a plan-time error naming both numbers
+    and the ways out; a bank that fits, or random crops, plan."""
+    from invtransfer.experiments import build_plan
+
+    folder = ROOT / "tests/fixtures/si-score-mini"
+    n = len(list((folder / "backgrounds").iterdir()))
+    tiny = ROOT / "profiles/tiny/overrides.yaml"
+    bg = {"source": "si-score", "path": str(folder)}
+    cfg = load_config(ROOT / "config.yaml", tiny, overrides={"assets": {"backgrounds": bg}})
+    with pytest.raises(ConfigError) as err:
+        build_plan(cfg)
+    assert (
+        f"'assets.backgrounds.bank_size': 867 backgrounds, but assets.backgrounds.crops is "
+        f"'top-left' ('auto' for source 'si-score'), one background per photo, and the source "
+        f"has {n} photos; set assets.backgrounds.bank_size to at most {n}"
+    ) in str(err.value)
+    disjoint = {**bg, "split_photos": "disjoint", "bank_size": n}
+    cfg = load_config(ROOT / "config.yaml", tiny, overrides={"assets": {"backgrounds": disjoint}})
+    with pytest.raises(ConfigError, match=r"has 1 photos \(split_photos: disjoint, val\)"):
+        build_plan(cfg)
+    from invtransfer.datasets import canonicalize_spec
+
+    for fits, crops in (
+        ({**bg, "bank_size": n}, "top-left"),
+        ({**bg, "crops": "random"}, "random"),
+    ):
+        cfg = load_config(ROOT / "config.yaml", tiny, overrides={"assets": {"backgrounds": fits}})
+        specs = [s for s in build_plan(cfg).datasets.values() if s["kind"] == "t2d"]
+        assert specs
+        assert {canonicalize_spec(s)["backgrounds"]["crops"] for s in specs} == {crops}
 
 
 def test_a_disabled_experiment_is_named_in_every_table_it_would_fill():

@@ -245,6 +245,57 @@ def test_no_transform_image_is_the_prototype_composited_on_its_background(photo_
         assert np.abs(images[i] / 255.0 - expected).max() <= 0.5 / 255 + 1e-6
 
 
+def test_top_left_backgrounds_are_the_photos_themselves(photo_dir):
+    """``backgrounds.crops: top-left`` (the reference's backgrounds): a sample without
+    transformations is its prototype composited on the top-left square of photo ``background``."""
+    from PIL import Image
+
+    bg = {"source": "folder", "_path": str(photo_dir), "bank_size": 4, "crops": "top-left"}
+    spec = canonicalize_spec(t2d_spec(photo_dir, transforms=[], splits={"val": 12}, backgrounds=bg))
+    assert spec["backgrounds"]["crops"] == "top-left"
+    plan = build(spec)
+    images, meta = next(plan.chunks("val", chunk_size=12))
+    assert set(meta["background"]) <= set(range(4)) and len(set(meta["background"])) > 1
+    photos = sorted(photo_dir.glob("*.png"))
+    for i in range(12):
+        photo = Image.open(photos[meta["background"][i]]).convert("RGB")
+        side = min(photo.size)
+        tile = photo.crop((0, 0, side, side)).resize((32, 32), Image.Resampling.BILINEAR)
+        proto = plan.prototypes[meta["label"][i]].permute(1, 2, 0).numpy().astype(np.float64)
+        expected = proto[..., :3] * proto[..., 3:] + np.asarray(tile) / 255.0 * (1 - proto[..., 3:])
+        assert np.abs(images[i] / 255.0 - expected).max() <= 0.5 / 255 + 1e-6
+    too_many = {**bg, "bank_size": 5}
+    with pytest.raises(ValueError, match=r"count=5 exceeds the 4 photos.*bank_size to at most 4"):
+        next(build(canonicalize_spec(t2d_spec(photo_dir, backgrounds=too_many))).chunks("val"))
+
+
+def test_crops_key_resolves_auto_per_source_and_keeps_old_names():
+    """``crops`` (default ``auto``): random crops of the bundle or a folder are written as before
+    the key existed (same canonical spec, same name); SI-Score's default is ``top-left``, and
+    any SI-Score spec names its crops, so canonicalization stays idempotent."""
+    plain = {"kind": "t2d", "transforms": ["rotate"], "seed": 1}
+    before = canonicalize_spec(plain)
+    assert "crops" not in before["backgrounds"]
+    for crops in ("auto", "random"):
+        spec = {**plain, "backgrounds": {"source": "bundle", "crops": crops}}
+        assert canonicalize_spec(spec) == before and dataset_name(spec) == dataset_name(plain)
+    left = {**plain, "backgrounds": {"source": "bundle", "crops": "top-left"}}
+    assert canonicalize_spec(left)["backgrounds"]["crops"] == "top-left"
+    assert dataset_name(left) != dataset_name(plain)
+    si = {**plain, "backgrounds": {"source": "si-score", "_path": "/data/si-score"}}
+    si_default = canonicalize_spec(si)
+    assert si_default["backgrounds"]["crops"] == "top-left"
+    si_random = canonicalize_spec({**si, "backgrounds": {**si["backgrounds"], "crops": "random"}})
+    assert si_random["backgrounds"]["crops"] == "random"
+    for c in (before, canonicalize_spec(left), si_default, si_random):
+        assert canonicalize_spec(c) == c
+    assert dataset_name(si_default) != dataset_name(si_random)
+    with pytest.raises(ConfigError, match=r"backgrounds\.crops.*not used with background source"):
+        canonicalize_spec(
+            {"kind": "random", "backgrounds": {"source": "random", "crops": "random"}}
+        )
+
+
 # --------------------------------------------------------------------------------------------
 # structured random data
 # --------------------------------------------------------------------------------------------
@@ -485,6 +536,7 @@ def test_dataset_names_are_readable_unique_and_ignore_underscore_keys():
         ({"class_balance": "roughly"}, "class_balance"),
         ({"backgrounds": {"source": "black", "bank_size": 4}}, "backgrounds.bank_size"),
         ({"backgrounds": {"source": "bundle", "bank_size": 0}}, "backgrounds.bank_size"),
+        ({"backgrounds": {"source": "bundle", "crops": "centre"}}, "backgrounds.crops"),
         ({"objects": {"source": "random"}}, "objects.source"),
         ({"kind": "cube"}, "kind"),
     ],
@@ -578,6 +630,13 @@ def test_data_layer_defaults_agree_in_config_schema_and_code():
         "image_translate_fraction": (0.3,) * 3,  # paper App. D.1: up to 30 % per axis
     }
     assert DEFAULT_SPLIT_PHOTOS == bank["split_photos"].default == "shared"
+    # backgrounds: the reference's one top-left square per photo for SI-Score's 867 photos;
+    # random crops where there are few photos (the bundle's 27)
+    crops = schema["assets"]["properties"]["backgrounds"]["properties"]["crops"]["default"]
+    assert config["assets"]["backgrounds"]["crops"] == crops == "auto"
+    assert "crops" not in spec["backgrounds"]  # the bundle: random crops
+    si = canonicalize_spec({"kind": "t2d", "backgrounds": {"source": "si-score", "_path": "/x"}})
+    assert si["backgrounds"]["crops"] == "top-left"
     assert proto["squash_aspect"].default is True and proto["resample"].default == "reference"
 
 

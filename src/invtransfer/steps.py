@@ -111,17 +111,22 @@ def check_assets(
     objects: Mapping[str, Any], backgrounds: Mapping[str, Any], out: str | Path
 ) -> None:
     """Load every configured object and background photo once; fail early with a clear error."""
-    from invtransfer.assets import load_background_photos, load_objects
+    from invtransfer.assets import load_background_photos, load_objects, resolve_crops
 
     objs = load_objects(objects)
     photos = load_background_photos(backgrounds)
+    source = backgrounds.get("source", "bundle")
     summary = {
         "objects": {
             "source": objects.get("source"),
             "count": len(objs),
             "names": [o.name for o in objs],
         },
-        "backgrounds": {"source": backgrounds.get("source"), "photos": [p.name for p in photos]},
+        "backgrounds": {
+            "source": source,
+            "crops": resolve_crops(backgrounds.get("crops", "auto"), source),
+            "photos": [p.name for p in photos],
+        },
     }
     log.info("assets OK: %d objects, %d background photos", len(objs), len(photos))
     atomic_write_json(out, summary)

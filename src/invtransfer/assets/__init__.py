@@ -5,6 +5,7 @@ for the embedded Debian-derived bundle and its rebuild.
 """
 
 from invtransfer.assets.backgrounds import (
+    CROPS,
     DEFAULT_BANK_SIZE,
     DEFAULT_SPLIT_PHOTOS,
     SPLIT_PHOTOS_MODES,
@@ -12,9 +13,12 @@ from invtransfer.assets.backgrounds import (
     BackgroundCrops,
     BackgroundPhoto,
     background_bank,
+    background_photo_names,
     load_background_photos,
     photo_split,
     plan_background_crops,
+    resolve_crops,
+    split_photo_counts,
 )
 from invtransfer.assets.bundle import (
     bundle_dir,
@@ -31,6 +35,7 @@ from invtransfer.assets.objects import (
 )
 
 __all__ = [
+    "CROPS",
     "DEFAULT_BANK_SIZE",
     "DEFAULT_OBJECT_COUNT",
     "DEFAULT_SPLIT_PHOTOS",
@@ -41,6 +46,7 @@ __all__ = [
     "ObjectImage",
     "available_object_names",
     "background_bank",
+    "background_photo_names",
     "bundle_dir",
     "load_background_photos",
     "load_objects",
@@ -48,6 +54,8 @@ __all__ = [
     "plan_background_crops",
     "read_bundle_manifest",
     "rebuild_bundle",
+    "resolve_crops",
     "selected_object_names",
+    "split_photo_counts",
     "verify_bundle",
 ]

@@ -9,6 +9,15 @@ only on ``(seed, bank, i)`` and the photo set (through :class:`~invtransfer.rng.
 a bank of 100 is the first 100 of a bank of 867, and the output size changes the resolution of
 the crops, not where they are.
 
+Crops (``crops``):
+
+- ``random``: the random square crops above (the bundle's and a folder's default).
+- ``top-left``: the reference's backgrounds (ref §2.3): bank image ``i`` is photo ``i`` (photos
+  sorted by name), its largest square from the top-left corner resized to ``size`` × ``size``
+  with Pillow's antialiased bilinear filter (crop, then resize), never flipped, so the bank is
+  the photos themselves and ``count`` may not exceed their number. The default for the SI-Score
+  source (``auto``): its 867 photos give the paper's 867 backgrounds.
+
 Photo splits (``split_photos``):
 
 - ``shared`` (default, the paper and the reference): one bank, cropped from all photos, serves
@@ -36,11 +45,17 @@ from PIL import Image
 from invtransfer.assets import siscore as _siscore
 from invtransfer.assets._config import check_section, optional_path, positive_int
 from invtransfer.assets._imageio import PHOTO_SUFFIXES, read_photo
-from invtransfer.assets.bundle import bundle_dir, check_bundle_file, read_bundle_manifest
+from invtransfer.assets.bundle import (
+    BundleEntry,
+    bundle_dir,
+    check_bundle_file,
+    read_bundle_manifest,
+)
 from invtransfer.errors import AssetError, ConfigError
 from invtransfer.rng import CounterRNG, derive_seed
 
 __all__ = [
+    "CROPS",
     "DEFAULT_BANK_SIZE",
     "DEFAULT_SPLIT_PHOTOS",
     "SPLITS",
@@ -48,9 +63,12 @@ __all__ = [
     "BackgroundCrops",
     "BackgroundPhoto",
     "background_bank",
+    "background_photo_names",
     "load_background_photos",
     "photo_split",
     "plan_background_crops",
+    "resolve_crops",
+    "split_photo_counts",
 ]
 
 log = logging.getLogger("invtransfer.assets")
@@ -60,6 +78,7 @@ DEFAULT_BANK_SIZE = 867  # SI-Score's number of background photographs
 SPLITS = ("train", "val", "test")
 SPLIT_PHOTOS_MODES = ("shared", "disjoint")
 DEFAULT_SPLIT_PHOTOS = "shared"  # the paper's one set of backgrounds for every split
+CROPS = ("auto", "random", "top-left")  # how the bank is cut from the photos (module docstring)
 HOLDOUT_FRACTION = 0.15  # of the photos, each for val and for test (27 -> 4 + 4)
 MIN_CROP, MAX_CROP = 0.25, 1.0  # crop side as a fraction of the photo's short side
 _KEYS: dict[str, frozenset[str]] = {
@@ -68,7 +87,7 @@ _KEYS: dict[str, frozenset[str]] = {
     "folder": frozenset({"path", "max_size", "licence"}),
 }
 _CALLER_KEYS = frozenset(
-    {"bank_size", "split_photos", "bank_seed"}
+    {"bank_size", "split_photos", "bank_seed", "crops"}
 )  # read by the planner, not here
 
 
@@ -104,30 +123,28 @@ def _photo_files(folder: Path, what: str) -> list[Path]:
     return files
 
 
-def load_background_photos(cfg: Mapping[str, Any]) -> list[BackgroundPhoto]:
-    """The photos of ``config["assets"]["backgrounds"]`` (keys: source, path, max_size, ...).
+@dataclass(frozen=True)
+class _PhotoFile:
+    name: str
+    path: Path
+    licence: str
+    source: str  # provenance, as BackgroundPhoto.source
+    entry: BundleEntry | None = None  # the bundle's manifest row (checked when decoded)
 
-    ``bundle`` (default): the 27 bundled photographs (checked against the manifest SHA-256).
-    ``si-score``: ``<path>/backgrounds/*.jpg`` (``download``/``checksums``/``url`` as for objects).
-    ``folder``: every JPEG/PNG directly in ``path``; ``licence`` (optional) is recorded per photo.
-    ``max_size`` (optional) downscales photos to that many px on the longest side when decoding.
-    Decoded photos are cached per process.
-    """
+
+def _photo_files_of(cfg: Mapping[str, Any]) -> tuple[str, list[_PhotoFile]]:
+    """``(source, files)`` of the configured photos, without decoding any."""
     source, opts = check_section(cfg, _KEYS, section=SECTION, tolerated=_CALLER_KEYS)
-    max_size = opts.get("max_size")
-    if max_size is not None:
-        positive_int(max_size, f"{SECTION}.max_size")
     path = optional_path(opts.get("path"), f"{SECTION}.path")
     if source == "bundle":
         root = path or bundle_dir()
         entries = [e for e in read_bundle_manifest(root) if e.kind == "background"]
         if not entries:
             raise AssetError(f"{root}: the bundle manifest lists no backgrounds")
-        photos = []
-        for e in entries:
-            check_bundle_file(root / e.file, e)
-            photos.append(_photo(e.name, root / e.file, e.licence, f"bundle:{e.file}", max_size))
-    elif source == "si-score":
+        return source, [
+            _PhotoFile(e.name, root / e.file, e.licence, f"bundle:{e.file}", e) for e in entries
+        ]
+    if source == "si-score":
         if path is None:
             raise ConfigError(
                 f"{SECTION}.path is required for source 'si-score' (the folder holding "
@@ -141,20 +158,43 @@ def load_background_photos(cfg: Mapping[str, Any]) -> list[BackgroundPhoto]:
             url=opts.get("url"),
         )
         licence = "SI-Score (see the dataset's attributions)"
-        photos = [
-            _photo(p.stem, p, licence, f"si-score:backgrounds/{p.name}", max_size)
-            for p in _photo_files(folder, "SI-Score backgrounds folder")
+        files = _photo_files(folder, "SI-Score backgrounds folder")
+        return source, [
+            _PhotoFile(p.stem, p, licence, f"si-score:backgrounds/{p.name}") for p in files
         ]
-    else:
-        if path is None:
-            raise ConfigError(f"{SECTION}.path is required for source 'folder'")
-        if not path.is_dir():
-            raise AssetError(f"{path}: background folder not found (set {SECTION}.path)")
-        licence = str(opts.get("licence") or f"unspecified (user folder {path})")
-        photos = [
-            _photo(p.stem, p, licence, f"folder:{p.name}", max_size)
-            for p in _photo_files(path, "background folder")
-        ]
+    if path is None:
+        raise ConfigError(f"{SECTION}.path is required for source 'folder'")
+    if not path.is_dir():
+        raise AssetError(f"{path}: background folder not found (set {SECTION}.path)")
+    licence = str(opts.get("licence") or f"unspecified (user folder {path})")
+    files = _photo_files(path, "background folder")
+    return source, [_PhotoFile(p.stem, p, licence, f"folder:{p.name}") for p in files]
+
+
+def background_photo_names(cfg: Mapping[str, Any]) -> list[str]:
+    """The names of the photos :func:`load_background_photos` returns, without decoding them."""
+    return [f.name for f in _photo_files_of(cfg)[1]]
+
+
+def load_background_photos(cfg: Mapping[str, Any]) -> list[BackgroundPhoto]:
+    """The photos of ``config["assets"]["backgrounds"]`` (keys: source, path, max_size, ...).
+
+    ``bundle`` (default): the 27 bundled photographs (checked against the manifest SHA-256).
+    ``si-score``: ``<path>/backgrounds/*.jpg`` (``download``/``checksums``/``url`` as for objects).
+    ``folder``: every JPEG/PNG directly in ``path``; ``licence`` (optional) is recorded per photo.
+    ``max_size`` (optional) downscales photos to that many px on the longest side when decoding.
+    Decoded photos are cached per process.
+    """
+    _, opts = check_section(cfg, _KEYS, section=SECTION, tolerated=_CALLER_KEYS)
+    max_size = opts.get("max_size")
+    if max_size is not None:
+        positive_int(max_size, f"{SECTION}.max_size")
+    source, files = _photo_files_of(cfg)
+    photos = []
+    for f in files:
+        if f.entry is not None:
+            check_bundle_file(f.path, f.entry)
+        photos.append(_photo(f.name, f.path, f.licence, f.source, max_size))
     log.info("backgrounds: %d photos from %s", len(photos), source)
     return photos
 
@@ -179,6 +219,21 @@ def _check_photos(photos: Sequence[BackgroundPhoto]) -> None:
         raise ValueError(f"photos: names must be unique, {dupes} appear more than once")
 
 
+def _holdout(n: int) -> int:
+    """Photos each for val and for test with ``split_photos="disjoint"`` (27 -> 4)."""
+    return max(1, round(HOLDOUT_FRACTION * n))
+
+
+def split_photo_counts(n: int, mode: str = DEFAULT_SPLIT_PHOTOS) -> dict[str, int]:
+    """How many of ``n`` photos each split may use (:func:`photo_split`'s rule, by count)."""
+    if mode not in SPLIT_PHOTOS_MODES:
+        raise ValueError(f"split_photos must be one of {SPLIT_PHOTOS_MODES}, got {mode!r}")
+    if mode == "shared":
+        return dict.fromkeys(SPLITS, n)
+    hold = _holdout(n)
+    return {"train": max(0, n - 2 * hold), "val": hold, "test": hold}
+
+
 def photo_split(
     photos: Sequence[BackgroundPhoto], split: str, mode: str = DEFAULT_SPLIT_PHOTOS
 ) -> list[BackgroundPhoto]:
@@ -197,7 +252,7 @@ def photo_split(
             f"split_photos='disjoint' needs at least 3 photos (one per split), got {n}; add "
             "photos or use split_photos='shared'"
         )
-    hold = max(1, round(HOLDOUT_FRACTION * n))
+    hold = _holdout(n)
     order = sorted(by_name, key=lambda p: (derive_seed("invtransfer.photo_split", p.name), p.name))
     chosen = {"val": order[:hold], "test": order[hold : 2 * hold], "train": order[2 * hold :]}[
         split
@@ -229,6 +284,17 @@ def _u01(rng: CounterRNG, name: str) -> np.ndarray:
     return (rng.bits(name, 1)[:, 0] >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
+def resolve_crops(crops: str, source: str) -> str:
+    """``random`` or ``top-left`` for the ``crops`` setting of photos from ``source``: ``auto``
+    is ``top-left`` for SI-Score (the reference's one background per photo) and ``random``
+    for the bundle and a folder (27 bundled photos could give only 27 backgrounds)."""
+    if crops not in CROPS:
+        raise ValueError(f"crops must be one of {CROPS}, got {crops!r}")
+    if crops == "auto":
+        return "top-left" if source == "si-score" else "random"
+    return crops
+
+
 def plan_background_crops(
     photos: Sequence[BackgroundPhoto],
     *,
@@ -236,12 +302,31 @@ def plan_background_crops(
     seed: int,
     split: str,
     split_photos: str = DEFAULT_SPLIT_PHOTOS,
+    crops: str = "random",
 ) -> BackgroundCrops:
-    """The crop of each bank image, drawn with ``CounterRNG(derive_seed(seed, "background-bank",
-    bank))`` where ``bank`` is ``"shared"`` (one bank for every split) or the split's name."""
+    """The crop of each bank image: with ``crops="random"`` drawn with
+    ``CounterRNG(derive_seed(seed, "background-bank", bank))`` where ``bank`` is ``"shared"``
+    (one bank for every split) or the split's name; with ``crops="top-left"`` the largest
+    top-left square of each of the first ``count`` photos (by name; ``seed`` is not used)."""
     count = _check_int(count, "count", 1)
     seed = _check_int(seed, "seed", 0)
+    if crops not in CROPS[1:]:
+        raise ValueError(f"crops must be one of {CROPS[1:]} here, got {crops!r}")
     subset = photo_split(photos, split, split_photos)
+    if crops == "top-left":
+        if count > len(subset):
+            where = "" if split_photos == "shared" else f" of split {split!r}"
+            raise ValueError(
+                f"crops='top-left' takes one background per photo, but count={count} exceeds "
+                f"the {len(subset)} photos{where}: set assets.backgrounds.bank_size to at most "
+                f"{len(subset)}, add photos, or use assets.backgrounds.crops: random"
+            )
+        chosen = subset[:count]
+        side = np.array([min(p.rgb.shape[:2]) for p in chosen], dtype=np.int64)
+        zero = np.zeros(count, dtype=np.int64)
+        return BackgroundCrops(
+            [p.name for p in chosen], zero, zero.copy(), side, np.zeros(count, dtype=bool)
+        )
     bank = "shared" if split_photos == "shared" else split
     rng = CounterRNG(derive_seed(seed, "background-bank", bank), np.arange(count))
     which = rng.integers("photo", 0, len(subset)).numpy()
@@ -266,21 +351,29 @@ def background_bank(
     seed: int,
     split: str,
     split_photos: str = DEFAULT_SPLIT_PHOTOS,
+    crops: str = "random",
 ) -> np.ndarray:
     """``count`` background images, ``uint8`` count×size×size×3 (see the module docstring)."""
     size = _check_int(size, "size", 1)
-    crops = plan_background_crops(
-        photos, count=count, seed=seed, split=split, split_photos=split_photos
+    plan = plan_background_crops(
+        photos, count=count, seed=seed, split=split, split_photos=split_photos, crops=crops
     )
     start = time.perf_counter()
-    images = {p.name: Image.fromarray(p.rgb, "RGB") for p in photos if p.name in set(crops.photo)}
-    bank = np.empty((len(crops.photo), size, size, 3), dtype=np.uint8)
-    for i, name in enumerate(crops.photo):
-        x, y, s = int(crops.x[i]), int(crops.y[i]), int(crops.side[i])
-        tile = images[name].resize(
-            (size, size), Image.Resampling.BILINEAR, box=(x, y, x + s, y + s)
-        )
+    images = {p.name: Image.fromarray(p.rgb, "RGB") for p in photos if p.name in set(plan.photo)}
+    bank = np.empty((len(plan.photo), size, size, 3), dtype=np.uint8)
+    for i, name in enumerate(plan.photo):
+        x, y, s = int(plan.x[i]), int(plan.y[i]), int(plan.side[i])
+        if crops == "top-left":  # the reference: crop the square, then resize it (ref §2.3)
+            tile = (
+                images[name]
+                .crop((x, y, x + s, y + s))
+                .resize((size, size), Image.Resampling.BILINEAR)
+            )
+        else:
+            tile = images[name].resize(
+                (size, size), Image.Resampling.BILINEAR, box=(x, y, x + s, y + s)
+            )
         bank[i] = np.asarray(tile)
-    bank[crops.flip] = bank[crops.flip, :, ::-1]
+    bank[plan.flip] = bank[plan.flip, :, ::-1]
     log.debug("background bank: %d × %d px in %.3f s", len(bank), size, time.perf_counter() - start)
     return bank

@@ -310,6 +310,7 @@ def _photo_bank(spec: Mapping[str, Any], split: str, photos: Any) -> torch.Tenso
         seed=bg["seed"],
         split=split,
         split_photos=bg["split_photos"],
+        crops=bg.get("crops", "random"),
     )
     expected = (bg["bank_size"], spec["image_size"], spec["image_size"], 3)
     if bank.dtype != np.uint8 or bank.shape != expected:

@@ -19,7 +19,12 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from invtransfer.assets.backgrounds import DEFAULT_SPLIT_PHOTOS, SPLIT_PHOTOS_MODES
+from invtransfer.assets.backgrounds import (
+    CROPS,
+    DEFAULT_SPLIT_PHOTOS,
+    SPLIT_PHOTOS_MODES,
+    resolve_crops,
+)
 from invtransfer.errors import ConfigError
 
 __all__ = [
@@ -47,6 +52,7 @@ __all__ = [
     "check_mapping",
     "check_seed",
     "check_str",
+    "crops_entry",
     "fail",
     "location",
     "pixels_entry",
@@ -353,6 +359,16 @@ def pixels_entry(pixels: Any, key: str) -> dict[str, Any]:
     return {} if pixels == DEFAULT_RANDOM_PIXELS else {"pixels": pixels}
 
 
+def crops_entry(crops: Any, source: str, key: str) -> dict[str, Any]:
+    """The ``crops`` entry of a photo-background spec, ``auto`` resolved for ``source``
+    (:func:`~invtransfer.assets.backgrounds.resolve_crops`): ``{}`` for random crops of the
+    bundle or a folder, so their specs (and hashes) stay as they were before the key existed;
+    written out otherwise, SI-Score's random crops included (canonicalization is idempotent
+    and an SI-Score dataset built before ``top-left`` became its default gets a new name)."""
+    resolved = resolve_crops(check_choice(crops, f"{key}.crops", CROPS), source)
+    return {} if resolved == "random" and source != "si-score" else {"crops": resolved}
+
+
 def canonical_backgrounds(
     value: Any, default_source: str, seed: int, key: str = "backgrounds"
 ) -> dict[str, Any]:
@@ -360,7 +376,7 @@ def canonical_backgrounds(
     given = check_mapping(
         {"source": default_source} if value is None else value,
         key,
-        ("source", "path", "bank_size", "split_photos", "seed", "pixels"),
+        ("source", "path", "bank_size", "split_photos", "crops", "seed", "pixels"),
     )
     source = check_choice(given.get("source", default_source), f"{key}.source", BACKGROUND_SOURCES)
     if source in ("random", "black"):
@@ -386,6 +402,7 @@ def canonical_backgrounds(
             ),
             "seed": check_seed(given.get("seed", seed), f"{key}.seed"),
         }
+        out.update(crops_entry(given.get("crops", "auto"), source, key))
         _check_location(given, "path", key)
         if source == "folder" and location(given, "path") is None:
             raise fail(

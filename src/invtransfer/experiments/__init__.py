@@ -39,6 +39,7 @@ from invtransfer.experiments.jobs import (
 from invtransfer.experiments.plan import Plan, model_name
 from invtransfer.experiments.specs import (
     all_transforms,
+    check_background_bank,
     cifar_spec,
     ife_spec,
     object_pool,
@@ -103,6 +104,8 @@ def build_plan(config: Mapping[str, Any]) -> Plan:
     plan = Plan()
     seeds = seed_list(config)
     pool = object_pool(config) if _uses_objects(config) else []
+    if _uses_objects(config):
+        check_background_bank(config)
     plan_tvo(plan, config, seeds, pool)
     plan_it(plan, config, seeds, pool)
     plan_tm(plan, config, seeds, pool)

@@ -21,6 +21,7 @@ __all__ = [
     "CIFAR_CLASSES",
     "all_transforms",
     "categories",
+    "check_background_bank",
     "cifar_spec",
     "draw_objects",
     "ife_spec",
@@ -68,6 +69,29 @@ def object_pool(config: Mapping[str, Any]) -> list[str]:
     from invtransfer.assets import selected_object_names
 
     return selected_object_names(config["assets"]["objects"])
+
+
+def check_background_bank(config: Mapping[str, Any]) -> None:
+    """With ``top-left`` crops (the reference's one background per photo; ``auto`` for
+    SI-Score) the bank cannot be larger than the photos a split may use: a
+    :class:`ConfigError` naming both numbers at plan time, not when the first dataset builds."""
+    from invtransfer.assets import background_photo_names, resolve_crops, split_photo_counts
+
+    bg = config["assets"]["backgrounds"]
+    crops = resolve_crops(bg["crops"], bg["source"])
+    if crops != "top-left":
+        return
+    counts = split_photo_counts(len(background_photo_names(bg)), bg["split_photos"])
+    split, fewest = min(counts.items(), key=lambda kv: kv[1])
+    if int(bg["bank_size"]) > fewest:
+        how = "" if bg["crops"] == "top-left" else f" ({bg['crops']!r} for source {bg['source']!r})"
+        where = "" if bg["split_photos"] == "shared" else f" (split_photos: disjoint, {split})"
+        raise ConfigError(
+            f"config key 'assets.backgrounds.bank_size': {bg['bank_size']} backgrounds, but "
+            f"assets.backgrounds.crops is 'top-left'{how}, one background per photo, and the "
+            f"source has {fewest} photos{where}; set assets.backgrounds.bank_size to at most "
+            f"{fewest}, add photos, or set assets.backgrounds.crops: random"
+        )
 
 
 def draw_objects(
@@ -160,6 +184,7 @@ def _background_source(config: Mapping[str, Any], seed: int) -> dict:
         "source": bg["source"],
         "bank_size": int(bg["bank_size"]),
         "split_photos": bg["split_photos"],
+        "crops": bg["crops"],
         "seed": FIXED_BANK_SEED if bg["bank_seed"] == "fixed" else int(seed),
     }
     if bg["path"]:
