@@ -401,6 +401,28 @@ def test_si_score_backgrounds_default_to_one_per_photo_and_a_too_large_bank_is_n
         assert {canonicalize_spec(s)["backgrounds"]["crops"] for s in specs} == {crops}
 
 
+def test_asset_max_size_is_passed_to_every_dataset_that_decodes_the_assets():
+    from invtransfer.datasets import canonicalize_spec
+    from invtransfer.experiments import build_plan
+
+    tiny = ROOT / "profiles/tiny/overrides.yaml"
+    plain = build_plan(load_config(ROOT / "config.yaml", tiny))
+    assets = {"objects": {"max_size": 32}, "backgrounds": {"max_size": 64}}
+    small = build_plan(load_config(ROOT / "config.yaml", tiny, overrides={"assets": assets}))
+    t2d = [canonicalize_spec(s) for s in small.datasets.values() if s["kind"] == "t2d"]
+    assert t2d and all(
+        s["objects"]["max_size"] == 32 and s["backgrounds"]["max_size"] == 64 for s in t2d
+    )
+    assert not any(
+        "max_size" in canonicalize_spec(s)["objects"]
+        for s in plain.datasets.values()
+        if s["kind"] == "t2d"
+    )
+    assert set(small.datasets).isdisjoint(
+        n for n, s in plain.datasets.items() if s["kind"] == "t2d"
+    )  # other pixels, other names
+
+
 def test_a_disabled_experiment_is_named_in_every_table_it_would_fill():
     from invtransfer.experiments import build_plan
 

@@ -296,6 +296,32 @@ def test_crops_key_resolves_auto_per_source_and_keeps_old_names():
         )
 
 
+def test_max_size_reaches_the_dataset_build_and_its_name(photo_dir):
+    """``assets.{objects,backgrounds}.max_size`` (decode images at most N px) change the pixels,
+    so they are part of a dataset's spec (hashed) and the builder decodes with them; absent, the
+    spec and its name are as before the key was passed on."""
+    base = t2d_spec(photo_dir, transforms=[], splits={"val": 8})
+    small = t2d_spec(
+        photo_dir,
+        transforms=[],
+        splits={"val": 8},
+        objects={"source": "bundle", "names": NAMES, "max_size": 16},
+        backgrounds={"source": "folder", "_path": str(photo_dir), "bank_size": 16, "max_size": 20},
+    )
+    spec = canonicalize_spec(small)
+    assert spec["objects"]["max_size"] == 16 and spec["backgrounds"]["max_size"] == 20
+    assert "max_size" not in canonicalize_spec(base)["objects"]
+    assert dataset_name(small) != dataset_name(base)
+    plan, plain = build(spec), build(canonicalize_spec(base))
+    assert all(max(p.rgb.shape[:2]) <= 20 for p in plan._photos)
+    assert max(max(p.rgb.shape[:2]) for p in plain._photos) > 20
+    assert not torch.equal(plan.prototypes, plain.prototypes)  # objects decoded at 16 px
+    images, _ = next(plan.chunks("val", chunk_size=8))
+    assert not np.array_equal(images, next(plain.chunks("val", chunk_size=8))[0])
+    with pytest.raises(ConfigError, match=r"objects\.max_size"):
+        canonicalize_spec({**base, "objects": {"source": "bundle", "max_size": 4}})
+
+
 # --------------------------------------------------------------------------------------------
 # structured random data
 # --------------------------------------------------------------------------------------------

@@ -58,6 +58,8 @@ def load_object_images(
             asset_cfg[name] = location(cfg, name)
     if cfg.get("download"):
         asset_cfg["download"] = True
+    if cfg.get("max_size") is not None:
+        asset_cfg["max_size"] = cfg["max_size"]
     names = cfg.get("names")
     if names is not None:
         available = available_object_names(asset_cfg)

@@ -356,6 +356,8 @@ class _T2DPlan(BuildPlan):
             cfg = {"source": bg["source"]}
             if location(bg, "path") is not None:
                 cfg["path"] = location(bg, "path")
+            if bg.get("max_size") is not None:
+                cfg["max_size"] = bg["max_size"]
             self._photos = load_background_photos(cfg)
         super().__init__(
             class_names=class_names,

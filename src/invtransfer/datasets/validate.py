@@ -55,6 +55,7 @@ __all__ = [
     "crops_entry",
     "fail",
     "location",
+    "max_size_entry",
     "pixels_entry",
     "underscored",
 ]
@@ -316,7 +317,7 @@ def canonical_objects(value: Any, kind: str, seed: int, key: str = "objects") ->
     given = check_mapping(
         {"source": "bundle"} if value is None else value,
         key,
-        ("source", "names", "path", "font", "count", "download"),
+        ("source", "names", "path", "font", "count", "download", "max_size"),
     )
     source = given.get("source", "bundle")
     if source == "random":
@@ -347,8 +348,18 @@ def canonical_objects(value: Any, kind: str, seed: int, key: str = "objects") ->
     if source == "folder" and location(given, "path") is None:
         raise fail(f"{key}.path", "source 'folder' needs a path (or _path) to the object images")
     out["download"] = check_bool(given.get("download", False), f"{key}.download")
+    out.update(max_size_entry(given.get("max_size"), key))
     out.update(underscored(given))
     return out
+
+
+def max_size_entry(value: Any, key: str) -> dict[str, Any]:
+    """The ``max_size`` entry of an object or photo spec (decode larger images at most this many
+    pixels on the longest side, then build as usual): ``{}`` when absent (null), so specs without
+    it keep their hashes; it changes the pixels, so it is part of the spec when set."""
+    if value is None:
+        return {}
+    return {"max_size": check_int(value, f"{key}.max_size", minimum=8)}
 
 
 def pixels_entry(pixels: Any, key: str) -> dict[str, Any]:
@@ -376,7 +387,7 @@ def canonical_backgrounds(
     given = check_mapping(
         {"source": default_source} if value is None else value,
         key,
-        ("source", "path", "bank_size", "split_photos", "crops", "seed", "pixels"),
+        ("source", "path", "bank_size", "split_photos", "crops", "seed", "pixels", "max_size"),
     )
     source = check_choice(given.get("source", default_source), f"{key}.source", BACKGROUND_SOURCES)
     if source in ("random", "black"):
@@ -403,6 +414,7 @@ def canonical_backgrounds(
             "seed": check_seed(given.get("seed", seed), f"{key}.seed"),
         }
         out.update(crops_entry(given.get("crops", "auto"), source, key))
+        out.update(max_size_entry(given.get("max_size"), key))
         _check_location(given, "path", key)
         if source == "folder" and location(given, "path") is None:
             raise fail(

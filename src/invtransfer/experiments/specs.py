@@ -170,6 +170,8 @@ def _object_source(config: Mapping[str, Any]) -> dict:
     for key in ("path", "font"):
         if src[key]:
             out["_" + key] = src[key]  # location, not content: excluded from the name hash
+    if src["max_size"] is not None:
+        out["max_size"] = int(src["max_size"])  # changes the pixels: hashed
     return out
 
 
@@ -189,6 +191,8 @@ def _background_source(config: Mapping[str, Any], seed: int) -> dict:
     }
     if bg["path"]:
         out["_path"] = bg["path"]
+    if bg["max_size"] is not None:
+        out["max_size"] = int(bg["max_size"])  # changes the pixels: hashed
     return out
 
 
