@@ -13,8 +13,12 @@ Design:
 - Trap 2 (the jobstep plugin strips every `SLURM_*` variable, `SLURM_CONF` included, before
   its inner `srun`) is solved with an `srun` wrapper placed first on `PATH`: it re-exports
   `SLURM_CONF` and execs the real `srun`. `env()` returns that environment.
-- A fake GPU (`Gres=gpu:1`, `File=/dev/null`) lets `resources: gpu=1` jobs schedule on a
-  GPU-less node; such jobs see `CUDA_VISIBLE_DEVICES=0`.
+- Fake GPUs (`Gres=gpu:2`, one character device each, `File=/dev/null` and `/dev/zero`) let
+  `resources: gpu=1` jobs schedule on a GPU-less node, two at a time; such jobs see
+  `CUDA_VISIBLE_DEVICES` set to their device's index.
+- The node claims 8 CPUs on a 2-core machine: the test jobs are mostly Python start-up and
+  status-poll waiting, and overlapping them hides that latency (measured on the 2-core project VM:
+  the SLURM test module 243 s with 4 CPUs and 1 GPU, 185 s with 8 and 2).
 - `stop()` cancels every job, waits for the queue to drain, then stops slurmd, slurmctld and
   munged by the PIDs in their pid files and waits for each to exit (SIGKILL after a grace
   period). It is idempotent and safe to call after a failed `start()`.
@@ -61,6 +65,8 @@ BINARIES: tuple[str, ...] = (
 PARTITION = "debug"  # the partition the tests ask for
 DEFAULT_PARTITION = "batch"  # the cluster's default, used when a job names none
 NODE = "localhost"
+#: Character devices that stand in for GPUs (slurmd counts one GPU per `File=`; nothing opens them).
+FAKE_GPU_FILES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/urandom")
 
 
 class ClusterUnavailable(RuntimeError):
@@ -173,7 +179,7 @@ def _node_memory_mb() -> int:
 
 @dataclass
 class LocalSlurmCluster:
-    """One single-node cluster (node `localhost`, partition `debug`, one fake GPU).
+    """One single-node cluster (node `localhost`, partition `debug`, ``gpus`` fake GPUs).
 
     `root` must be an empty, private folder (e.g. from `tempfile.mkdtemp`). `min_job_age_s`
     must exceed 3x the plugin's `slurm-init-seconds-before-status-checks` when the workflow
@@ -181,8 +187,8 @@ class LocalSlurmCluster:
     """
 
     root: Path
-    cpus: int = field(default_factory=lambda: max(4, os.cpu_count() or 1))
-    gpus: int = 1
+    cpus: int = field(default_factory=lambda: max(8, os.cpu_count() or 1))
+    gpus: int = 2
     min_job_age_s: int = 600
     daemons: dict[str, Path] = field(default_factory=dict, init=False)  # name -> pid file
     partition: str = field(default=PARTITION, init=False)  # the partition tests should ask for
@@ -436,7 +442,9 @@ class LocalSlurmCluster:
         self.conf.write_text("\n".join(lines) + "\n")
         (r / "etc" / "plugstack.conf").write_text("")
         # without File= slurmd reports 0 GPUs and the node goes INVAL
-        gres_lines = [f"NodeName={NODE} Name=gpu File=/dev/null"] * min(self.gpus, 1)
+        if self.gpus > len(FAKE_GPU_FILES):
+            raise ClusterError(f"at most {len(FAKE_GPU_FILES)} fake GPUs (one device file each)")
+        gres_lines = [f"NodeName={NODE} Name=gpu File={f}" for f in FAKE_GPU_FILES[: self.gpus]]
         (r / "etc" / "gres.conf").write_text("".join(f"{line}\n" for line in gres_lines))
 
     def _write_srun_wrapper(self) -> None:
