@@ -132,18 +132,23 @@ class _PhotoFile:
     entry: BundleEntry | None = None  # the bundle's manifest row (checked when decoded)
 
 
-def _photo_files_of(cfg: Mapping[str, Any]) -> tuple[str, list[_PhotoFile]]:
-    """``(source, files)`` of the configured photos, without decoding any."""
+def _photo_files_of(cfg: Mapping[str, Any]) -> tuple[str, Mapping[str, Any], list[_PhotoFile]]:
+    """``(source, options, files)`` of the configured photos, without decoding any (the options
+    checked, ``max_size`` included, before any file is looked for)."""
     source, opts = check_section(cfg, _KEYS, section=SECTION, tolerated=_CALLER_KEYS)
+    if opts.get("max_size") is not None:
+        positive_int(opts["max_size"], f"{SECTION}.max_size")
     path = optional_path(opts.get("path"), f"{SECTION}.path")
     if source == "bundle":
         root = path or bundle_dir()
         entries = [e for e in read_bundle_manifest(root) if e.kind == "background"]
         if not entries:
             raise AssetError(f"{root}: the bundle manifest lists no backgrounds")
-        return source, [
-            _PhotoFile(e.name, root / e.file, e.licence, f"bundle:{e.file}", e) for e in entries
-        ]
+        return (
+            source,
+            opts,
+            [_PhotoFile(e.name, root / e.file, e.licence, f"bundle:{e.file}", e) for e in entries],
+        )
     if source == "si-score":
         if path is None:
             raise ConfigError(
@@ -159,21 +164,23 @@ def _photo_files_of(cfg: Mapping[str, Any]) -> tuple[str, list[_PhotoFile]]:
         )
         licence = "SI-Score (see the dataset's attributions)"
         files = _photo_files(folder, "SI-Score backgrounds folder")
-        return source, [
-            _PhotoFile(p.stem, p, licence, f"si-score:backgrounds/{p.name}") for p in files
-        ]
+        return (
+            source,
+            opts,
+            [_PhotoFile(p.stem, p, licence, f"si-score:backgrounds/{p.name}") for p in files],
+        )
     if path is None:
         raise ConfigError(f"{SECTION}.path is required for source 'folder'")
     if not path.is_dir():
         raise AssetError(f"{path}: background folder not found (set {SECTION}.path)")
     licence = str(opts.get("licence") or f"unspecified (user folder {path})")
     files = _photo_files(path, "background folder")
-    return source, [_PhotoFile(p.stem, p, licence, f"folder:{p.name}") for p in files]
+    return source, opts, [_PhotoFile(p.stem, p, licence, f"folder:{p.name}") for p in files]
 
 
 def background_photo_names(cfg: Mapping[str, Any]) -> list[str]:
     """The names of the photos :func:`load_background_photos` returns, without decoding them."""
-    return [f.name for f in _photo_files_of(cfg)[1]]
+    return [f.name for f in _photo_files_of(cfg)[2]]
 
 
 def load_background_photos(cfg: Mapping[str, Any]) -> list[BackgroundPhoto]:
@@ -185,11 +192,8 @@ def load_background_photos(cfg: Mapping[str, Any]) -> list[BackgroundPhoto]:
     ``max_size`` (optional) downscales photos to that many px on the longest side when decoding.
     Decoded photos are cached per process.
     """
-    _, opts = check_section(cfg, _KEYS, section=SECTION, tolerated=_CALLER_KEYS)
+    source, opts, files = _photo_files_of(cfg)
     max_size = opts.get("max_size")
-    if max_size is not None:
-        positive_int(max_size, f"{SECTION}.max_size")
-    source, files = _photo_files_of(cfg)
     photos = []
     for f in files:
         if f.entry is not None:
@@ -252,12 +256,10 @@ def photo_split(
             f"split_photos='disjoint' needs at least 3 photos (one per split), got {n}; add "
             "photos or use split_photos='shared'"
         )
-    hold = _holdout(n)
+    counts = split_photo_counts(n, mode)  # val first, then test, then train, in a seeded order
+    start = {"val": 0, "test": counts["val"], "train": counts["val"] + counts["test"]}[split]
     order = sorted(by_name, key=lambda p: (derive_seed("invtransfer.photo_split", p.name), p.name))
-    chosen = {"val": order[:hold], "test": order[hold : 2 * hold], "train": order[2 * hold :]}[
-        split
-    ]
-    return sorted(chosen, key=lambda p: p.name)
+    return sorted(order[start : start + counts[split]], key=lambda p: p.name)
 
 
 @dataclass(frozen=True)
