@@ -963,6 +963,71 @@ def test_options_validation():
 # --- devices -----------------------------------------------------------------------------------
 
 
+def _device_path_layers(n: int) -> torch.Tensor:
+    """Objects that reach every branch: centred, moved off-centre (flips read off the canvas),
+    scaled down, an empty layer and one with a stray visible pixel (a wider box)."""
+    images = objects(n, seed=5)
+    images[1] = torch.roll(images[1], shifts=(3, -4), dims=(1, 2))
+    images[2] = TRANSFORMS["scale"].apply(images[2:3], {"factor": torch.tensor([0.5])}, OPTS)[0]
+    images[3] = 0.0
+    images[4, :, 30, 1] = 0.75
+    return images
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        OPTS,
+        TransformOptions(
+            resample="bilinear",
+            scale_resample="bilinear",
+            noise="reference-wrap",
+            contrast_mean="object",
+            probability=0.7,
+        ),
+    ],
+    ids=["defaults", "variants"],
+)
+@pytest.mark.parametrize("name", NAMES)
+def test_device_paths_equal_the_host_fast_paths_bit_for_bit(name, options, monkeypatch):
+    """What CUDA runs, checked on the CPU: with ``HOST_FAST_PATHS`` off every kernel takes its
+    device path (torch ops on the images' device instead of NumPy on the host, whole-batch
+    blocks, masks instead of in-place zeroing) and must give the same bits as the host paths,
+    out of place and in place, for one batch and for one that spans several blocks."""
+    for n in (7, 70):
+        images = _device_path_layers(n)
+        params = params_for(name, n, seed=33, options=options)
+        spec = TRANSFORMS[name]
+        host = spec.apply(images, params, options)
+        host_inplace = (
+            spec.apply_inplace(images.clone(), params, options) if spec.apply_inplace else None
+        )
+        monkeypatch.setattr(T, "HOST_FAST_PATHS", False)
+        device = spec.apply(images, params, options)
+        device_inplace = (
+            spec.apply_inplace(images.clone(), params, options) if spec.apply_inplace else None
+        )
+        monkeypatch.setattr(T, "HOST_FAST_PATHS", True)
+        assert torch.equal(_bits(device), _bits(host)), f"{name}: device path differs (n={n})"
+        if host_inplace is not None:
+            assert torch.equal(_bits(device_inplace), _bits(host)), f"{name}: in place (n={n})"
+            assert torch.equal(_bits(host_inplace), _bits(host))
+
+
+def test_device_paths_equal_the_host_paths_for_a_whole_pipeline(monkeypatch):
+    """apply_transforms over all 18 types in the paper's order, each one's input the previous
+    one's output, handed over (``overwrite``): the same bits on both paths."""
+    images = _device_path_layers(40)
+    rng = CounterRNG.from_seed(8, 40, "pipeline")
+    host, host_columns = apply_transforms(images.clone(), PAPER_ORDER, rng, overwrite=True)
+    monkeypatch.setattr(T, "HOST_FAST_PATHS", False)
+    device, device_columns = apply_transforms(images.clone(), PAPER_ORDER, rng, overwrite=True)
+    assert torch.equal(_bits(device), _bits(host))
+    assert host_columns.keys() == device_columns.keys()
+    for key, column in host_columns.items():
+        np.testing.assert_array_equal(device_columns[key], column, err_msg=key)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device; none is present")
 @pytest.mark.parametrize("name", NAMES)

@@ -94,6 +94,19 @@ ELASTIC_SIGMA = 5.0
 ERASING_SIZE = 14  # px square, fixed
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # torchvision rgb_to_grayscale (ITU-R 601-2 luma)
 _ALPHA_VISIBLE = 0.5 / 255.0  # alpha above this counts as object for the bounding box
+
+HOST_FAST_PATHS = True
+"""Whether CPU tensors take the kernels' host fast paths (NumPy on the host, in-place tricks,
+cache-sized blocks). ``False`` runs the device paths -- what CUDA runs -- on the CPU; the tests
+switch it off to check that both give the same bits (tests/test_transforms.py), which no CPU-only
+machine could check otherwise."""
+
+
+def _on_host(t: Tensor) -> bool:
+    """True for a CPU tensor while :data:`HOST_FAST_PATHS` is set: take the host fast path."""
+    return HOST_FAST_PATHS and t.device.type == "cpu"
+
+
 _ALPHA_EMPTY = 1e-6  # resampled alpha below this is snapped to 0 (transparent)
 _GOLDEN = 0x9E3779B97F4A7C15  # SplitMix64 increment, as in invtransfer.rng
 _M1 = np.uint64(0xBF58476D1CE4E5B9)  # SplitMix64 multipliers, as in invtransfer.rng
@@ -388,7 +401,7 @@ def _param(
             f"{where}: params[{key!r}] must have shape ({n},), got {tuple(value.shape)}"
         )
     if value.is_floating_point():
-        if n and value.device.type == "cpu" and value.dtype in (torch.float32, torch.float64):
+        if n and _on_host(value) and value.dtype in (torch.float32, torch.float64):
             # NumPy's reductions on the host: a fraction of the cost of torch's small calls
             array = value.detach().numpy()
             smallest, largest = float(array.min()), float(array.max())  # NaN if any is NaN
@@ -560,7 +573,7 @@ per-call work cost more per block than the cache saves, so a chunk is usually on
 def _step(images: Tensor, pixels: int = _BLOCK_PIXELS) -> int:
     """Rows per block: at most ``pixels`` pixels on the CPU, the whole batch elsewhere."""
     n, _, h, w = images.shape
-    return max(1, pixels // max(1, h * w)) if images.device.type == "cpu" else max(1, n)
+    return max(1, pixels // max(1, h * w)) if _on_host(images) else max(1, n)
 
 
 def _blocks(step: int, *tensors: Tensor) -> Iterator[tuple[Tensor, ...]]:
@@ -650,7 +663,7 @@ def _alpha_box(alpha: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """
     alpha = alpha[:, 0]  # N×H×W
     n, h, w = alpha.shape
-    if alpha.device.type == "cpu" and alpha.dtype in (torch.float32, torch.float64):
+    if _on_host(alpha) and alpha.dtype in (torch.float32, torch.float64):
         # the same steps on the host in NumPy: a fifth of the cost of small torch calls
         box = []
         for profile in (alpha.amax(dim=1).numpy(), alpha.amax(dim=2).numpy()):  # columns, rows
@@ -870,7 +883,7 @@ def _field_words(seeds: Tensor, count: int) -> Tensor:
     images' device and identical on every device (tested against :func:`invtransfer.rng.splitmix64`,
     which computes them on the CPU).
     """
-    if seeds.device.type == "cpu":  # NumPy's uint64 kernels are faster here; same bits
+    if _on_host(seeds):  # NumPy's uint64 kernels are faster here; same bits
         return torch.from_numpy(_field_words_np(seeds, count).view(np.int64))
     return _field_words_torch(seeds, count)
 
@@ -909,7 +922,7 @@ temporaries then stay in cache, ~3× faster than one pass over a whole chunk's w
 def _field_halves(seeds: Tensor, count: int, low: int = 0) -> tuple[Tensor, Tensor]:
     """The high and low 24 bits of ``count`` field words per seed as float32 (m × count),
     ``low`` added to the high half: exact integers below 2^24."""
-    if seeds.device.type != "cpu":
+    if not _on_host(seeds):
         words = _field_words_torch(seeds, count)
         high = _shr(words, 40).add_(low).to(torch.float32)
         return high, (_shr(words, 8) & 0xFFFFFF).to(torch.float32)
@@ -1130,7 +1143,7 @@ def apply_translate(
     x0, x1, y0, y1 = _alpha_box(images[:, 3:])
     dx = _translate_shift(u_x, x0, x1, w, options)
     dy = _translate_shift(u_y, y0, y1, h, options)
-    if images.device.type == "cpu" and n:
+    if _on_host(images) and n:
         return _shift(images, dy, dx)
     src_x = torch.arange(w, device=images.device)[None, :] - dx[:, None]
     src_y = torch.arange(h, device=images.device)[None, :] - dy[:, None]
@@ -1221,7 +1234,7 @@ def _flip(images: Tensor, params: Mapping[str, Tensor], where: str, axis: str) -
     flat = out.view(n * c * h, w)
     torch.index_select(images.reshape(n * c * h, w), 0, rows, out=flat)
     outside = (source < 0) | (source >= h)  # uncovered rows: transparent
-    if images.device.type == "cpu":  # zero those rows (few) in place
+    if _on_host(images):  # zero those rows (few) in place
         sample, row = np.nonzero(outside.numpy())
         if sample.size:
             rows = (sample[:, None] * c + np.arange(c)) * h + row[:, None]
@@ -1746,12 +1759,11 @@ def apply_erasing(
     u_x = _param(params, "u_x", where, n, images, low=0.0, high=1.0)
     u_y = _param(params, "u_y", where, n, images, low=0.0, high=1.0)
     span_x, span_y = w - ERASING_SIZE, h - ERASING_SIZE
-    host = images.device.type == "cpu" and images.dtype in (torch.float32, torch.float64)
+    host = _on_host(images) and images.dtype in (torch.float32, torch.float64)
     if inplace and host and images.is_contiguous():
         # only the squares are written: each is 4 channels × 14 rows of 14 contiguous values,
         # zeroed through an overlapping view whose row j is the flat buffer's values j..j+13
-        # (one NumPy assignment). x − x·1 is exactly +0 for every finite x, so this equals the
-        # out-of-place kernel.
+        # (one NumPy assignment); the out-of-place kernel's bit mask gives the same bits.
         chosen = np.flatnonzero(applied.numpy())
         if chosen.size:
             ux, uy = u_x.numpy()[chosen], u_y.numpy()[chosen]
@@ -1762,15 +1774,17 @@ def apply_erasing(
             windows = flat.as_strided((flat.numel() - ERASING_SIZE + 1, ERASING_SIZE), (1, 1))
             windows.numpy()[starts.ravel()] = 0.0
         return images
+    bits = _BITS[images.element_size()]
+    # the square's rows and columns as integer words, all bits set inside (−1) and 0 outside
     if host:
         # the per-sample square on the host in NumPy (same float arithmetic, fewer calls)
         left = np.minimum(np.floor(u_x.numpy() * u_x.numpy().dtype.type(span_x)), span_x)
         top = np.minimum(np.floor(u_y.numpy() * u_y.numpy().dtype.type(span_y)), span_y)
         xs = np.arange(w) - left[:, None]
         ys = np.arange(h) - top[:, None]
-        in_x = torch.from_numpy(((xs >= 0) & (xs < ERASING_SIZE)).astype(left.dtype))
+        in_x = torch.from_numpy((xs >= 0) & (xs < ERASING_SIZE)).to(bits).neg_()
         rows = (ys >= 0) & (ys < ERASING_SIZE) & applied.numpy()[:, None]
-        in_y = torch.from_numpy(rows.astype(top.dtype))
+        in_y = torch.from_numpy(rows).to(bits).neg_()
     else:
         left = torch.floor(u_x * span_x).clamp_(max=span_x)
         top = torch.floor(u_y * span_y).clamp_(max=span_y)
@@ -1778,16 +1792,17 @@ def apply_erasing(
         ys = torch.arange(h, dtype=images.dtype, device=images.device)[None, :] - top[:, None]
         # 0/1 float factors by clamps of the integer offsets (0 <= d < size): comparisons,
         # bool ops and torch.where are several times slower
-        in_y = _in_range(ys, ERASING_SIZE).mul_(applied[:, None])
-        in_x = _in_range(xs, ERASING_SIZE)
+        in_y = _in_range(ys, ERASING_SIZE).mul_(applied[:, None]).to(bits).neg_()
+        in_x = _in_range(xs, ERASING_SIZE).to(bits).neg_()
     in_y, in_x = in_y[:, None, :, None], in_x[:, None, None, :]
     out = images if inplace else _empty(images)
     step = _step(images)
-    work = _work(images, 1, step)
+    work = torch.empty((min(step, n), 1, h, w), dtype=bits, device=images.device)
     for src, dst, iy, ix in _blocks(step, images, out, in_y, in_x):
-        square = torch.mul(iy, ix, out=work[: src.shape[0]])  # 1 inside the square where applied
-        # x − x·square: x or exactly 0 (as x·(1 − square)), one pass over the block
-        torch.addcmul(src, src, square, value=-1.0, out=dst)
+        # every bit of a value outside the square, none inside: x's own bits (−0.0 and NaN kept)
+        # or exactly +0.0 — what the in-place host path writes, bit for bit
+        keep = torch.bitwise_and(iy, ix, out=work[: src.shape[0]]).bitwise_not_()
+        torch.bitwise_and(src.view(bits), keep, out=dst.view(bits))
     return out
 
 
