@@ -18,7 +18,7 @@ import pytest
 import torch
 from support.fake_cifar import write_fake_cifar
 
-from invtransfer import labeled_data
+from invtransfer import labeled_data, transforms
 from invtransfer.checkpoint import load_model
 from invtransfer.cli import main as cli_main
 from invtransfer.datasets import load_split, materialize, read_manifest
@@ -213,6 +213,18 @@ def test_check_renderer_detects_a_stale_dataset(t2d_dir):
     stored.labels[0] = (stored.labels[0] + 1) % 4
     with pytest.raises(DatasetIntegrityError, match="labels of split 'train' differ"):
         check_renderer(renderer, stored)
+
+
+def test_device_paths_render_the_stored_bytes(t2d_dir, cifar_root, tmp_path, monkeypatch):
+    """The kernels' device paths (what a GPU runs; ``transforms.HOST_FAST_PATHS`` off) render the
+    bytes materialize stored with the host paths, for Transforms-2D and CIFAR."""
+    spec = {"kind": "cifar", "dataset": "cifar10", "classes": [2, 5], "seed": 4}
+    spec |= {"transforms": ["translate", "v_flip", "erasing", "noise"], "_root": cifar_root}
+    materialize(spec, tmp_path / "cifar", progress=False)
+    monkeypatch.setattr(transforms, "HOST_FAST_PATHS", False)
+    for folder in (t2d_dir, tmp_path / "cifar"):
+        renderer = build_renderer(folder, "train", "cpu")
+        assert torch.equal(render_shuffled(renderer, 0, 17), load_split(folder, "train").images)
 
 
 @pytest.mark.gpu
