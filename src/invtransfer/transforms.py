@@ -1797,7 +1797,7 @@ def apply_erasing(
     in_y, in_x = in_y[:, None, :, None], in_x[:, None, None, :]
     out = images if inplace else _empty(images)
     step = _step(images)
-    work = torch.empty((min(step, n), 1, h, w), dtype=bits, device=images.device)
+    work = _work(images, 1, step).view(bits)  # the mask's words, one plane per row
     for src, dst, iy, ix in _blocks(step, images, out, in_y, in_x):
         # every bit of a value outside the square, none inside: x's own bits (−0.0 and NaN kept)
         # or exactly +0.0 — what the in-place host path writes, bit for bit
