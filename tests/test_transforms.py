@@ -186,8 +186,14 @@ def _bits(t: torch.Tensor) -> torch.Tensor:
     return t.contiguous().view(ints)
 
 
-def test_inplace_variants_are_the_ones_that_write_few_values():
-    assert INPLACE == ["sharpen", "noise", "pixelate", "elastic", "erasing"]
+def test_inplace_variants_are_the_per_pixel_types_and_those_that_write_few_values():
+    """The per-pixel types write each block back where they read it; sharpen, noise, pixelate,
+    elastic and erasing change only the rows where their flag is set (or a few pixels). The
+    moves and warps read other pixels than they write; scale and blur gained nothing in place."""
+    assert INPLACE == [
+        "hue", "brightness", "grayscale", "posterize", "invert", "sharpen", "noise", "pixelate",
+        "elastic", "erasing", "contrast",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("layout", ["contiguous", "transposed", "channels_last"])
@@ -214,8 +220,8 @@ def test_inplace_variant_writes_the_same_bits_into_its_input(name, options, dtyp
     out = TRANSFORMS[name].apply_inplace(work, params, options)
     assert out is work and out.dtype == dtype
     assert torch.equal(_bits(out), _bits(expected))
-    applied = params["applied"]
-    if 0 < int(applied.sum()) < 37:  # rows without the transformation are left untouched
+    applied = params.get("applied")  # rows without the transformation are left untouched
+    if applied is not None and 0 < int(applied.sum()) < 37:
         assert torch.equal(_bits(work[~applied]), _bits(images[~applied]))
 
 

@@ -221,7 +221,9 @@ class TransformSpec:
     the same values, bit for bit, into its input and returns it: :func:`apply_transforms` uses it
     on tensors it owns (its intermediates), so a type that changes a few pixels of a few images
     (erasing) or only the rows where its Bernoulli flag is set (sharpen, noise, pixelate,
-    elastic) does not copy the whole batch first.
+    elastic) does not copy the whole batch first, and a per-pixel type (hue, brightness,
+    grayscale, posterize, invert, contrast) writes each block back where it read it, still in
+    cache, instead of into a fresh output.
     """
 
     name: str
@@ -1305,9 +1307,14 @@ def sample_hue(rng: CounterRNG, options: TransformOptions) -> Params:
     return {"factor": rng.uniform("factor", low=HUE_RANGE[0], high=HUE_RANGE[1])}
 
 
-@_kernel("hue")
+@_kernel("hue", inplace=True)
 def apply_hue(
-    images: Tensor, params: Mapping[str, Tensor], options: TransformOptions, where: str
+    images: Tensor,
+    params: Mapping[str, Tensor],
+    options: TransformOptions,
+    where: str,
+    *,
+    inplace: bool,
 ) -> Tensor:
     """Shift the HSV hue by ``factor`` (torchvision ``adjust_hue``), object pixels only.
 
@@ -1318,7 +1325,7 @@ def apply_hue(
     """
     n = images.shape[0]
     shift = 6.0 * _param(params, "factor", where, n, images, low=-0.5, high=0.5).view(-1, 1, 1)
-    out = _empty(images)
+    out = images if inplace else _empty(images)
     step = _step(images)
     work = _work(images, 8, step)
     for src, dst, sh in _blocks(step, images, out, shift):
@@ -1376,7 +1383,8 @@ def _hue_block(images: Tensor, shift: Tensor, out: Tensor, work: Tensor) -> None
     torch.sub(hue6[:, None], centres, out=pure).abs_().mul_(signs).add_(offsets)
     pure.clamp_(0.0, 1.0).sub_(1.0).mul_(sat[:, None]).add_(1.0).mul_(value[:, None])
     pure.clamp_(0.0, 1.0)
-    out[:, 3] = images[:, 3]
+    if out.data_ptr() != images.data_ptr():  # out of place: alpha unchanged
+        out[:, 3] = images[:, 3]
 
 
 def sample_brightness(rng: CounterRNG, options: TransformOptions) -> Params:
@@ -1384,9 +1392,14 @@ def sample_brightness(rng: CounterRNG, options: TransformOptions) -> Params:
     return {"factor": rng.uniform("factor", low=BRIGHTNESS_RANGE[0], high=BRIGHTNESS_RANGE[1])}
 
 
-@_kernel("brightness")
+@_kernel("brightness", inplace=True)
 def apply_brightness(
-    images: Tensor, params: Mapping[str, Tensor], options: TransformOptions, where: str
+    images: Tensor,
+    params: Mapping[str, Tensor],
+    options: TransformOptions,
+    where: str,
+    *,
+    inplace: bool,
 ) -> Tensor:
     """Multiply RGB by ``factor`` and clamp (torchvision ``adjust_brightness``)."""
     n = images.shape[0]
@@ -1394,7 +1407,7 @@ def apply_brightness(
     # one multiply over all four channels, alpha by exactly 1, then the colour clamped
     gains = torch.ones((n, 4, 1, 1), dtype=images.dtype, device=images.device)
     gains[:, :3] = factor.view(-1, 1, 1, 1)
-    out = _empty(images)
+    out = images if inplace else _empty(images)
     step = _step(images)
     for src, dst, g in _blocks(step, images, out, gains):
         torch.mul(src, g, out=dst)
@@ -1407,20 +1420,26 @@ def sample_grayscale(rng: CounterRNG, options: TransformOptions) -> Params:
     return _bernoulli(rng, options)
 
 
-@_kernel("grayscale")
+@_kernel("grayscale", inplace=True)
 def apply_grayscale(
-    images: Tensor, params: Mapping[str, Tensor], options: TransformOptions, where: str
+    images: Tensor,
+    params: Mapping[str, Tensor],
+    options: TransformOptions,
+    where: str,
+    *,
+    inplace: bool,
 ) -> Tensor:
     """Replace RGB by the 601-2 luma (torchvision weights) in all three channels where applied."""
     take, keep = _take(params, where, images)
-    out = _empty(images)
+    out = images if inplace else _empty(images)
     step = _step(images)
     work = _work(images, 2, step)
     for src, dst, tk, kp in _blocks(step, images, out, take, keep):
         gray, term = work[: src.shape[0]].split(1, dim=1)
         _luma(src[:, :3], out=(gray, term)).clamp_(0.0, 1.0).mul_(tk)
         _choose(src[:, :3], kp, gray, dst[:, :3])
-        dst[:, 3] = src[:, 3]
+        if not inplace:
+            dst[:, 3] = src[:, 3]
     return out
 
 
@@ -1429,22 +1448,28 @@ def sample_posterize(rng: CounterRNG, options: TransformOptions) -> Params:
     return _bernoulli(rng, options)
 
 
-@_kernel("posterize")
+@_kernel("posterize", inplace=True)
 def apply_posterize(
-    images: Tensor, params: Mapping[str, Tensor], options: TransformOptions, where: str
+    images: Tensor,
+    params: Mapping[str, Tensor],
+    options: TransformOptions,
+    where: str,
+    *,
+    inplace: bool,
 ) -> Tensor:
     """Keep ``POSTERIZE_BITS`` bits per channel (torchvision float ``posterize``: {0, 0.5})."""
     take, keep = _take(params, where, images)
     levels = 1 << POSTERIZE_BITS
     size = take * (1.0 / levels)  # a level's size where applied, 0 elsewhere (exact)
-    out = _empty(images)
+    out = images if inplace else _empty(images)
     step = _step(images)
     work = _work(images, 3, step)
     for src, dst, sz, kp in _blocks(step, images, out, size, keep):
         level = work[: src.shape[0]]
         torch.mul(src[:, :3], levels, out=level).floor_().clamp_(0, levels - 1)
         _choose(src[:, :3], kp, level.mul_(sz), dst[:, :3])
-        dst[:, 3] = src[:, 3]
+        if not inplace:
+            dst[:, 3] = src[:, 3]
     return out
 
 
@@ -1453,9 +1478,14 @@ def sample_invert(rng: CounterRNG, options: TransformOptions) -> Params:
     return _bernoulli(rng, options)
 
 
-@_kernel("invert")
+@_kernel("invert", inplace=True)
 def apply_invert(
-    images: Tensor, params: Mapping[str, Tensor], options: TransformOptions, where: str
+    images: Tensor,
+    params: Mapping[str, Tensor],
+    options: TransformOptions,
+    where: str,
+    *,
+    inplace: bool,
 ) -> Tensor:
     """``1 - RGB`` on object pixels where applied; transparent pixels stay black.
 
@@ -1463,7 +1493,7 @@ def apply_invert(
     pixels, else 0, is ``1 − x`` (one rounding, as ``−x + 1``), 0 or ``x``, bit for bit.
     """
     take, keep = _take(params, where, images)
-    out = _empty(images)
+    out = images if inplace else _empty(images)
     step = _step(images)
     work = _work(images, 2, step)
     for src, dst, tk, kp in _blocks(step, images, out, take, keep):
@@ -1471,7 +1501,8 @@ def apply_invert(
         _opaque(src[:, 3:], out=mask).mul_(tk)
         torch.sub(kp, mask, out=gain)
         torch.addcmul(mask, src[:, :3], gain, out=dst[:, :3])
-        dst[:, 3] = src[:, 3]
+        if not inplace:
+            dst[:, 3] = src[:, 3]
     return out
 
 
@@ -1820,9 +1851,14 @@ def sample_contrast(rng: CounterRNG, options: TransformOptions) -> Params:
     return {"factor": rng.uniform("factor", low=CONTRAST_RANGE[0], high=CONTRAST_RANGE[1])}
 
 
-@_kernel("contrast")
+@_kernel("contrast", inplace=True)
 def apply_contrast(
-    images: Tensor, params: Mapping[str, Tensor], options: TransformOptions, where: str
+    images: Tensor,
+    params: Mapping[str, Tensor],
+    options: TransformOptions,
+    where: str,
+    *,
+    inplace: bool,
 ) -> Tensor:
     """Blend RGB with a mean grey by ``factor`` (``adjust_contrast``), object pixels only.
 
@@ -1832,7 +1868,7 @@ def apply_contrast(
     """
     factor = _param(params, "factor", where, images.shape[0], images, low=0.0).view(-1, 1, 1, 1)
     rest = 1.0 - factor
-    out = _empty(images)
+    out = images if inplace else _empty(images)
     step = _step(images)
     work = _work(images, 4, step)
     for src, dst, f, r in _blocks(step, images, out, factor, rest):
@@ -1845,7 +1881,8 @@ def apply_contrast(
             mean = _pil_canvas_mean(rgb, block).to(src.dtype).view(-1, 1, 1, 1)
         opaque = _opaque(alpha, out=block[:, 3:])
         torch.mul(rgb, f, out=dst[:, :3]).add_(mean * r).clamp_(0.0, 1.0).mul_(opaque)
-        dst[:, 3] = src[:, 3]
+        if not inplace:
+            dst[:, 3] = src[:, 3]
     return out
 
 
