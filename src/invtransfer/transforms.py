@@ -583,6 +583,13 @@ def _blocks(step: int, *tensors: Tensor) -> Iterator[tuple[Tensor, ...]]:
     return zip(*(t.split(step) for t in tensors), strict=True)
 
 
+def _keep_alpha(src: Tensor, dst: Tensor) -> None:
+    """Copy the alpha plane of ``src`` to ``dst`` (kernels that change colour only), unless
+    ``dst`` is ``src`` itself (in place: already there)."""
+    if dst.data_ptr() != src.data_ptr():
+        dst[:, 3] = src[:, 3]
+
+
 def _empty(images: Tensor) -> Tensor:
     """A new contiguous tensor shaped like ``images`` (``empty_like`` keeps a transposed layout)."""
     return torch.empty(images.shape, dtype=images.dtype, device=images.device)
@@ -1391,8 +1398,7 @@ def _hue_block(images: Tensor, shift: Tensor, out: Tensor, work: Tensor) -> None
     torch.sub(hue6[:, None], centres, out=pure).abs_().mul_(signs).add_(offsets)
     pure.clamp_(0.0, 1.0).sub_(1.0).mul_(sat[:, None]).add_(1.0).mul_(value[:, None])
     pure.clamp_(0.0, 1.0)
-    if out.data_ptr() != images.data_ptr():  # out of place: alpha unchanged
-        out[:, 3] = images[:, 3]
+    _keep_alpha(images, out)
 
 
 def sample_brightness(rng: CounterRNG, options: TransformOptions) -> Params:
@@ -1446,8 +1452,7 @@ def apply_grayscale(
         gray, term = work[: src.shape[0]].split(1, dim=1)
         _luma(src[:, :3], out=(gray, term)).clamp_(0.0, 1.0).mul_(tk)
         _choose(src[:, :3], kp, gray, dst[:, :3])
-        if not inplace:
-            dst[:, 3] = src[:, 3]
+        _keep_alpha(src, dst)
     return out
 
 
@@ -1476,8 +1481,7 @@ def apply_posterize(
         level = work[: src.shape[0]]
         torch.mul(src[:, :3], levels, out=level).floor_().clamp_(0, levels - 1)
         _choose(src[:, :3], kp, level.mul_(sz), dst[:, :3])
-        if not inplace:
-            dst[:, 3] = src[:, 3]
+        _keep_alpha(src, dst)
     return out
 
 
@@ -1509,8 +1513,7 @@ def apply_invert(
         _opaque(src[:, 3:], out=mask).mul_(tk)
         torch.sub(kp, mask, out=gain)
         torch.addcmul(mask, src[:, :3], gain, out=dst[:, :3])
-        if not inplace:
-            dst[:, 3] = src[:, 3]
+        _keep_alpha(src, dst)
     return out
 
 
@@ -1889,8 +1892,7 @@ def apply_contrast(
             mean = _pil_canvas_mean(rgb, block).to(src.dtype).view(-1, 1, 1, 1)
         opaque = _opaque(alpha, out=block[:, 3:])
         torch.mul(rgb, f, out=dst[:, :3]).add_(mean * r).clamp_(0.0, 1.0).mul_(opaque)
-        if not inplace:
-            dst[:, 3] = src[:, 3]
+        _keep_alpha(src, dst)
     return out
 
 
