@@ -16,6 +16,7 @@ from invtransfer.sensitivity import (
     sens,
     sens_from_npy,
     sens_rows,
+    sens_terms,
 )
 
 
@@ -132,6 +133,25 @@ def test_pair_sens_uses_reference_denominator():
     den = np.mean([_dist(ref[a], ref[b]) for a, b in zip(pairs.a, pairs.b, strict=True)])
     assert pair_sens(fa, fb, ref, n_pairs=500) == pytest.approx(num / den, rel=1e-12)
     assert pair_sens(fa, fb, fa, n_pairs=500) == sens(fa, fb, n_pairs=500)
+
+
+def test_sens_terms_are_the_two_expectations_sens_divides():
+    f1, f2 = _twins(n=300, d=8)
+    pairs = sample_sens_pairs(300, 200, seed=4)
+    num, den = sens_terms(f1, f2, n_pairs=200, seed=4)
+    assert num == pytest.approx(np.mean([_dist(f1[i], f2[i]) for i in pairs.same]), rel=1e-12)
+    assert den == pytest.approx(
+        np.mean([_dist(f1[a], f1[b]) for a, b in zip(pairs.a, pairs.b, strict=True)]), rel=1e-12
+    )
+    assert num / den == sens(f1, f2, n_pairs=200, seed=4)  # the same rows and pairs, bit for bit
+    # spreading the data apart scales only the denominator's pairs and the twins alike
+    num2, den2 = sens_terms(3 * f1, 3 * f2, n_pairs=200, seed=4)
+    assert (num2, den2) == pytest.approx((3 * num, 3 * den), rel=1e-12)
+    assert sens_terms(f1, f1.copy(), n_pairs=200, seed=4)[0] == 0.0
+    with pytest.raises(TypeError, match=r"\(300, 8\) and \(300, 3\)"):
+        sens_terms(f1, f2[:, :3])
+    with pytest.raises(ValueError, match="n_pairs"):
+        sens_terms(f1, f2, n_pairs=0)
 
 
 @pytest.mark.parametrize(

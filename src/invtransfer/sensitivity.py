@@ -50,6 +50,7 @@ __all__ = [
     "sens",
     "sens_from_npy",
     "sens_rows",
+    "sens_terms",
 ]
 
 Estimator = Literal["global", "reference-batch"]
@@ -193,6 +194,12 @@ def pair_sens(
         raise TypeError(
             f"f_ref must have the same feature dimension as fa, got {f_ref.shape} and {fa.shape}"
         )
+    return _ratio(*_pair_terms(fa, fb, f_ref, n_pairs, seed))
+
+
+def _pair_terms(
+    fa: np.ndarray, fb: np.ndarray, f_ref: np.ndarray, n_pairs: int, seed: int
+) -> tuple[float, float]:
     n_pairs = _check_positive_int("n_pairs", n_pairs)
     pairs = sample_sens_pairs(fa.shape[0], n_pairs, seed, n_ref=f_ref.shape[0])
     numerator = mean_pair_distance(fa, fb, pairs.same, pairs.same)
@@ -200,7 +207,19 @@ def pair_sens(
         denominator = _mean_all_pairs(f_ref)
     else:
         denominator = mean_pair_distance(f_ref, f_ref, pairs.a, pairs.b)  # type: ignore[arg-type]
-    return _ratio(numerator, denominator)
+    return numerator, denominator
+
+
+def sens_terms(
+    f1: np.ndarray, f2: np.ndarray, *, n_pairs: int = DEFAULT_PAIRS, seed: int = 0
+) -> tuple[float, float]:
+    """The two expectations of Eq. 1 that the global estimator divides, ``(numerator,
+    denominator)``: the mean distance between twins and between random pairs of ``f1``, with the
+    same rows and pairs as :func:`sens` (``sens == numerator / denominator``). They tell whether a
+    change of sens comes from the transformation moving representations more or from the data's
+    representations lying closer together."""
+    f1, f2 = _check_twins(f1, f2)
+    return _pair_terms(f1, f2, f1, n_pairs, seed)
 
 
 def _ratio(numerator: float, denominator: float) -> float:
