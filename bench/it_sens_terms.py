@@ -31,6 +31,7 @@ from invtransfer.checkpoint import load_model
 from invtransfer.config import load_config, profile_settings, resolve_arch
 from invtransfer.datasets import store
 from invtransfer.device import resolve_bf16
+from invtransfer.errors import CheckpointError
 from invtransfer.experiments import build_plan
 from invtransfer.features import compute_features
 from invtransfer.sensitivity import sens_terms
@@ -162,7 +163,13 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     args = ap.parse_args(argv)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     config = run_config(args.run_dir, args.profile, args.configfile)
-    table = terms_table(args.run_dir, config, args.evals, args.arch)
+    try:
+        table = terms_table(args.run_dir, config, args.evals, args.arch)
+    except (FileNotFoundError, CheckpointError) as exc:
+        raise SystemExit(
+            f"{exc}\nthe plan of these options names a file the run does not have: give the "
+            "run's own --profile and --configfile, or build its table2 first"
+        ) from exc
     if table.empty:
         raise SystemExit(f"no sens values of Same or none models on {args.evals} in the run")
     worst = float(np.max(np.abs(table["sens"] - table["recorded_sens"])))

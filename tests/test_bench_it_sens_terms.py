@@ -48,5 +48,11 @@ def test_options_that_are_not_the_runs_are_refused(tiny_run, tmp_path):
         it_sens_terms.main(
             [str(tiny_run), "--profile", "profiles/tiny", "--configfile", str(overlay)]
         )
+    other_data = tmp_path / "other_data.yaml"
+    other_data.write_text("seed_offset: 5\n")  # other seeds: models the run never trained
+    with pytest.raises(SystemExit, match="names a file the run does not have"):
+        it_sens_terms.main(
+            [str(tiny_run), "--profile", "profiles/tiny", "--configfile", str(other_data)]
+        )
     with pytest.raises(SystemExit, match="plans no invariance-transfer models"):
         it_sens_terms.main([str(tiny_run), "--profile", "profiles/tiny", "--arch", "vgg11_w"])
