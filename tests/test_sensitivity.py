@@ -144,7 +144,7 @@ def test_sens_terms_are_the_two_expectations_sens_divides():
         np.mean([_dist(f1[a], f1[b]) for a, b in zip(pairs.a, pairs.b, strict=True)]), rel=1e-12
     )
     assert num / den == sens(f1, f2, n_pairs=200, seed=4)  # the same rows and pairs, bit for bit
-    # spreading the data apart scales only the denominator's pairs and the twins alike
+    # scaling the features scales both terms alike: sens does not change
     num2, den2 = sens_terms(3 * f1, 3 * f2, n_pairs=200, seed=4)
     assert (num2, den2) == pytest.approx((3 * num, 3 * den), rel=1e-12)
     assert sens_terms(f1, f1.copy(), n_pairs=200, seed=4)[0] == 0.0
