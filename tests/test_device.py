@@ -361,10 +361,20 @@ def test_cpu_allocator_keeps_activations_in_the_heap(monkeypatch):
         return out[0], int(out[1])
 
     tuned, tuned_faults = run("tune")
-    plain, plain_faults = run("plain")
-    assert (tuned, plain) == ("True", "None")
-    # Both counts are noisy (glibc's dynamic thresholds; the tuned heap may still grow now and
-    # then): over 30 steps, 10 runs each read tuned 1-1,537 and plain 15,875-46,550 (this VM).
-    assert plain_faults > 5000 and tuned_faults < plain_faults / 5, (plain_faults, tuned_faults)
+    assert tuned == "True"
+    # Both counts are noisy. Tuned, the heap may still grow now and then: over 30 steps 18 runs
+    # read 1-2,049 faults. Untuned, glibc raises its mmap threshold when a large block is freed,
+    # so some runs stop faulting early: 10 runs read 15,875-46,550 and 8 later ones 1,505-36,334
+    # (one in eight below 10,000). So: the tuned run stays low, and of up to three untuned runs
+    # one faults in the freed activations step after step.
+    assert tuned_faults < 4000, tuned_faults
+    plain_runs = []
+    for _ in range(3):
+        plain, faults = run("plain")
+        assert plain == "None"
+        plain_runs.append(faults)
+        if faults > 10_000:
+            break
+    assert max(plain_runs) > 10_000, plain_runs
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
     assert dv.tune_cpu_allocator() is False
