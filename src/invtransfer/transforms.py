@@ -1166,9 +1166,9 @@ def _shift(images: Tensor, dy: Tensor, dx: Tensor) -> Tensor:
 
     A move by whole pixels is a shift of each flat H·W plane by ``dy·W + dx`` elements: one
     ``index_select`` of whole planes (memcpy speed) from an overlapping view whose row ``k`` is
-    the H·W elements from flat position ``k``, then a bitwise AND (as :func:`_keep`, its mask
-    built from the rows and the columns that stay on the canvas) zeroes the pixels that wrapped
-    in from a neighbouring row or plane. Only the very first plane (moved down/right)
+    the H·W elements from flat position ``k``, then :func:`_keep` (with the rows and the columns
+    that stay on the canvas as two masks) zeroes the pixels that wrapped in from a neighbouring
+    row or plane. Only the very first plane (moved down/right)
     and the very last (moved up/left) would reach past the batch's buffer; they are shifted
     on their own.
     """
@@ -1189,15 +1189,9 @@ def _shift(images: Tensor, dy: Tensor, dx: Tensor) -> Tensor:
         planes[-1, hw + last :].zero_()
         planes[-1, : hw + last].copy_(flat[total - hw - last :])
     ys, xs = torch.arange(h) - dy[:, None], torch.arange(w) - dx[:, None]  # source rows/columns
-    # what _keep does, with the N×1×H×W mask built from the N×H and N×W ones as integer words
-    # (all bits set or none) by one broadcast AND: ~0.3 ms less per 256 images than a bool mask
-    # of that size converted to words (the same bits)
-    bits = _BITS[out.element_size()]
-    rows = ((ys >= 0) & (ys < h)).to(bits).neg_()
-    cols = ((xs >= 0) & (xs < w)).to(bits).neg_()
-    out = out.view(n, c, h, w)
-    out.view(bits).bitwise_and_(rows[:, None, :, None] & cols[:, None, None, :])
-    return out
+    rows, cols = (ys >= 0) & (ys < h), (xs >= 0) & (xs < w)
+    # two masks: ~0.3 ms less per 256 images than their N×1×H×W bool product (the same bits)
+    return _keep(out.view(n, c, h, w), rows[:, None, :, None], cols[:, None, None, :])
 
 
 def _in_range(offset: Tensor, size: int) -> Tensor:
@@ -1211,13 +1205,18 @@ def _in_range(offset: Tensor, size: int) -> Tensor:
 _BITS = {2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 
-def _keep(out: Tensor, keep: Tensor) -> Tensor:
-    """``out`` (written in place) where the bool ``keep`` (broadcastable) is set, +0.0 elsewhere:
-    a bitwise AND of the floats' bits with all-ones or all-zeros words, so exactly ``grid_sample``'s
-    zero padding whatever the discarded value was (−0.0 or NaN included; a 0/1 product keeps
-    −0.0 and NaN)."""
+def _keep(out: Tensor, *keeps: Tensor) -> Tensor:
+    """``out`` (written in place) where every bool mask of ``keeps`` (broadcastable) is set, +0.0
+    elsewhere: a bitwise AND of the floats' bits with all-ones or all-zeros words, so exactly
+    ``grid_sample``'s zero padding whatever the discarded value was (−0.0 or NaN included; a 0/1
+    product keeps −0.0 and NaN). Several masks (e.g. N×1×H×1 rows and N×1×1×W columns) are
+    combined as words by one broadcast AND: cheaper than converting their combined bool mask."""
     bits = _BITS[out.element_size()]
-    out.view(bits).bitwise_and_(keep.to(bits).neg_())  # True → −1 (every bit set), False → 0
+    words = [k.to(bits).neg_() for k in keeps]  # True → −1 (every bit set), False → 0
+    word = words[0]
+    for other in words[1:]:
+        word = word & other
+    out.view(bits).bitwise_and_(word)
     return out
 
 
