@@ -12,8 +12,9 @@ object layers (a soft-edged 22×22 object at (5, 5), as the reference's composer
   (per-sample parameters; sampling included), with our default ``TransformOptions``;
 - *in place* (the types with ``spec.apply_inplace``: the per-pixel photometric ones, contrast,
   sharpen, noise, pixelate, elastic, erasing): the same with the in-place kernel, as
-  ``apply_transforms`` runs it on a tensor it owns; each chunk is copied just before its clocks start (the pipeline writes that tensor just
-  before the step), so the copy is not timed but the chunk is as warm in cache as there;
+  ``apply_transforms`` runs it on a tensor it owns; each chunk is copied just before its clocks
+  start (the pipeline writes that tensor just before the step), so the copy is not timed but the
+  chunk is as warm in cache as there;
 - *PIL*: one PIL RGBA image at a time through the reference's transforms
   (``transforms_2d/transforms.py``; torchvision v1 classes on PIL with the reference constants,
   see reference_implementation.md §2.8), PIL in and PIL out, with the same parameters where our

@@ -376,5 +376,6 @@ def test_cpu_allocator_keeps_activations_in_the_heap(monkeypatch):
         if faults > 10_000:
             break
     assert max(plain_runs) > 10_000, plain_runs
+    assert tuned_faults < max(plain_runs) / 5, (tuned_faults, plain_runs)
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
     assert dv.tune_cpu_allocator() is False
