@@ -19,6 +19,7 @@ from invtransfer.claims import (
     Claim,
     claim_counts,
     evaluate_claims,
+    format_headroom,
     load_claims,
 )
 from invtransfer.scorecard import (
@@ -351,6 +352,128 @@ def test_nested_claims_complete_partial_violating(claims):
     assert "target 4: train 2 0.950 vs train 3 0.890" in violating[2].evidence
 
 
+def _headroom_cases():
+    """(claim, numbers, expected headroom) for every claim kind: the closest comparison's signed
+    distance to the threshold, worked out by hand."""
+    heat = [("fig16", r, c, "value", v) for r, c, v in (
+        ("rotate", "rotate", 0.10), ("rotate", "hue", 0.50), ("rotate", "blur", 0.40),
+        ("hue", "hue", 0.20), ("hue", "rotate", 0.30), ("hue", "blur", 0.36),
+        ("blur", "blur", 0.10), ("blur", "rotate", 0.50), ("blur", "hue", 0.50),
+        ("none", "rotate", 0.60), ("none", "hue", 0.24), ("none", "blur", 0.50))]  # fmt: skip
+    return [
+        # 0.8 − (0.7 + 0.05) and 0.9 − (0.88 + 0.05): the second misses by 0.03
+        (
+            _claim(
+                "cell_less_than", ["fig2a"], margin=0.05, comparisons=[[["d", "*"], ["s", "*"]]]
+            ),
+            [
+                ("fig2a", "d", "a", "value", 0.7),
+                ("fig2a", "s", "a", "value", 0.8),
+                ("fig2a", "d", "b", "value", 0.88),
+                ("fig2a", "s", "b", "value", 0.9),
+            ],
+            -0.03,
+        ),
+        # min(s) 0.8 − max(d) 0.75
+        (
+            _claim("min_greater_than_max", ["fig2a"], high="s", low="d"),
+            [
+                ("fig2a", "s", "a", "value", 0.8),
+                ("fig2a", "s", "b", "value", 0.9),
+                ("fig2a", "d", "a", "value", 0.75),
+                ("fig2a", "d", "b", "value", 0.6),
+            ],
+            0.05,
+        ),
+        # 0.1 − |0.14 − 0.2504|: misses by 0.0104
+        (
+            _claim("abs_diff_at_most", ["table2"], tol=0.1, pairs=[[["x", "a"], ["x", "b"]]]),
+            [("table2", "x", "a", "value", 0.14), ("table2", "x", "b", "value", 0.2504)],
+            -0.0104,
+        ),
+        (
+            _claim("cells_at_least", ["fig4"], threshold=0.9, cells=[["1", "1"], ["2", "2"]]),
+            [("fig4", "1", "1", "value", 0.97), ("fig4", "2", "2", "value", 0.93)],
+            0.03,
+        ),
+        # tol 0.05 − spread 0.04
+        (
+            _claim("range_at_most", ["fig14a"], row="r", columns="*", tol=0.05),
+            [("fig14a", "r", "0", "value", 0.80), ("fig14a", "r", "1", "value", 0.84)],
+            0.01,
+        ),
+        # 1 of 2 differences in [0.1, 0.2]: 0.5 − 0.75
+        (
+            _claim(
+                "fraction_within", ["fig7a"], rows=["d", "s"], low=0.1, high=0.2, min_fraction=0.75
+            ),
+            [
+                ("fig7a", "d", "a", "value", 0.5),
+                ("fig7a", "s", "a", "value", 0.65),
+                ("fig7a", "d", "b", "value", 0.5),
+                ("fig7a", "s", "b", "value", 0.55),
+            ],
+            -0.25,
+        ),
+        # the 4 × 4 matrix of _tm_numbers: every superset cell 0.99, threshold 0.9
+        (_claim("nested_superset_at_least", ["fig4"], threshold=0.9), _tm_numbers(), 0.09),
+        # target 3: min(k≥3) 0.99 − (max(k≤1) 0.79 + 0.05); target 4: max(k≤2) also 0.79
+        (_claim("nested_subset_below", ["fig4"], margin=0.05, min_missing=2), _tm_numbers(), 0.15),
+        # each step down 0.1 with slack 0.02: 0.12
+        (_claim("nested_monotone", ["fig4"], slack=0.02), _tm_numbers(), 0.12),
+        # rotate: (0.5 + 0.4) / 2 − 0.1 = 0.35; hue: (0.3 + 0.36) / 2 − 0.2 = 0.13; blur 0.4
+        (_claim("diagonal_below_row_mean", ["fig16"]), heat, 0.13),
+        # rotate: 0.6 − (0.1 + 0.05); blur 0.35; hue: 0.24 − (0.2 + 0.05) misses by 0.01
+        (_claim("diagonal_below_row", ["fig16"], ref_row="none", margin=0.05), heat, -0.01),
+    ]
+
+
+@pytest.mark.parametrize(("claim", "rows", "expected"), _headroom_cases(),
+                         ids=[c.kind for c, _, _ in _headroom_cases()])  # fmt: skip
+def test_headroom_of_every_kind(claim, rows, expected):
+    nums = rows if isinstance(rows, pd.DataFrame) else _numbers(rows)
+    (r,) = evaluate_claims([claim], nums)
+    assert r.status == (HOLDS if expected > 0 else FAILS), r.evidence
+    assert r.headroom == pytest.approx(expected, abs=1e-9)
+    if expected < 0:  # the worst failing comparison says by how much it misses
+        assert f"misses by {format_headroom(-expected).lstrip('+')}" in r.evidence
+    (partial,) = evaluate_claims([claim], nums.iloc[1:])  # a value missing: no headroom
+    assert partial.status == NOT_CHECKED and partial.headroom is None
+
+
+def test_headroom_agrees_with_every_verdict(paper, claims):
+    """On the paper's numbers (all checkable claims hold) and on random perturbations of them,
+    a claim holds exactly where its headroom is positive (0 only at a non-strict threshold)."""
+    rng = np.random.default_rng(0)
+    frames = [paper]
+    for scale in (0.02, 0.05, 0.1):
+        noisy = paper.copy()
+        noisy["value"] = noisy["value"] + rng.normal(0, scale, len(noisy))
+        frames.append(noisy)
+    seen = set()
+    for frame in frames:
+        for r in evaluate_claims(claims, frame):
+            if r.status == NOT_CHECKED:
+                assert r.headroom is None
+                continue
+            seen.add(r.status)
+            if r.status == HOLDS:
+                assert r.headroom >= -1e-12, (r.claim.id, r.evidence)
+            else:
+                assert r.headroom <= 1e-12, (r.claim.id, r.evidence)
+                assert r.evidence.count("misses by") == min(r.failures, 4), r.claim.id
+    assert seen == {HOLDS, FAILS}
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.0204, "+0.020"), (-0.05, "−0.050"), (-0.0004, "−0.0004"), (0.00004, "+4e-05"),
+     (0.0, "0"), (None, "")],
+)  # fmt: skip
+def test_format_headroom(value, text):
+    assert format_headroom(value) == text
+
+
 # -- the report on synthetic tidy tables -------------------------------------------------------
 
 
@@ -519,14 +642,18 @@ def test_violating_run_fails_with_evidence(tmp_path):
     by_id = {v.claim.id: v for v in verdicts}
     assert by_id["tvo_t2d_same_beats_disjoint"].evidence == (
         "1 of 8 comparisons fail: fig2c: disjoint, transfer/10000 + 0.05 < same, "
-        "transfer/10000: 0.930 vs 0.960"
+        "transfer/10000: 0.930 vs 0.960, misses by 0.020"
     )
+    # the headroom is the worst comparison's shortfall (0.960 − (0.930 + 0.05)), in the table
+    assert by_id["tvo_t2d_same_beats_disjoint"].headroom == pytest.approx(-0.02)
     assert by_id["it_spillover_rotate_shear_to_flips"].failures == 2  # fig16 and fig17
     assert claim_counts(verdicts) == {
         "claims": 50, "checked": 16, "holds": 11, "fails": 5, "not checked": 34,
     }  # fmt: skip
     text = out.read_text()
     assert "16 checked, 11 holding, 5 failing; 34 not checkable at this scale" in text
+    row = next(line for line in text.splitlines() if line.startswith("| `tvo_t2d_same_beats_d"))
+    assert "| **fails** | −0.020 | 1 of 8 comparisons fail" in row
     # every failing claim is listed once under "where to look", with its diagnosis where the
     # claims file has one, and only failing claims are
     section = text.split("## Failing claims: where to look\n\n")[1].split("\n\n## ")[0]
@@ -687,7 +814,12 @@ def test_claims_are_checked_per_seed_too(tmp_path, claims):
         "**Per seed: seed 0 16 of 16 holding; seed 1 15 of 16 holding; 15 of 16 claims hold on "
         "every seed.**" in section
     )
-    assert "| `tm_superset_keeps_accuracy` | holds | holds | **fails** (4 of 10) |" in section
+    # with each verdict its headroom: the mean's 0.92 and seed 0's 0.99 above the threshold
+    # 0.9, seed 1's 0.85 below it
+    assert (
+        "| `tm_superset_keeps_accuracy` | holds (+0.020) | holds (+0.090) | "
+        "**fails** (4 of 10; −0.050) |" in section
+    )
     assert "- `tm_superset_keeps_accuracy`, seed 1: 4 of 10 comparisons fail: " in section
     # only the claims checked on the mean get a row
     assert "table1_objects_only_task_is_easy" not in section
@@ -695,10 +827,14 @@ def test_claims_are_checked_per_seed_too(tmp_path, claims):
     table = pd.read_csv(claims_csv_path(out))
     assert claims_csv_path(out) == tmp_path / "scorecard_claims.csv"
     assert list(table.columns) == ["claim", "scope", "seed", "status", "available", "total",
-                                   "failures", "evidence"]  # fmt: skip
+                                   "failures", "headroom", "evidence"]  # fmt: skip
     assert len(table) == 3 * len(verdicts)
     row = table[(table.claim == "tm_superset_keeps_accuracy") & (table.seed == 1)].iloc[0]
     assert (row.scope, row.status, row.failures, row.total) == ("seed", FAILS, 4, 10)
+    assert row.headroom == pytest.approx(-0.05)
+    # a claim not checked has no headroom
+    assert table.loc[table.status == NOT_CHECKED, "headroom"].isna().all()
+    assert table.loc[table.status != NOT_CHECKED, "headroom"].notna().all()
     mean = table[table.scope == "mean"].set_index("claim")
     assert mean["seed"].isna().all()
     assert mean.loc["tm_superset_keeps_accuracy", "status"] == HOLDS

@@ -36,6 +36,7 @@ __all__ = [
     "claim_counts",
     "claims_header",
     "evaluate_claims",
+    "format_headroom",
     "load_claims",
 ]
 
@@ -69,6 +70,10 @@ class ClaimResult:
     total: int  # comparisons the claim makes (available + missing)
     failures: int  # available comparisons that fail
     missing_reasons: tuple[str, ...] = ()  # distinct reasons, for not checked
+    # how far the closest comparison is from the claim's threshold, in the units the threshold
+    # is stated in (sens, accuracy; a fraction for ``fraction_within``): positive = holds with
+    # that much room, negative = the worst comparison misses by that much; None if not checked
+    headroom: float | None = None
 
     @property
     def missing(self) -> int:
@@ -221,10 +226,17 @@ class _Tally:
     failures: list[str] = field(default_factory=list)
     missing: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (what, reasons)
     diffs: list[float] = field(default_factory=list)  # fraction_within: the differences
+    headrooms: list[float] = field(default_factory=list)  # each check's distance to its threshold
 
-    def check(self, ok: bool, text: str, *, unit: bool = True) -> None:
+    def check(self, ok: bool, text: str, *, headroom: float, unit: bool = True) -> None:
+        """One comparison: ``headroom`` is its signed distance to the threshold (> 0 where it
+        holds with room, < 0 by how much it misses; 0 at the threshold, where ``ok`` decides)."""
         self.units += int(unit)
-        (self.passes if ok else self.failures).append(text)
+        self.headrooms.append(float(headroom))
+        if ok:
+            self.passes.append(text)
+        else:
+            self.failures.append(f"{text}, misses by {_amount(-headroom)}")
 
     def miss(self, what: str, artifact: str, row: str | None, column: str | None) -> None:
         self.missing.append((what, self.why(artifact, row, column)))
@@ -240,6 +252,22 @@ def _addr(artifact: str, ref: Sequence[str]) -> tuple[str, str, str]:
 
 def _f(v: float) -> str:
     return f"{v:.3f}"
+
+
+def _amount(v: float) -> str:
+    """A distance to a threshold: 3 decimals, more where 3 would round it to 0.000."""
+    v = max(v, 0.0)
+    if v == 0 or v >= 0.0005:
+        return f"{v:.3f}" if v else "0"
+    return f"{v:.1g}" if v < 0.00005 else f"{v:.4f}"
+
+
+def format_headroom(h: float | None) -> str:
+    """A claim's headroom for reports: signed, 3 decimals (more close to 0); "" if None."""
+    if h is None:
+        return ""
+    text = _amount(abs(h))
+    return text if text == "0" else ("+" if h > 0 else "−") + text
 
 
 def _name(artifact: str, addr: tuple[str, str, str]) -> str:
@@ -303,7 +331,7 @@ def _check_artifact(claim: Claim, artifact: str, look: _Lookup, tally: _Tally) -
                     continue
                 lhs = factor * vx + margin
                 ok = lhs < vy if strict else lhs <= vy + 1e-12
-                tally.check(ok, f"{label}: {_f(vx)} vs {_f(vy)}")
+                tally.check(ok, f"{label}: {_f(vx)} vs {_f(vy)}", headroom=vy - lhs)
     elif kind == "min_greater_than_max":
         high_cols = look.columns.get((artifact, p["high"]), [])
         low_cols = look.columns.get((artifact, p["low"]), [])
@@ -321,7 +349,8 @@ def _check_artifact(claim: Claim, artifact: str, look: _Lookup, tally: _Tally) -
         hmin = min(look.get(artifact, p["high"], c) for c in cols)  # type: ignore[type-var]
         lmax = max(look.get(artifact, p["low"], c) for c in cols)  # type: ignore[type-var]
         tally.check(hmin > lmax + margin,
-                    f"{tag}min {p['high']} {_f(hmin)} vs max {p['low']} {_f(lmax)}")  # fmt: skip
+                    f"{tag}min {p['high']} {_f(hmin)} vs max {p['low']} {_f(lmax)}",
+                    headroom=hmin - lmax - margin)  # fmt: skip
     elif kind == "abs_diff_at_most":
         tol = float(p["tol"])
         if "rows" in p:
@@ -338,14 +367,16 @@ def _check_artifact(claim: Claim, artifact: str, look: _Lookup, tally: _Tally) -
                 vy = _get_or_miss(look, tally, y, label) if vx is not None else None
                 if vx is None or vy is None:
                     continue
-                tally.check(abs(vx - vy) <= tol + 1e-12, f"{label}: {_f(abs(vx - vy))}")
+                d = abs(vx - vy)
+                tally.check(d <= tol + 1e-12, f"{label}: {_f(d)}", headroom=tol - d)
     elif kind == "cells_at_least":
         for ref in p["cells"]:
             addr = _addr(artifact, ref)
             label = f"{tag}{_name(artifact, addr)}"
             v = _get_or_miss(look, tally, addr, label)
             if v is not None:
-                tally.check(v >= float(p["threshold"]) - 1e-12, f"{label}: {_f(v)}")
+                low = float(p["threshold"])
+                tally.check(v >= low - 1e-12, f"{label}: {_f(v)}", headroom=v - low)
     elif kind == "range_at_most":
         every = p.get("columns", "*") == "*"
         cols = look.columns.get((artifact, p["row"]), []) if every else list(map(str, p["columns"]))
@@ -360,8 +391,10 @@ def _check_artifact(claim: Claim, artifact: str, look: _Lookup, tally: _Tally) -
         if any(v is None for v in vals):
             return
         spread = max(vals) - min(vals)  # type: ignore[type-var,operator]
-        tally.check(spread <= float(p["tol"]) + 1e-12,
-                    f"{label} over {len(vals)} values ({', '.join(cols)}): {_f(spread)}")  # fmt: skip
+        tol = float(p["tol"])
+        tally.check(spread <= tol + 1e-12,
+                    f"{label} over {len(vals)} values ({', '.join(cols)}): {_f(spread)}",
+                    headroom=tol - spread)  # fmt: skip
     elif kind == "fraction_within":
         ra, rb = p["rows"]  # difference = value(rb) − value(ra), per column
         diffs: list[float] = []
@@ -382,9 +415,11 @@ def _check_artifact(claim: Claim, artifact: str, look: _Lookup, tally: _Tally) -
         for k, j in lacking:
             tally.miss(f"{tag}train {k} → target {j}", artifact, str(k), str(j))
         if kind == "nested_superset_at_least":
+            low = float(p["threshold"])
             for k, j in sorted(c for c in cells if c[1] <= c[0]):
-                tally.check(cells[(k, j)] >= float(p["threshold"]) - 1e-12,
-                            f"{tag}train {k} → target {j}: {_f(cells[(k, j)])}")  # fmt: skip
+                tally.check(cells[(k, j)] >= low - 1e-12,
+                            f"{tag}train {k} → target {j}: {_f(cells[(k, j)])}",
+                            headroom=cells[(k, j)] - low)  # fmt: skip
         elif kind == "nested_subset_below":
             # the models missing at least ``min_missing`` of target j's transformations against
             # every model trained on all of them (k ≥ j)
@@ -404,7 +439,8 @@ def _check_artifact(claim: Claim, artifact: str, look: _Lookup, tally: _Tally) -
                 hi = min(cells[(k, j)] for k in above)
                 subset = f"k<{j}" if fewest == 1 else f"k≤{j - fewest}"
                 tally.check(lo + margin < hi,
-                            f"{tag}target {j}: max({subset}) {_f(lo)} vs min(k≥{j}) {_f(hi)}")  # fmt: skip
+                            f"{tag}target {j}: max({subset}) {_f(lo)} vs min(k≥{j}) {_f(hi)}",
+                            headroom=hi - lo - margin)  # fmt: skip
         else:
             slack = float(p["slack"])
             for j in index:
@@ -413,7 +449,8 @@ def _check_artifact(claim: Claim, artifact: str, look: _Lookup, tally: _Tally) -
                     if (k1, j) in cells and (k2, j) in cells:
                         a, b = cells[(k1, j)], cells[(k2, j)]
                         tally.check(a < b + slack,
-                                    f"{tag}target {j}: train {k1} {_f(a)} vs train {k2} {_f(b)}")  # fmt: skip
+                                    f"{tag}target {j}: train {k1} {_f(a)} vs train {k2} {_f(b)}",
+                                    headroom=b + slack - a)  # fmt: skip
     elif kind in ("diagonal_below_row_mean", "diagonal_below_row"):
         targets = look.all_columns(artifact)
         if not targets:
@@ -431,13 +468,15 @@ def _check_artifact(claim: Claim, artifact: str, look: _Lookup, tally: _Tally) -
                 if absent or not row:
                     continue
                 m = float(np.mean([x for _, x in row]))
-                tally.check(v + margin < m, f"{tag}{t}: diagonal {_f(v)} vs row mean {_f(m)}")
+                tally.check(v + margin < m, f"{tag}{t}: diagonal {_f(v)} vs row mean {_f(m)}",
+                            headroom=m - v - margin)  # fmt: skip
             else:
                 ref = _get_or_miss(look, tally, (artifact, p["ref_row"], t),
                                    f"{tag}{p['ref_row']}/{t}")  # fmt: skip
                 if ref is not None:
                     tally.check(v + margin < ref,
-                                f"{tag}{t}: diagonal {_f(v)} vs {p['ref_row']} {_f(ref)}")  # fmt: skip
+                                f"{tag}{t}: diagonal {_f(v)} vs {p['ref_row']} {_f(ref)}",
+                                headroom=ref - v - margin)  # fmt: skip
     else:  # pragma: no cover - load_claims validates kinds
         raise ValueError(f"unknown claim kind {kind!r}")
 
@@ -461,9 +500,11 @@ def _summarise(claim: Claim, tally: _Tally) -> ClaimResult:
             lo, hi = float(claim.params["low"]), float(claim.params["high"])
             inside = sum(lo - 1e-12 <= d <= hi + 1e-12 for d in diffs)
             frac = inside / len(diffs)
-            tally.check(frac >= float(claim.params["min_fraction"]),
+            need = float(claim.params["min_fraction"])
+            tally.check(frac >= need,
                         f"{inside} of {len(diffs)} differences in [{lo:g}, {hi:g}] "
-                        f"(min {_f(min(diffs))}, max {_f(max(diffs))})", unit=False)  # fmt: skip
+                        f"(min {_f(min(diffs))}, max {_f(max(diffs))})",
+                        headroom=frac - need, unit=False)  # fmt: skip
     total = tally.units + len(tally.missing)
     reasons = tuple(dict.fromkeys(r for _, rs in tally.missing for r in rs))
     if total == 0:  # a kind found nothing to compare and nothing to ask for
@@ -484,8 +525,9 @@ def _summarise(claim: Claim, tally: _Tally) -> ClaimResult:
         status = HOLDS
         n_checks = len(tally.passes)
         parts = [f"all {n_checks} comparisons hold: " + "; ".join(tally.passes[:3])]
+    headroom = None if status == NOT_CHECKED else min(tally.headrooms)
     return ClaimResult(claim, status, " | ".join(parts), tally.units, total,
-                       len(tally.failures), reasons)  # fmt: skip
+                       len(tally.failures), reasons, headroom)  # fmt: skip
 
 
 def evaluate_claims(

@@ -60,6 +60,7 @@ from invtransfer.claims import (
     ClaimResult,
     claims_header,
     evaluate_claims,
+    format_headroom,
     load_claims,
 )
 from invtransfer.io import atomic_write_text
@@ -251,9 +252,9 @@ def per_seed_verdicts(
 
 def _seed_cell(r: ClaimResult) -> str:
     if r.status == HOLDS:
-        return HOLDS
+        return f"holds ({format_headroom(r.headroom)})"
     if r.status == FAILS:
-        return f"**fails** ({r.failures} of {r.total})"
+        return f"**fails** ({r.failures} of {r.total}; {format_headroom(r.headroom)})"
     return f"not checked ({r.available} of {r.total})"
 
 
@@ -271,7 +272,8 @@ def _per_seed_lines(
         f"The verdicts above use the mean over the {len(seeds)} seeds of these results ({names}); "
         "here each claim checked there is checked again on every seed's numbers alone, as a run "
         "of that one seed would be. One seed is noisier than a mean (the paper averages 10): a "
-        "claim that holds on the mean but fails on some seeds depends on the seeds a run draws.",
+        "claim that holds on the mean but fails on some seeds depends on the seeds a run draws. "
+        "In brackets: the headroom, as in the table above.",
         "",
     ]
     per = []
@@ -299,7 +301,9 @@ def _per_seed_lines(
     return lines
 
 
-CLAIM_COLUMNS = ("claim", "scope", "seed", "status", "available", "total", "failures", "evidence")
+CLAIM_COLUMNS = (
+    "claim", "scope", "seed", "status", "available", "total", "failures", "headroom", "evidence",
+)  # fmt: skip
 
 
 def claims_frame(
@@ -313,7 +317,7 @@ def claims_frame(
         for r in rs:
             rows.append(dict(claim=r.claim.id, scope=scope, seed=seed, status=r.status,
                              available=r.available, total=r.total, failures=r.failures,
-                             evidence=r.evidence))  # fmt: skip
+                             headroom=r.headroom, evidence=r.evidence))  # fmt: skip
     frame = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
     frame["seed"] = frame["seed"].astype("Int64")
     return frame
@@ -479,7 +483,10 @@ def build_scorecard(
         "",
         "A claim is checked only when every comparison it makes has data in this run; with any "
         'comparison missing it is *not checked* (never "holds" on partial data), and the '
-        "section after the claims says what is missing and why.",
+        "section after the claims says what is missing and why. Headroom: how far the claim's "
+        "closest comparison is from its threshold, in the threshold's units (sens or accuracy; "
+        "a fraction for a fraction of differences): + holds with that much room, − the worst "
+        "comparison misses by that much.",
         "",
         f"Paper numbers: {len(paper)} (of which "
         f"{int(paper['note'].str.contains('APPROXIMATE').sum())} approximate read-offs of the "
@@ -496,13 +503,14 @@ def build_scorecard(
         "",
         "## Claims",
         "",
-        "| claim | artifacts | statement | status | evidence |",
-        "|---|---|---|---|---|",
+        "| claim | artifacts | statement | status | headroom | evidence |",
+        "|---|---|---|---|---:|---|",
     ]
     for r in verdicts:
         lines.append(
             f"| `{r.claim.id}` | {', '.join(r.claim.artifacts)} | {_md(r.claim.statement)} "
-            f"<br><sub>{_md(r.claim.source)}</sub> | **{r.status}** | {_md(r.evidence)} |"
+            f"<br><sub>{_md(r.claim.source)}</sub> | **{r.status}** | "
+            f"{format_headroom(r.headroom)} | {_md(r.evidence)} |"
         )
     failing = [r for r in verdicts if r.status == FAILS]
     if failing:
