@@ -468,7 +468,7 @@ def test_headroom_agrees_with_every_verdict(paper, claims):
 @pytest.mark.parametrize(
     ("value", "text"),
     [(0.0204, "+0.020"), (-0.05, "−0.050"), (-0.0004, "−0.0004"), (0.00004, "+4e-05"),
-     (0.0, "0"), (None, "")],
+     (0.0, "0"), (-1e-13, "0"), (None, "")],
 )  # fmt: skip
 def test_format_headroom(value, text):
     assert format_headroom(value) == text
@@ -576,6 +576,7 @@ def test_complete_run_without_cifar_checks_and_holds(tmp_path):
         "**Claims: 50 from the paper; 16 checked, 16 holding, 0 failing; "
         "34 not checkable at this scale.**" in text
     )
+    assert "**Failing by:" not in text  # nothing fails, so no such line
     # every not-checked claim says why, with the caller's reason where there is one
     assert "- `tvo_cifar_same_beats_disjoint` (0 of 6 comparisons available): cifar10 is not in the run; " \
         "fig7b: no rows for family=cifar10, regime=lp, factor=arch in results['tvo']" in text  # fmt: skip
@@ -654,6 +655,12 @@ def test_violating_run_fails_with_evidence(tmp_path):
     assert "16 checked, 11 holding, 5 failing; 34 not checkable at this scale" in text
     row = next(line for line in text.splitlines() if line.startswith("| `tvo_t2d_same_beats_d"))
     assert "| **fails** | −0.020 | 1 of 8 comparisons fail" in row
+    # under the header, every failing claim with how far it misses, in the claims' order
+    by_line = next(line for line in text.splitlines() if line.startswith("**Failing by: "))
+    named = [part.rsplit(" ", 1) for part in by_line[len("**Failing by: ") : -3].split("; ")]
+    assert [c for c, _ in named] == [v.claim.id for v in verdicts if v.status == FAILS]
+    assert ["tvo_t2d_same_beats_disjoint", "−0.020"] in named
+    assert all(h.startswith("−") or h == "0" for _, h in named)
     # every failing claim is listed once under "where to look", with its diagnosis where the
     # claims file has one, and only failing claims are
     section = text.split("## Failing claims: where to look\n\n")[1].split("\n\n## ")[0]
@@ -905,11 +912,16 @@ def test_scorecard_command_pools_runs_of_different_seeds(tmp_path, capsys):
     build_scorecard(combined, tmp_path / "one.md", panels=PANELS)
     pooled = pd.read_csv(claims_csv_path(out))
     one = pd.read_csv(claims_csv_path(tmp_path / "one.md"))
-    cols = ["claim", "scope", "seed", "status", "available", "total", "failures"]
+    cols = ["claim", "scope", "seed", "status", "available", "total", "failures", "headroom"]
     pd.testing.assert_frame_equal(pooled[cols], one[cols])
     assert pd.read_csv(out.with_suffix(".csv"))["ours"].equals(
         pd.read_csv((tmp_path / "one.md").with_suffix(".csv"))["ours"]
     )
+    # seed 1's run alone fails the superset claim (0.85 < 0.9): the command says by how much
+    run1 = [str(p) for p in paths if p.parent.name == "run1"]
+    assert run1 and main(["scorecard", *run1, "--out", str(tmp_path / "run1.md")]) == 0
+    printed = capsys.readouterr().out
+    assert "Failing by: tm_superset_keeps_accuracy −0.050." in printed.splitlines()
 
 
 def test_scorecard_command_rejects_bad_input(tmp_path, capsys):

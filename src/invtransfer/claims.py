@@ -255,10 +255,12 @@ def _f(v: float) -> str:
 
 
 def _amount(v: float) -> str:
-    """A distance to a threshold: 3 decimals, more where 3 would round it to 0.000."""
-    v = max(v, 0.0)
-    if v == 0 or v >= 0.0005:
-        return f"{v:.3f}" if v else "0"
+    """A distance to a threshold: 3 decimals, more where 3 would round it to 0.000; "0" within
+    the comparisons' float tolerance (1e-12)."""
+    if v < 1e-12:
+        return "0"
+    if v >= 0.0005:
+        return f"{v:.3f}"
     return f"{v:.1g}" if v < 0.00005 else f"{v:.4f}"
 
 

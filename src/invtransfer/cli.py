@@ -298,7 +298,7 @@ def _cmd_scorecard(args: argparse.Namespace) -> int:
         stand_in[fam] = arch
     pool_scorecard(args.tables, args.out, stand_in=stand_in)
     lines = Path(args.out).read_text().splitlines()
-    for prefix in ("**Claims:", "**Per seed:"):
+    for prefix in ("**Claims:", "**Failing by:", "**Per seed:"):
         line = next((ln for ln in lines if ln.startswith(prefix)), None)
         if line:
             print(line.strip("*"))

@@ -477,8 +477,15 @@ def build_scorecard(
     out_md = Path(out_md)
     lines = [f"# {title}", ""]
     n_cmp = int((comp["status"] == "compared").sum())
+    lines.append(f"**{claims_header(verdicts)}.**")
+    failing = [r for r in verdicts if r.status == FAILS]
+    if failing:
+        lines.append(
+            "**Failing by: "
+            + "; ".join(f"{r.claim.id} {format_headroom(r.headroom)}" for r in failing)
+            + ".**"
+        )
     lines += [
-        f"**{claims_header(verdicts)}.**",
         f"**Paper numbers: {n_cmp} of {len(comp)} compared.**",
         "",
         "A claim is checked only when every comparison it makes has data in this run; with any "
@@ -512,7 +519,6 @@ def build_scorecard(
             f"<br><sub>{_md(r.claim.source)}</sub> | **{r.status}** | "
             f"{format_headroom(r.headroom)} | {_md(r.evidence)} |"
         )
-    failing = [r for r in verdicts if r.status == FAILS]
     if failing:
         lines += ["", "## Failing claims: where to look", ""]
         lines += [
