@@ -461,8 +461,17 @@ def test_headroom_agrees_with_every_verdict(paper, claims):
                 assert r.headroom >= -1e-12, (r.claim.id, r.evidence)
             else:
                 assert r.headroom <= 1e-12, (r.claim.id, r.evidence)
-                assert r.evidence.count("misses by") == min(r.failures, 4), r.claim.id
+                shown = r.evidence.count("misses by") + r.evidence.count("at the threshold")
+                assert shown == min(r.failures, 4), r.claim.id
     assert seen == {HOLDS, FAILS}
+
+
+def test_a_strict_comparison_at_its_threshold_fails_and_says_so():
+    claim = _claim("cell_less_than", ["fig2a"], margin=0.05, comparisons=[[["d", "a"], ["s", "a"]]])
+    (r,) = evaluate_claims([claim], _numbers([("fig2a", "d", "a", "value", 0.5),
+                                               ("fig2a", "s", "a", "value", 0.55)]))  # fmt: skip
+    assert (r.status, format_headroom(r.headroom)) == (FAILS, "0")
+    assert r.evidence.endswith("d/a + 0.05 < s/a: 0.500 vs 0.550, exactly at the threshold")
 
 
 @pytest.mark.parametrize(

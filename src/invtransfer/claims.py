@@ -236,7 +236,10 @@ class _Tally:
         if ok:
             self.passes.append(text)
         else:
-            self.failures.append(f"{text}, misses by {_amount(-headroom)}")
+            miss = _amount(-headroom)
+            self.failures.append(
+                f"{text}, misses by {miss}" if miss != "0" else f"{text}, exactly at the threshold"
+            )
 
     def miss(self, what: str, artifact: str, row: str | None, column: str | None) -> None:
         self.missing.append((what, self.why(artifact, row, column)))
