@@ -172,12 +172,10 @@ def main() -> None:
         lines = scorecard.read_text().splitlines()
         head = next((ln for ln in lines if "**Claims:" in ln), "")
         print(f"\nscorecard: {head.strip('*')}")
-        failing = next((ln for ln in lines if ln.startswith("**Failing by:")), "")
-        if failing:
-            print(f"scorecard: {failing.strip('*')}")
-        per_seed = next((ln for ln in lines if ln.startswith("**Per seed:")), "")
-        if per_seed:
-            print(f"scorecard: {per_seed.strip('*')}")
+        for prefix in ("**Failing by:", "**Resampling the", "**Per seed:"):
+            line = next((ln for ln in lines if ln.startswith(prefix)), "")
+            if line:
+                print(f"scorecard: {line.strip('*')}")
     if tmp is not None:
         tmp.cleanup()
 

@@ -23,11 +23,15 @@ from invtransfer.claims import (
     load_claims,
 )
 from invtransfer.scorecard import (
+    _resampled,
+    _share,
     build_scorecard,
     claims_csv_path,
     load_paper_numbers,
     measured_numbers,
     per_seed_verdicts,
+    seed_resamples,
+    seed_resampling,
 )
 
 
@@ -663,7 +667,8 @@ def test_violating_run_fails_with_evidence(tmp_path):
     text = out.read_text()
     assert "16 checked, 11 holding, 5 failing; 34 not checkable at this scale" in text
     row = next(line for line in text.splitlines() if line.startswith("| `tvo_t2d_same_beats_d"))
-    assert "| **fails** | −0.020 | 1 of 8 comparisons fail" in row
+    # the same on both seeds: it fails on every resample of them, by the same amount
+    assert "| **fails** | −0.020 | holds in 0 %; −0.020 | 1 of 8 comparisons fail" in row
     # under the header, every failing claim with how far it misses, in the claims' order
     by_line = next(line for line in text.splitlines() if line.startswith("**Failing by: "))
     named = [part.rsplit(" ", 1) for part in by_line[len("**Failing by: ") : -3].split("; ")]
@@ -843,7 +848,8 @@ def test_claims_are_checked_per_seed_too(tmp_path, claims):
     table = pd.read_csv(claims_csv_path(out))
     assert claims_csv_path(out) == tmp_path / "scorecard_claims.csv"
     assert list(table.columns) == ["claim", "scope", "seed", "status", "available", "total",
-                                   "failures", "headroom", "evidence"]  # fmt: skip
+                                   "failures", "headroom", "resampled_holds", "resampled_low",
+                                   "resampled_high", "evidence"]  # fmt: skip
     assert len(table) == 3 * len(verdicts)
     row = table[(table.claim == "tm_superset_keeps_accuracy") & (table.seed == 1)].iloc[0]
     assert (row.scope, row.status, row.failures, row.total) == ("seed", FAILS, 4, 10)
@@ -856,13 +862,38 @@ def test_claims_are_checked_per_seed_too(tmp_path, claims):
     assert mean.loc["tm_superset_keeps_accuracy", "status"] == HOLDS
     assert (mean["status"] == pd.Series({v.claim.id: v.status for v in verdicts})).all()
 
+    # resampling the two seeds with replacement: (0, 0) with probability 1/4 holds (+0.09),
+    # (0, 1) with 1/2 holds (+0.02), (1, 1) with 1/4 fails (−0.05); every other claim is the
+    # same on both seeds, so it holds on every resample
+    assert (
+        "**Resampling the 2 seeds with replacement (all 3 distinct resamples, exact), of 16 "
+        "checked claims: holding in at least 95 % of resamples 15, failing in at least 95 % 0, "
+        "either way 1.**" in text.split("## Claims", 1)[0]
+    )
+    row = next(ln for ln in text.splitlines() if ln.startswith("| `tm_superset_keeps_accuracy`"))
+    assert "| **holds** | +0.020 | holds in 75 %; −0.050 to +0.090 |" in row
+    assert mean.loc["tm_superset_keeps_accuracy", "resampled_holds"] == pytest.approx(0.75)
+    assert mean.loc["tm_superset_keeps_accuracy", "resampled_low"] == pytest.approx(-0.05)
+    assert mean.loc["tm_superset_keeps_accuracy", "resampled_high"] == pytest.approx(0.09)
+    checked = mean[mean.status != NOT_CHECKED].drop(index="tm_superset_keeps_accuracy")
+    assert (checked["resampled_holds"] == 1.0).all()
+    # the interval of a claim that is the same on every seed is its headroom
+    assert np.allclose(checked["resampled_low"], checked["headroom"])
+    assert np.allclose(checked["resampled_high"], checked["headroom"])
+    # nothing to resample for a claim not checked, nor on one seed's rows
+    assert mean.loc[mean.status == NOT_CHECKED, "resampled_holds"].isna().all()
+    assert table.loc[table.scope == "seed", "resampled_holds"].isna().all()
+
 
 def test_per_seed_section_with_one_seed(tmp_path):
     results = {"tm": tm_frame().query("seed == 1")}
     out = tmp_path / "scorecard.md"
     build_scorecard(results, out, panels=PANELS)
-    assert "This run has one seed (seed 1): the verdicts above are that seed's." in out.read_text()
+    text = out.read_text()
+    assert "This run has one seed (seed 1): the verdicts above are that seed's." in text
+    assert "**Resampling the" not in text and "Seeds resampled:" not in text  # one seed
     table = pd.read_csv(claims_csv_path(out))
+    assert table["resampled_holds"].isna().all()
     assert sorted(table["scope"].unique()) == ["mean", "seed"]
     by_scope = table.pivot(index="claim", columns="scope", values="status")
     assert (by_scope["mean"] == by_scope["seed"]).all()
@@ -875,6 +906,102 @@ def test_scorecard_without_results(tmp_path, paper):
     text = (tmp_path / "s.md").read_text()
     assert "**Paper numbers: 0 of 1331 compared.**" in text
     assert "0 checked, 0 holding, 0 failing; 50 not checkable at this scale" in text
+
+
+# -- resampling the seeds ------------------------------------------------------------------------
+
+
+def test_seed_resamples_exact():
+    """Every multiset of n seeds from n, with its probability under n uniform draws."""
+    three = dict(seed_resamples([2, 0, 1], 200))
+    assert len(three) == math.comb(5, 3) == 10
+    assert three[(0, 0, 0)] == pytest.approx(1 / 27)
+    assert three[(0, 0, 1)] == pytest.approx(3 / 27)
+    assert three[(0, 1, 2)] == pytest.approx(6 / 27)
+    assert sum(three.values()) == pytest.approx(1)
+    assert dict(seed_resamples([5, 7], 3)) == {(5, 5): 0.25, (5, 7): 0.5, (7, 7): 0.25}
+    assert seed_resamples([], 10) == []
+    with pytest.raises(ValueError, match="n_resamples must be >= 1"):
+        seed_resamples([0, 1], 0)
+
+
+def test_seed_resamples_drawn():
+    """More distinct resamples than asked for: that many draws, seeded, with replacement."""
+    seeds = list(range(10, 20))  # comb(19, 10) = 92,378 distinct resamples
+    drawn = seed_resamples(seeds, 50, rng_seed=3)
+    assert drawn == seed_resamples(seeds, 50, rng_seed=3)
+    assert drawn != seed_resamples(seeds, 50, rng_seed=4)
+    assert sum(w for _, w in drawn) == pytest.approx(1)
+    assert all(w * 50 == pytest.approx(round(w * 50)) for _, w in drawn)
+    for combo, _ in drawn:
+        assert len(combo) == 10 and list(combo) == sorted(combo) and set(combo) <= set(seeds)
+    # some draw repeats a seed (all 50 draws distinct-seeded has probability 10!/10**10 ** 50)
+    assert any(len(set(c)) < 10 for c, _ in drawn)
+    # exactly at the limit it enumerates
+    assert len(seed_resamples([0, 1, 2], 10)) == 10
+    assert sum(w for _, w in seed_resamples([0, 1, 2], 9)) == pytest.approx(1)
+
+
+def test_a_resample_weights_seeds_by_their_draws():
+    tm = tm_frame()
+    tm.loc[tm.seed == 1, "accuracy"] -= 0.1
+    results = {"tm": tm, "it": it_frame()}
+    # every seed once: the run's own numbers
+    same = measured_numbers(_resampled(results, (0, 1)), panels=PANELS)
+    pd.testing.assert_frame_equal(same, measured_numbers(results, panels=PANELS))
+    # seed 1 twice: seed 1's means alone (a std over seeds × transforms is a std over a sample
+    # holding each of seed 1's values twice, as in any bootstrap; no claim reads a std)
+    twice = measured_numbers(_resampled(results, (1, 1)), panels=PANELS)
+    alone = measured_numbers({k: f[f.seed == 1] for k, f in results.items()}, panels=PANELS)
+    keep = twice.statistic != "std"
+    assert keep.sum() > 100 and (alone.statistic != "std").sum() == keep.sum()
+    pd.testing.assert_frame_equal(
+        twice[keep].drop(columns="n").reset_index(drop=True),
+        alone[alone.statistic != "std"].drop(columns="n").reset_index(drop=True),
+    )
+    assert all(c.params.get("statistic", "value") != "std" for c in load_claims(panels=PANELS))
+    # a seed drawn twice counts twice in the mean: (0, 1, 1) → 2/3 of the way to seed 1
+    thirds = measured_numbers(_resampled({"tm": tm}, (0, 1, 1)), panels=PANELS)
+    cell = thirds[(thirds.artifact == "fig4") & (thirds.statistic == "value")].iloc[0]
+    base = measured_numbers({"tm": tm[tm.seed == 0]}, panels=PANELS)
+    base = base[(base.artifact == "fig4") & (base.statistic == "value")].iloc[0]
+    assert cell.value == pytest.approx(base.value - 0.1 * 2 / 3)
+
+
+def test_seed_resampling_edge_cases(claims):
+    results = {"tm": tm_frame()}
+    verdicts = evaluate_claims(claims, measured_numbers(results, panels=PANELS))
+    checked = [i for i, r in enumerate(verdicts) if r.status != NOT_CHECKED]
+    assert checked  # the three mismatch claims
+    res = seed_resampling(results, claims, verdicts, panels=PANELS)
+    assert [i for i, r in enumerate(res) if r is not None] == checked
+    assert all(res[i].exact and res[i].resamples == 3 and res[i].holds == 1.0 for i in checked)
+    assert seed_resampling(results, claims, verdicts, panels=PANELS, n_resamples=0) == [None] * len(
+        claims
+    )
+    one = {"tm": tm_frame().query("seed == 0")}
+    assert seed_resampling(one, claims, verdicts, panels=PANELS) == [None] * len(claims)
+    with pytest.raises(ValueError, match="n_resamples must be >= 0"):
+        seed_resampling(results, claims, verdicts, panels=PANELS, n_resamples=-1)
+    # drawn at random: says so
+    drawn = seed_resampling(results, claims, verdicts, panels=PANELS, n_resamples=2)
+    assert not drawn[checked[0]].exact and drawn[checked[0]].resamples <= 2
+
+
+def test_build_scorecard_without_resampling(tmp_path):
+    out = tmp_path / "s.md"
+    build_scorecard({"tm": tm_frame()}, out, panels=PANELS, seed_resamples=0)
+    text = out.read_text()
+    assert "**Resampling the" not in text and "Seeds resampled:" not in text
+    assert pd.read_csv(claims_csv_path(out))["resampled_holds"].isna().all()
+
+
+@pytest.mark.parametrize(
+    "p, text",
+    [(0.0, "0 %"), (0.004, "< 1 %"), (0.26, "26 %"), (0.996, "> 99 %"), (1.0, "100 %")],
+)
+def test_share(p, text):
+    assert _share(p) == text
 
 
 # -- pooling the tidy tables of several runs (invtransfer scorecard) ---------------------------
@@ -914,6 +1041,7 @@ def test_scorecard_command_pools_runs_of_different_seeds(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Claims: 50 from the paper; 16 checked, 16 holding, 0 failing" in printed
     assert "Per seed: seed 0 16 of 16 holding; seed 1 15 of 16 holding" in printed
+    assert "Resampling the 2 seeds with replacement (all 3 distinct resamples, exact)" in printed
     text = out.read_text()
     assert text.startswith("# Scorecard: 6 tidy tables pooled, vs. the paper")
     assert "resnet18 (it) = vgg11_w, standing in for ResNet-18" in text
@@ -921,7 +1049,8 @@ def test_scorecard_command_pools_runs_of_different_seeds(tmp_path, capsys):
     build_scorecard(combined, tmp_path / "one.md", panels=PANELS)
     pooled = pd.read_csv(claims_csv_path(out))
     one = pd.read_csv(claims_csv_path(tmp_path / "one.md"))
-    cols = ["claim", "scope", "seed", "status", "available", "total", "failures", "headroom"]
+    cols = ["claim", "scope", "seed", "status", "available", "total", "failures", "headroom",
+            "resampled_holds", "resampled_low", "resampled_high"]  # fmt: skip
     pd.testing.assert_frame_equal(pooled[cols], one[cols])
     assert pd.read_csv(out.with_suffix(".csv"))["ours"].equals(
         pd.read_csv((tmp_path / "one.md").with_suffix(".csv"))["ours"]
@@ -931,6 +1060,12 @@ def test_scorecard_command_pools_runs_of_different_seeds(tmp_path, capsys):
     assert run1 and main(["scorecard", *run1, "--out", str(tmp_path / "run1.md")]) == 0
     printed = capsys.readouterr().out
     assert "Failing by: tm_superset_keeps_accuracy −0.050." in printed.splitlines()
+    # without resampling: no such line; a negative count is refused
+    assert main(["scorecard", *map(str, paths), "--out", str(out), "--seed-resamples", "0"]) == 0
+    assert "Resampling the" not in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["scorecard", *map(str, paths), "--out", str(out), "--seed-resamples", "-2"])
+    assert "--seed-resamples: -2 is negative" in capsys.readouterr().err
 
 
 def test_scorecard_command_rejects_bad_input(tmp_path, capsys):

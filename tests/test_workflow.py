@@ -165,6 +165,10 @@ def test_tiny_end_to_end_and_incremental(tiny_run, tmp_path):
     assert dict(zip(mean["claim"], mean["status"], strict=True)) == statuses
     assert sorted(table.loc[table["scope"] == "seed", "seed"].unique()) == list(range(seeds))
     assert "## Per seed" in scorecard
+    # and on resamples of the seeds, for every claim checked on the mean
+    assert (seeds >= 2) == any(ln.startswith("**Resampling the") for ln in scorecard.splitlines())
+    resampled = mean[mean["status"] != "not checked"]["resampled_holds"]
+    assert resampled.between(0, 1).all() if seeds >= 2 else resampled.isna().all()
 
     # A second run of a finished target schedules nothing.
     wf = clone_run(tiny_run, tmp_path / "wf")

@@ -287,6 +287,16 @@ def _add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_export)
 
 
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
 def _cmd_scorecard(args: argparse.Namespace) -> int:
     from invtransfer.reporting import pool_scorecard
 
@@ -296,9 +306,9 @@ def _cmd_scorecard(args: argparse.Namespace) -> int:
         if not sep or not fam or not arch:
             raise ValueError(f"--stand-in {item!r}: expected FAMILY=ARCH, e.g. it=vgg11_w")
         stand_in[fam] = arch
-    pool_scorecard(args.tables, args.out, stand_in=stand_in)
+    pool_scorecard(args.tables, args.out, stand_in=stand_in, seed_resamples=args.seed_resamples)
     lines = Path(args.out).read_text().splitlines()
-    for prefix in ("**Claims:", "**Failing by:", "**Per seed:"):
+    for prefix in ("**Claims:", "**Failing by:", "**Resampling the", "**Per seed:"):
         line = next((ln for ln in lines if ln.startswith(prefix)), None)
         if line:
             print(line.strip("*"))
@@ -323,6 +333,15 @@ def _add_scorecard_parser(sub: argparse._SubParsersAction) -> None:
         metavar="FAMILY=ARCH",
         help="the architecture that stands in for ResNet-18 in it or tm (needed only when the "
         "family has several and no ResNet-18)",
+    )
+    p.add_argument(
+        "--seed-resamples",
+        type=_nonneg_int,
+        default=None,
+        metavar="N",
+        help="check the claims again on N resamples of the seeds drawn with replacement (every "
+        "distinct resample when there are no more than N; 0: none; default: as the workflow's "
+        "scorecard); each costs about as much as checking the claims once",
     )
     p.set_defaults(func=_cmd_scorecard)
 

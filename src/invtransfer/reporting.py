@@ -376,6 +376,7 @@ def pool_scorecard(
     out: str | Path,
     *,
     stand_in: Mapping[str, str] | None = None,
+    seed_resamples: int | None = None,
 ) -> tuple[pd.DataFrame, list]:
     """The scorecard of tidy tables (``results/tables/*.csv``) pooled from one or more runs.
 
@@ -387,7 +388,8 @@ def pool_scorecard(
     ``stand_in`` (``{"it": "vgg11_w"}``): the architecture that stands in for ResNet-18 in a
     family without one; a family with a single architecture needs none. Renders through
     :func:`invtransfer.scorecard.render_scorecard`, as the workflow does; panel reasons come from
-    the data (there is no config here).
+    the data (there is no config here). ``seed_resamples``: how many resamples of the pooled
+    seeds the claims are checked on (None: :data:`invtransfer.scorecard.SEED_RESAMPLES`; 0: none).
     """
     from invtransfer.aggregation import SCHEMAS, validate_frame
     from invtransfer.scorecard import render_scorecard
@@ -439,5 +441,7 @@ def pool_scorecard(
         "densenet": ", ".join(_ARCH_LABELS.get(a, (a,))[0] for a in dense),
         "reasons": {},
     }
+    extra = {} if seed_resamples is None else {"seed_resamples": seed_resamples}
     return render_scorecard(frames, settings, out, panels=PANELS,
-                            title=f"Scorecard: {len(paths)} tidy tables pooled, vs. the paper")  # fmt: skip
+                            title=f"Scorecard: {len(paths)} tidy tables pooled, vs. the paper",
+                            **extra)  # fmt: skip

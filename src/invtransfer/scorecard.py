@@ -25,14 +25,20 @@ reason; nothing about our results is hard-coded here.
 The claims are checked on the mean over the run's seeds, as the paper reports them, and again on
 each seed's numbers alone (:func:`per_seed_verdicts`): the report's "Per seed" section and
 ``<stem>_claims.csv`` (one row per claim and scope, ``mean`` or one seed) show whether a claim that
-holds on the mean holds on every seed.
+holds on the mean holds on every seed. :func:`seed_resampling` checks each claim again on the
+mean over resamples of the run's seeds drawn with replacement (the paper's bootstrap over seeds):
+how often it holds, and the interval of its headroom, say whether a verdict depends on the seeds
+a run happens to draw. It describes the verdict and never changes it.
 """
 
 from __future__ import annotations
 
 import io as _io
+import itertools
+import logging
 import math
 import os
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +82,16 @@ __all__ = [
     "measured_numbers",
     "per_seed_verdicts",
     "render_scorecard",
+    "seed_resamples",
+    "seed_resampling",
 ]
+
+log = logging.getLogger(__name__)
+
+# how many resamples of the run's seeds :func:`seed_resampling` checks the claims on (all distinct
+# ones when there are no more than this many), and the interval of the headroom it reports
+SEED_RESAMPLES = 200
+SEED_INTERVAL = 95.0
 
 NUMBER_COLUMNS = ("artifact", "row", "column", "statistic", "value")
 
@@ -250,6 +265,181 @@ def per_seed_verdicts(
     return out
 
 
+def seed_resamples(
+    seeds: Sequence[int], n_resamples: int = SEED_RESAMPLES, *, rng_seed: int = 0
+) -> list[tuple[tuple[int, ...], float]]:
+    """Resamples of ``seeds`` drawn with replacement (as many as there are seeds), as ``(sorted
+    seeds, probability)`` pairs whose probabilities sum to 1.
+
+    Exact when the distinct resamples (multisets: ``comb(2n - 1, n)`` for n seeds; 10 for 3, 126
+    for 5) number at most ``n_resamples``: each with its probability under drawing n seeds
+    uniformly with replacement (``n! / prod(k_i!) / n**n``). Otherwise ``n_resamples`` draws
+    from a generator seeded with ``rng_seed`` (the same seeds give the same resamples), each
+    distinct resample with its share of the draws.
+    """
+    seeds = sorted(seeds)
+    n = len(seeds)
+    if n == 0:
+        return []
+    if n_resamples < 1:
+        raise ValueError(f"seed_resamples: n_resamples must be >= 1, got {n_resamples}")
+    if math.comb(2 * n - 1, n) <= n_resamples:
+        out = []
+        for combo in itertools.combinations_with_replacement(seeds, n):
+            ways = math.factorial(n)
+            for k in Counter(combo).values():
+                ways //= math.factorial(k)
+            out.append((combo, ways / n**n))
+        return out
+    rng = np.random.default_rng(rng_seed)
+    draws = Counter(
+        tuple(sorted(int(s) for s in rng.choice(seeds, size=n))) for _ in range(n_resamples)
+    )
+    return [(combo, k / n_resamples) for combo, k in sorted(draws.items())]
+
+
+def _resampled(
+    results: Mapping[str, pd.DataFrame], combo: Sequence[int]
+) -> dict[str, pd.DataFrame]:
+    """The tidy tables of a resample: each drawn seed's rows once per draw, the i-th draw
+    relabelled seed i, so a seed drawn twice counts twice in every mean over seeds."""
+    out: dict[str, pd.DataFrame] = {}
+    for key, frame in results.items():
+        if "seed" not in frame.columns:
+            out[key] = frame
+            continue
+        parts = [frame[frame["seed"] == s].assign(seed=i) for i, s in enumerate(combo)]
+        parts = [p for p in parts if len(p)]
+        if parts:
+            out[key] = pd.concat(parts, ignore_index=True)
+    return out
+
+
+@dataclass(frozen=True)
+class SeedResampling:
+    """One claim checked on resamples of the run's seeds (:func:`seed_resampling`)."""
+
+    resamples: int  # distinct resamples it was checked on
+    exact: bool  # every distinct resample with its probability (else drawn at random)
+    holds: float  # probability (share of draws) that the claim holds on a resample's mean
+    checked: float  # share of draws on which it is checked at all (1 unless data is missing)
+    low: float | None  # the headroom's SEED_INTERVAL percentile interval over checked draws
+    high: float | None
+
+
+def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """The smallest value whose cumulative weight reaches ``q`` (the inverse of the weighted
+    empirical distribution; no interpolation between resamples)."""
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    i = int(np.searchsorted(cum, q * cum[-1] - 1e-12))
+    return float(values[order][min(i, len(values) - 1)])
+
+
+def seed_resampling(
+    results: Mapping[str, pd.DataFrame],
+    claims: Sequence[Claim],
+    verdicts: Sequence[ClaimResult],
+    *,
+    panels: Mapping[str, Panel],
+    n_resamples: int = SEED_RESAMPLES,
+    rng_seed: int = 0,
+) -> list[SeedResampling | None]:
+    """Every claim checked on the mean over resamples of the run's seeds (:func:`seed_resamples`),
+    in ``claims``' order; ``verdicts`` are the claims' results on the run's mean.
+
+    A resample's tables are measured exactly as the run's (:func:`measured_numbers`), a seed drawn
+    twice counting twice in every mean (and in a std over seeds; no claim reads one). ``holds``
+    is the probability that a run of as many seeds, drawn from this run's, would see the claim
+    hold; ``low``/``high`` the :data:`SEED_INTERVAL` percentile interval of its headroom. None for
+    a claim not checked on the mean, and for every claim when the run has fewer than two seeds or
+    ``n_resamples`` is 0 (nothing to resample).
+    """
+    if n_resamples < 0:
+        raise ValueError(f"seed_resampling: n_resamples must be >= 0, got {n_resamples}")
+    seeds = run_seeds(results)
+    idx = [i for i, r in enumerate(verdicts) if r.status != NOT_CHECKED]
+    out: list[SeedResampling | None] = [None] * len(claims)
+    if len(seeds) < 2 or n_resamples == 0 or not idx:
+        return out
+    draws = seed_resamples(seeds, n_resamples, rng_seed=rng_seed)
+    exact = math.comb(2 * len(seeds) - 1, len(seeds)) <= n_resamples
+    sub = [claims[i] for i in idx]
+    weights = np.array([w for _, w in draws])
+    heads = np.full((len(draws), len(idx)), np.nan)
+    holds = np.zeros((len(draws), len(idx)), dtype=bool)
+    step = max(10, len(draws) // 10)  # progress on long resamplings only
+    for d, (combo, _) in enumerate(draws):
+        if d and d % step == 0:
+            log.info("scorecard: seed resample %d of %d", d, len(draws))
+        for j, r in enumerate(evaluate_claims(sub, measured_numbers(_resampled(results, combo),
+                                                                   panels=panels))):  # fmt: skip
+            holds[d, j] = r.status == HOLDS
+            if r.status != NOT_CHECKED and r.headroom is not None:
+                heads[d, j] = r.headroom
+    edge = (100 - SEED_INTERVAL) / 200
+    for j, i in enumerate(idx):
+        ok = ~np.isnan(heads[:, j])
+        low = high = None
+        if ok.any():
+            low = _weighted_quantile(heads[ok, j], weights[ok], edge)
+            high = _weighted_quantile(heads[ok, j], weights[ok], 1 - edge)
+        out[i] = SeedResampling(
+            resamples=len(draws), exact=exact, holds=float(weights[holds[:, j]].sum()),
+            checked=float(weights[ok].sum()), low=low, high=high,
+        )  # fmt: skip
+    return out
+
+
+def _share(p: float) -> str:
+    """A probability as a percentage: whole percent, but never rounded to 0 % or 100 % unless
+    it is exactly that."""
+    pct = 100 * p
+    if pct > 1e-9 and round(pct) == 0:
+        return "< 1 %"
+    if pct < 100 - 1e-9 and round(pct) == 100:
+        return "> 99 %"
+    return f"{round(pct)} %"
+
+
+def _resampling_cell(s: SeedResampling | None) -> str:
+    if s is None:
+        return ""
+    text = f"holds in {_share(s.holds)}"
+    if s.checked < 1 - 1e-9:
+        text += f" (checked in {_share(s.checked)})"
+    if s.low is not None:
+        low, high = format_headroom(s.low), format_headroom(s.high)
+        text += f"; {low}" if low == high else f"; {low} to {high}"
+    return text
+
+
+def _resampling_line(
+    verdicts: Sequence[ClaimResult], resampling: Sequence[SeedResampling | None], n_seeds: int
+) -> str | None:
+    """The header's summary of :func:`seed_resampling`: how many checked claims hold in at least
+    95 % of the resamples, fail in at least 95 %, or go either way."""
+    shown = [
+        s
+        for r, s in zip(verdicts, resampling, strict=True)
+        if s is not None and r.status != NOT_CHECKED
+    ]
+    if not shown:
+        return None
+    robust = sum(s.holds >= 0.95 - 1e-12 for s in shown)
+    fail = sum(s.checked - s.holds >= 0.95 - 1e-12 for s in shown)
+    how = (
+        f"all {shown[0].resamples} distinct resamples, exact"
+        if shown[0].exact
+        else f"{shown[0].resamples} distinct resamples drawn at random"
+    )
+    return (
+        f"Resampling the {n_seeds} seeds with replacement ({how}), of {len(shown)} checked "
+        f"claims: holding in at least 95 % of resamples {robust}, failing in at least 95 % "
+        f"{fail}, either way {len(shown) - robust - fail}"
+    )
+
+
 def _seed_cell(r: ClaimResult) -> str:
     if r.status == HOLDS:
         return f"holds ({format_headroom(r.headroom)})"
@@ -302,22 +492,33 @@ def _per_seed_lines(
 
 
 CLAIM_COLUMNS = (
-    "claim", "scope", "seed", "status", "available", "total", "failures", "headroom", "evidence",
+    "claim", "scope", "seed", "status", "available", "total", "failures", "headroom",
+    "resampled_holds", "resampled_low", "resampled_high", "evidence",
 )  # fmt: skip
 
 
 def claims_frame(
-    verdicts: Sequence[ClaimResult], seeds: Mapping[int, Sequence[ClaimResult]]
+    verdicts: Sequence[ClaimResult],
+    seeds: Mapping[int, Sequence[ClaimResult]],
+    resampling: Sequence[SeedResampling | None] | None = None,
 ) -> pd.DataFrame:
-    """One row per claim and scope (``mean``: the run's mean over seeds; ``seed``: one seed)."""
+    """One row per claim and scope (``mean``: the run's mean over seeds; ``seed``: one seed).
+    The mean's rows carry :func:`seed_resampling`'s numbers (``resampled_holds``: the probability
+    that the claim holds on a resample; ``resampled_low``/``_high``: its headroom's interval),
+    empty where there are none."""
     rows = []
     scopes: list[tuple[str, int | None, Sequence[ClaimResult]]] = [("mean", None, verdicts)]
     scopes += [("seed", s, rs) for s, rs in seeds.items()]
     for scope, seed, rs in scopes:
-        for r in rs:
+        for i, r in enumerate(rs):
+            res = resampling[i] if resampling is not None and scope == "mean" else None
             rows.append(dict(claim=r.claim.id, scope=scope, seed=seed, status=r.status,
                              available=r.available, total=r.total, failures=r.failures,
-                             headroom=r.headroom, evidence=r.evidence))  # fmt: skip
+                             headroom=r.headroom,
+                             resampled_holds=None if res is None else res.holds,
+                             resampled_low=None if res is None else res.low,
+                             resampled_high=None if res is None else res.high,
+                             evidence=r.evidence))  # fmt: skip
     frame = pd.DataFrame(rows, columns=CLAIM_COLUMNS)
     frame["seed"] = frame["seed"].astype("Int64")
     return frame
@@ -452,6 +653,7 @@ def build_scorecard(
     claims: Sequence[Claim] | None = None,
     arch_labels: Mapping[str, str] | None = None,
     title: str = "Scorecard: this run vs. the paper",
+    seed_resamples: int = SEED_RESAMPLES,
 ) -> tuple[pd.DataFrame, list[ClaimResult]]:
     """Write ``out_md``, ``<out_md stem>.csv`` (one line per paper number) and
     ``<out_md stem>_claims.csv`` (:func:`claims_frame`: every claim on the mean and on each seed).
@@ -463,7 +665,8 @@ def build_scorecard(
     or column label (``"fig16:shear"``) or a cell was not run; otherwise the reason is derived
     from what is missing. ``arch_labels``: e.g.
     ``{"densenet": "densenet_cifar (the reference's 'DenseNet-121')"}``, printed in the header.
-    Returns the comparison frame and the claim results.
+    ``seed_resamples``: how many resamples of the seeds :func:`seed_resampling` checks the claims
+    on (0: none). Returns the comparison frame and the claim results.
     """
     results = {k: validate_frame(v, k) for k, v in results.items()}
     paper = load_paper_numbers(panels=panels) if paper_numbers is None else paper_numbers
@@ -473,6 +676,9 @@ def build_scorecard(
     why = _WhyMissing(results, ours, panels, reasons, gaps)
     verdicts = evaluate_claims(claims, ours, why_missing=why)
     seeds = per_seed_verdicts(results, claims, panels=panels)
+    resampling = seed_resampling(
+        results, claims, verdicts, panels=panels, n_resamples=seed_resamples
+    )
 
     out_md = Path(out_md)
     lines = [f"# {title}", ""]
@@ -485,6 +691,9 @@ def build_scorecard(
             + "; ".join(f"{r.claim.id} {format_headroom(r.headroom)}" for r in failing)
             + ".**"
         )
+    resampled = _resampling_line(verdicts, resampling, len(seeds))
+    if resampled:
+        lines.append(f"**{resampled}.**")
     lines += [
         f"**Paper numbers: {n_cmp} of {len(comp)} compared.**",
         "",
@@ -493,7 +702,16 @@ def build_scorecard(
         "section after the claims says what is missing and why. Headroom: how far the claim's "
         "closest comparison is from its threshold, in the threshold's units (sens or accuracy; "
         "a fraction for a fraction of differences): + holds with that much room, − the worst "
-        "comparison misses by that much.",
+        "comparison misses by that much."
+        + (
+            " Seeds resampled: the claim checked again on the mean over resamples of this run's "
+            f"{len(seeds)} seeds drawn with replacement (the paper's bootstrap over seeds): how "
+            f"often it holds, and the {SEED_INTERVAL:g} % interval of its headroom. A claim that "
+            "holds or fails in only part of them depends on the seeds a run draws; the status "
+            "is the mean's either way."
+            if resampled
+            else ""
+        ),
         "",
         f"Paper numbers: {len(paper)} (of which "
         f"{int(paper['note'].str.contains('APPROXIMATE').sum())} approximate read-offs of the "
@@ -510,14 +728,14 @@ def build_scorecard(
         "",
         "## Claims",
         "",
-        "| claim | artifacts | statement | status | headroom | evidence |",
-        "|---|---|---|---|---:|---|",
+        "| claim | artifacts | statement | status | headroom | seeds resampled | evidence |",
+        "|---|---|---|---|---:|---|---|",
     ]
-    for r in verdicts:
+    for r, res in zip(verdicts, resampling, strict=True):
         lines.append(
             f"| `{r.claim.id}` | {', '.join(r.claim.artifacts)} | {_md(r.claim.statement)} "
             f"<br><sub>{_md(r.claim.source)}</sub> | **{r.status}** | "
-            f"{format_headroom(r.headroom)} | {_md(r.evidence)} |"
+            f"{format_headroom(r.headroom)} | {_resampling_cell(res)} | {_md(r.evidence)} |"
         )
     if failing:
         lines += ["", "## Failing claims: where to look", ""]
@@ -574,7 +792,7 @@ def build_scorecard(
     comp.to_csv(buf, index=False, lineterminator="\n")
     atomic_write_text(out_md.with_suffix(".csv"), buf.getvalue())
     buf = _io.StringIO()
-    claims_frame(verdicts, seeds).to_csv(buf, index=False, lineterminator="\n")
+    claims_frame(verdicts, seeds, resampling).to_csv(buf, index=False, lineterminator="\n")
     atomic_write_text(claims_csv_path(out_md), buf.getvalue())
     return comp, verdicts
 
@@ -592,6 +810,7 @@ def render_scorecard(
     *,
     panels: Mapping[str, Panel],
     title: str | None = None,
+    seed_resamples: int = SEED_RESAMPLES,
 ) -> tuple[pd.DataFrame, list[ClaimResult]]:
     """The registry's scorecard renderer: ``tables/scorecard.md`` from the tidy tables by kind
     and the entry's settings (``stand_in``, ``densenet``: a label or empty, ``reasons``);
@@ -611,4 +830,5 @@ def render_scorecard(
     if settings.get("densenet"):
         labels["densenet"] = settings["densenet"]
     return build_scorecard(data, out, panels=panels, reasons=settings["reasons"],
-                           arch_labels=labels, **({"title": title} if title else {}))  # fmt: skip
+                           arch_labels=labels, seed_resamples=seed_resamples,
+                           **({"title": title} if title else {}))  # fmt: skip
