@@ -24,6 +24,7 @@ from invtransfer.claims import (
 )
 from invtransfer.scorecard import (
     _resampled,
+    _resampling_cell,
     _share,
     build_scorecard,
     claims_csv_path,
@@ -986,6 +987,16 @@ def test_seed_resampling_edge_cases(claims):
     # drawn at random: says so
     drawn = seed_resampling(results, claims, verdicts, panels=PANELS, n_resamples=2)
     assert not drawn[checked[0]].exact and drawn[checked[0]].resamples <= 2
+    # a cell only seed 0 has: the mean has it, the resample of seed 1 twice (1/4) does not, so
+    # there the claims that read it are not checked
+    tm = tm_frame()
+    gappy = {"tm": tm[~((tm.seed == 1) & (tm.n_train_transforms == 4))]}
+    verdicts = evaluate_claims(claims, measured_numbers(gappy, panels=PANELS))
+    res = seed_resampling(gappy, claims, verdicts, panels=PANELS)
+    superset = next(i for i, c in enumerate(claims) if c.id == "tm_superset_keeps_accuracy")
+    assert verdicts[superset].status == HOLDS
+    assert (res[superset].holds, res[superset].checked) == (0.75, 0.75)
+    assert _resampling_cell(res[superset]) == "holds in 75 % (checked in 75 %); +0.090"
 
 
 def test_build_scorecard_without_resampling(tmp_path):

@@ -74,6 +74,7 @@ from invtransfer.resources import ENV_RESOURCES, resources_dir
 
 __all__ = [
     "Panel",
+    "SeedResampling",
     "build_scorecard",
     "claims_csv_path",
     "claims_frame",
