@@ -709,7 +709,8 @@ def build_scorecard(
             f"{len(seeds)} seeds drawn with replacement (the paper's bootstrap over seeds): how "
             f"often it holds, and the {SEED_INTERVAL:g} % interval of its headroom. A claim that "
             "holds or fails in only part of them depends on the seeds a run draws; the status "
-            "is the mean's either way."
+            "is the mean's either way. With few seeds the resamples are few and the interval is "
+            "about as wide as the seeds are far apart."
             if resampled
             else ""
         ),
