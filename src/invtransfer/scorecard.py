@@ -266,6 +266,12 @@ def per_seed_verdicts(
     return out
 
 
+def _enumerated(n_seeds: int, n_resamples: int) -> bool:
+    """Whether :func:`seed_resamples` lists every distinct resample of ``n_seeds`` seeds (there
+    are ``comb(2n - 1, n)``) rather than drawing ``n_resamples`` at random."""
+    return math.comb(2 * n_seeds - 1, n_seeds) <= n_resamples
+
+
 def seed_resamples(
     seeds: Sequence[int], n_resamples: int = SEED_RESAMPLES, *, rng_seed: int = 0
 ) -> list[tuple[tuple[int, ...], float]]:
@@ -284,7 +290,7 @@ def seed_resamples(
         return []
     if n_resamples < 1:
         raise ValueError(f"seed_resamples: n_resamples must be >= 1, got {n_resamples}")
-    if math.comb(2 * n - 1, n) <= n_resamples:
+    if _enumerated(n, n_resamples):
         out = []
         for combo in itertools.combinations_with_replacement(seeds, n):
             ways = math.factorial(n)
@@ -364,7 +370,7 @@ def seed_resampling(
     if len(seeds) < 2 or n_resamples == 0 or not idx:
         return out
     draws = seed_resamples(seeds, n_resamples, rng_seed=rng_seed)
-    exact = math.comb(2 * len(seeds) - 1, len(seeds)) <= n_resamples
+    exact = _enumerated(len(seeds), n_resamples)
     sub = [claims[i] for i in idx]
     weights = np.array([w for _, w in draws])
     heads = np.full((len(draws), len(idx)), np.nan)
