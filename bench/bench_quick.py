@@ -93,6 +93,14 @@ def _speeds() -> tuple[float, float]:
     return machine_speed(), frozen_speed()
 
 
+def snakemake_command(target: str, profile: str, overlays: list[Path]) -> list[str]:
+    """The Snakemake call for one target. Every overlay goes after one ``--configfile`` (later
+    files win per key): Snakemake keeps only the last of repeated ``--configfile`` flags, so
+    ``--configfile a.yaml --configfile b.yaml`` would silently drop ``a.yaml``."""
+    cmd = [sys.executable, "-m", "snakemake", target, "--profile", profile]
+    return cmd + (["--configfile", *map(str, overlays)] if overlays else [])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--targets", nargs="+", default=DEFAULT_TARGETS)
@@ -103,7 +111,7 @@ def main() -> None:
         type=Path,
         action="append",
         default=[],
-        help="an overlay for every target, as for snakemake (repeatable; later wins), e.g. "
+        help="an overlay for every target (repeatable; later files win per key), e.g. "
         "seed_offset: 15 to time the preset on seeds it does not run",
     )
     args = ap.parse_args()
@@ -131,12 +139,11 @@ def main() -> None:
         f"machine speed before: {speed_before:,.0f} img/s (project cnn4 training, 1 thread, "
         f"bf16), frozen network {frozen_before:,.0f} img/s"
     )
-    overlay_args = [a for o in overlays for a in ("--configfile", str(o))]
     rows = []
     for target in args.targets:
         t0 = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "snakemake", target, "--profile", args.profile, *overlay_args],
+            snakemake_command(target, args.profile, overlays),
             cwd=wf,
             capture_output=True,
             text=True,

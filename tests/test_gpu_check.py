@@ -203,3 +203,29 @@ def test_bench_quick_rejects_a_missing_overlay_before_any_work(monkeypatch, tmp_
     monkeypatch.setattr(bench_quick, "copy_workflow", lambda wf: pytest.fail("work started"))
     with pytest.raises(SystemExit, match=f"--configfile: no such file: {missing}"):
         bench_quick.main()
+
+
+def test_bench_quick_passes_every_overlay_to_snakemake(tmp_path):
+    """Several ``--configfile`` overlays (e.g. other seeds, and a training variant) all reach the
+    run: Snakemake keeps only the last of repeated ``--configfile`` flags, so they go after one
+    flag — checked against Snakemake itself with a dry run of the tiny workflow."""
+    import bench_quick
+    from support.workflow import copy_workflow
+
+    seeds = tmp_path / "seeds.yaml"
+    seeds.write_text("seed_offset: 45\n")
+    tm = tmp_path / "tm.yaml"
+    tm.write_text("experiments:\n  tm:\n    pretrain_epochs: 3\n")
+    cmd = bench_quick.snakemake_command("figures/fig4.pdf", "profiles/tiny", [seeds, tm])
+    assert cmd.count("--configfile") == 1
+    assert cmd[cmd.index("--configfile") + 1 :] == [str(seeds), str(tm)]
+    assert bench_quick.snakemake_command("all", "profiles/tiny", [])[-2:] == [
+        "--profile",
+        "profiles/tiny",
+    ]
+    wf = copy_workflow(tmp_path / "wf")
+    proc = subprocess.run(
+        [*cmd, "-n", "--printshellcmds"], cwd=wf, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "--s45--" in proc.stdout and "--s0--" not in proc.stdout  # the seeds overlay applied

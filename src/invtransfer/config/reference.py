@@ -32,7 +32,9 @@ composed from layers, later wins:
 
     schema defaults < config.yaml < profiles/<preset>/overrides.yaml < each --configfile < --config
 
-Mappings merge key by key; lists and scalars replace. In a host workflow that uses this one as a
+Mappings merge key by key; lists and scalars replace. Several overlays go after one flag,
+`--configfile a.yaml b.yaml`: Snakemake keeps only the last of repeated `--configfile` flags.
+In a host workflow that uses this one as a
 module (`module invtransfer: ... config: <mapping>`), the mapping takes the place of the files:
 schema defaults < the preset it names < the mapping. Every configuration is validated the same
 way: unknown keys (with a "did you mean"), types and ranges by the schema, then the cross-field
