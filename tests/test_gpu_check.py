@@ -205,6 +205,7 @@ def test_bench_quick_rejects_a_missing_overlay_before_any_work(monkeypatch, tmp_
         bench_quick.main()
 
 
+@pytest.mark.dryrun
 def test_bench_quick_passes_every_overlay_to_snakemake(tmp_path):
     """Several ``--configfile`` overlays (e.g. other seeds, and a training variant) all reach the
     run: Snakemake keeps only the last of repeated ``--configfile`` flags, so they go after one

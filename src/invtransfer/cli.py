@@ -115,7 +115,8 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FILE",
-        help="your overlay (repeatable; later files win per key; for snakemake itself, list several files after one --configfile)",
+        help="your overlay (repeatable; later files win per key; for snakemake itself, list "
+        "several files after one --configfile)",
     )
     p.add_argument("--base", default="config.yaml", help="the workflow's config.yaml")
 
