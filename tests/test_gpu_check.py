@@ -225,8 +225,19 @@ def test_bench_quick_passes_every_overlay_to_snakemake(tmp_path):
         "profiles/tiny",
     ]
     wf = copy_workflow(tmp_path / "wf")
-    proc = subprocess.run(
-        [*cmd, "-n", "--printshellcmds"], cwd=wf, capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "--s45--" in proc.stdout and "--s0--" not in proc.stdout  # the seeds overlay applied
+
+    def models(overlays: list[Path]) -> set[str]:
+        """The model folders a dry run of fig4 would build with these overlays."""
+        proc = subprocess.run(
+            [*bench_quick.snakemake_command("figures/fig4.pdf", "profiles/tiny", overlays), "-n"],
+            cwd=wf,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return set(re.findall(r"results/models/([^/\s,]+)/", proc.stdout))
+
+    both, seeds_only = models([seeds, tm]), models([seeds])
+    assert both and all("--s4" in m for m in both)  # the first overlay (seeds 45...) applied
+    assert both.isdisjoint(seeds_only)  # and the second: 3 epochs give other model hashes
