@@ -30,7 +30,7 @@ from invtransfer.datasets.epochs import (
     render_training_epoch,
 )
 from invtransfer.datasets.render import epoch_transform_seed
-from invtransfer.engine import TrainHParams
+from invtransfer.engine import TrainHParams, fit
 from invtransfer.errors import CheckpointError, DatasetIntegrityError
 from invtransfer.finetune import finetune_model
 from invtransfer.models import build_model
@@ -241,6 +241,13 @@ def test_cuda_rendering_matches_materialize(t2d_dir, photo_dir, tmp_path):
     diff = (a.int() - want.int()).abs()
     assert int(diff.max()) <= 1 and float((diff > 0).float().mean()) < 1e-3
     check_renderer(renderer, load_split(t2d_dir, "train"))
+    # training renders a whole epoch up front on CUDA: the same images as batch by batch
+    data = labeled_data.rendered_split(renderer, 4, torch.device("cuda"))
+    assert data.epoch_chunk == labeled_data.EPOCH_CHUNK
+    index = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:50]
+    x, y = data.batch(index.cuda(), epoch=3)
+    assert torch.equal(x, labeled_data.prepare_images(renderer.render(index, 3)))
+    assert torch.equal(y.cpu(), renderer.labels[index])
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -281,14 +288,15 @@ def test_resume_mid_run_with_per_epoch_rendering_gives_identical_weights(t2d_dir
     ckpt = tmp_path / "b" / "checkpoint.pt"
     with pytest.raises(KeyboardInterrupt):
         run(t2d_dir, build_renderer(t2d_dir, "train", "cpu"), checkpoint_path=ckpt,
-            on_epoch_end=kill_after_epoch_2)  # fmt: skip
+            on_epoch_end=kill_after_epoch_2, checkpoint_every_s=0)  # fmt: skip
     resumed = run(t2d_dir, build_renderer(t2d_dir, "train", "cpu"), checkpoint_path=ckpt)
     assert resumed.fit.resumed_from_epoch == 2 and resumed.fit.history == full.fit.history
     assert states_equal(resumed.model.state_dict(), full.model.state_dict())
     # a checkpoint of a per-epoch run is not resumed by a fixed one (different training data)
     other = tmp_path / "c" / "checkpoint.pt"
     with pytest.raises(KeyboardInterrupt):
-        run(t2d_dir, renderer, checkpoint_path=other, on_epoch_end=kill_after_epoch_2)
+        run(t2d_dir, renderer, checkpoint_path=other, on_epoch_end=kill_after_epoch_2,
+            checkpoint_every_s=0)  # fmt: skip
     with pytest.raises(CheckpointError, match="different run"):
         run(t2d_dir, load_split(t2d_dir, "train"), checkpoint_path=other)
 
@@ -376,6 +384,40 @@ def test_rendered_data_batches(t2d_dir):
     with pytest.raises(ValueError, match="renders on cpu, training runs on meta"):
         labeled_data.rendered_split(renderer, 4, torch.device("meta"))
     assert pd.Series(renderer.labels.numpy()).nunique() == 4
+
+
+def test_rendered_data_whole_epoch_equals_batch_by_batch(t2d_dir):
+    """A whole epoch rendered up front in chunks (the CUDA default) gives every batch the images
+    the batch-by-batch path (the CPU default) renders; one epoch is resident at a time."""
+    renderer = build_renderer(t2d_dir, "train", "cpu")
+    rows = torch.tensor([5, 9, 2, 70, 11, 3, 40])
+    per_batch = labeled_data.rendered_split(renderer, 4, torch.device("cpu"), rows)
+    assert per_batch.epoch_chunk == 0  # the CPU's default
+    whole = labeled_data.RenderedData(renderer, rows, per_batch.y, 4, epoch_chunk=3)
+    for epoch in (1, 2, 1):
+        for index in (torch.tensor([6, 0, 3]), torch.tensor([4]), slice(1, 5)):
+            a, b = per_batch.batch(index, epoch=epoch), whole.batch(index, epoch=epoch)
+            assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+        assert whole._epoch == epoch and whole._images.shape == (7, *renderer.image_shape)
+        assert torch.equal(whole.epoch_images(epoch), renderer.render(rows, epoch))
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="epoch_chunk must be None or an int >= 0"):
+            labeled_data.RenderedData(renderer, rows, per_batch.y, 4, epoch_chunk=bad)
+
+
+def test_training_on_a_whole_epoch_rendered_up_front_is_identical(t2d_dir):
+    renderer = build_renderer(t2d_dir, "train", "cpu")
+    val = load_split(t2d_dir, "val")
+    val_data = labeled_data.LabeledData(val.images, val.labels, "images", 4)
+    results = []
+    for chunk in (0, 64):
+        data = labeled_data.RenderedData(
+            renderer, torch.arange(len(renderer)), renderer.labels, 4, epoch_chunk=chunk
+        )
+        model = build_model("cnn4", 4, seed=0, width=4)
+        result = fit(model, data, val_data, hp(), device=torch.device("cpu"))
+        results.append((result.history, model.state_dict()))
+    assert results[0][0] == results[1][0] and states_equal(results[0][1], results[1][1])
 
 
 # -- the config switch and planning --------------------------------------------------------------

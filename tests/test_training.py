@@ -189,7 +189,7 @@ def test_resume_after_interrupt_gives_identical_weights(data, tmp_path):
 
     ckpt = tmp_path / "b" / "checkpoint.pt"
     with pytest.raises(KeyboardInterrupt):
-        run_tiny(data, checkpoint_path=ckpt, on_epoch_end=kill_after_epoch_2)
+        run_tiny(data, checkpoint_path=ckpt, on_epoch_end=kill_after_epoch_2, checkpoint_every_s=0)
     assert ckpt.is_file()
     resumed = run_tiny(data, checkpoint_path=ckpt)
     assert resumed.fit.resumed_from_epoch == 2
@@ -199,6 +199,34 @@ def test_resume_after_interrupt_gives_identical_weights(data, tmp_path):
     save_model(tmp_path / "a" / "model.pt", full.model)
     save_model(tmp_path / "b" / "model.pt", resumed.model)
     assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+
+
+def test_checkpoint_interval_skips_epochs_but_not_the_last(data, tmp_path):
+    """With ``checkpoint_every_s`` a checkpoint is written only when that much time has passed
+    since the last one, and after the last epoch; a kill before any restarts from scratch and
+    still ends with the uninterrupted run's weights."""
+    full = run_tiny(data)
+    ckpt = tmp_path / "b" / "checkpoint.pt"
+    seen: list[tuple[int, bool]] = []
+
+    def kill_after_epoch_2(epoch, record):
+        seen.append((epoch, ckpt.exists()))
+        if epoch == 2:
+            raise KeyboardInterrupt("simulated kill")
+
+    with pytest.raises(KeyboardInterrupt):
+        run_tiny(data, checkpoint_path=ckpt, checkpoint_every_s=1e9,
+                 on_epoch_end=kill_after_epoch_2)  # fmt: skip
+    assert seen == [(1, False), (2, False)]
+    seen.clear()
+    resumed = run_tiny(data, checkpoint_path=ckpt, checkpoint_every_s=1e9,
+                       on_epoch_end=lambda e, r: seen.append((e, ckpt.exists())))  # fmt: skip
+    assert seen == [(1, False), (2, False), (3, True)] and resumed.fit.resumed_from_epoch == 0
+    assert resumed.fit.history == full.fit.history
+    assert states_equal(resumed.model.state_dict(), full.model.state_dict())
+    for bad in (-1.0, float("nan"), "10"):
+        with pytest.raises(ValueError, match="checkpoint_every_s must be a number >= 0"):
+            run_tiny(data, checkpoint_path=ckpt, checkpoint_every_s=bad)
 
 
 def test_crop_flip_is_torchvisions_padded_random_crop_and_flip():
@@ -248,7 +276,8 @@ def test_resume_with_augmentation_gives_identical_weights(data, tmp_path):
 
     ckpt = tmp_path / "b" / "checkpoint.pt"
     with pytest.raises(KeyboardInterrupt):
-        run_tiny(data, hparams=aug, checkpoint_path=ckpt, on_epoch_end=kill_after_epoch_1)
+        run_tiny(data, hparams=aug, checkpoint_path=ckpt, on_epoch_end=kill_after_epoch_1,
+                 checkpoint_every_s=0)  # fmt: skip
     resumed = run_tiny(data, hparams=aug, checkpoint_path=ckpt)
     assert resumed.fit.resumed_from_epoch == 1 and resumed.fit.history == full.fit.history
     assert states_equal(resumed.model.state_dict(), full.model.state_dict())
@@ -256,7 +285,7 @@ def test_resume_with_augmentation_gives_identical_weights(data, tmp_path):
     assert plain.fit.history[0]["train_loss"] != full.fit.history[0]["train_loss"]
     assert full.metrics["hparams"]["augment"] == "crop-flip"
     with pytest.raises(CheckpointError, match=r"different run.*augment"):
-        run_tiny(data, checkpoint_path=ckpt, on_epoch_end=kill_after_epoch_1)
+        run_tiny(data, checkpoint_path=ckpt, on_epoch_end=kill_after_epoch_1, checkpoint_every_s=0)
     feats = LabeledData(torch.zeros(8, 3), torch.arange(8) % 2, "features", 2)
     with pytest.raises(ValueError, match="needs image inputs"):
         fit(torch.nn.Linear(3, 2), feats, feats, aug, device=CPU)
@@ -269,7 +298,7 @@ def test_resume_refuses_a_checkpoint_of_another_run(data, tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_tiny(data, checkpoint_path=ckpt, on_epoch_end=stop)
+        run_tiny(data, checkpoint_path=ckpt, on_epoch_end=stop, checkpoint_every_s=0)
     with pytest.raises(CheckpointError, match=r"different run.*lr"):
         run_tiny(data, checkpoint_path=ckpt, hparams=hp(lr=2e-3))
     ckpt.write_bytes(b"not a zip file")

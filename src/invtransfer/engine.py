@@ -6,10 +6,14 @@ per-epoch rendering, a :class:`~invtransfer.labeled_data.RenderedData` that rend
 there); each step takes a batch with a seeded permutation. On CUDA the step runs under bf16 autocast with
 channels-last tensors, TF32 and optionally ``torch.compile`` (see :mod:`invtransfer.device`).
 
-Every epoch ends with an atomic checkpoint (model, optimizer, step, RNG states, best-so-far,
-history). A rerun after a kill resumes from the last finished epoch; on the CPU the resumed run
-ends with exactly the weights of an uninterrupted one. The checkpoint is written by a
-background thread from a CPU snapshot, so the next epoch does not wait for the disk.
+Epochs end with an atomic checkpoint (model, optimizer, step, RNG states, best-so-far,
+history): the first epoch at least :data:`CHECKPOINT_EVERY_S` seconds (``checkpoint_every_s``;
+0: every epoch) after the last checkpoint, and always the last epoch. A rerun after a kill
+resumes from the last checkpointed epoch; on the CPU the resumed run ends with exactly the
+weights of an uninterrupted one. The checkpoint is written by a background thread from a CPU
+snapshot, so the next epoch does not wait for the disk. The best epoch's weights are kept on the
+training device (a copy there costs no host-device round trip) and go to the CPU once per new
+best epoch, when a checkpoint needs them.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from invtransfer.models import Classifier
 from invtransfer.rng import derive_seed
 
 __all__ = [
+    "CHECKPOINT_EVERY_S",
     "HISTORY_COLUMNS",
     "EpochCallback",
     "FitResult",
@@ -75,6 +80,13 @@ HISTORY_COLUMNS = (
 )
 
 EpochCallback = Callable[[int, Mapping[str, float]], None]
+
+#: Seconds between resume checkpoints (after the epoch that ends at least this long after the
+#: last one; the last epoch always has one): a kill loses at most this much and one epoch of
+#: training. Every epoch's checkpoint cost a ResNet-18 pretraining on an H200 8 s of its 56 s
+#: (epochs of 1 s; ``bench/RESULTS.md``, "GPU check"); at the CPU's epochs of a minute or more
+#: it is every epoch as before.
+CHECKPOINT_EVERY_S = 60.0
 
 
 # -- hyper-parameters ------------------------------------------------------------------------
@@ -241,6 +253,7 @@ def fit(
     bf16: bool = False,
     compile: bool = False,
     checkpoint_path: str | os.PathLike[str] | None = None,
+    checkpoint_every_s: float = CHECKPOINT_EVERY_S,
     fingerprint: Mapping[str, Any] | None = None,
     on_epoch_end: EpochCallback | None = None,
     label: str = "train",
@@ -252,10 +265,19 @@ def fit(
     ``model``, ``train`` and ``val`` must already be on ``device``; ``train`` may be a
     :class:`~invtransfer.labeled_data.RenderedData` (per-epoch rendering: epoch ``e``'s batches
     are rendered with that epoch's draws). With ``checkpoint_path``, a
-    checkpoint is written after every epoch and an existing one (same ``fingerprint`` and data)
-    is resumed. ``on_epoch_end(epoch, record)`` runs after the checkpoint of that epoch exists;
-    an exception it raises stops training (the tests use this to simulate a kill).
+    checkpoint is written after the first epoch that ends ``checkpoint_every_s`` seconds after
+    the last checkpoint (or the start; 0: after every epoch) and after the last epoch, and an
+    existing one (same ``fingerprint`` and data) is resumed. ``on_epoch_end(epoch, record)``
+    runs after that epoch's checkpoint, if it has one, exists; an exception it raises stops
+    training (the tests use this to simulate a kill).
     """
+    if not (
+        isinstance(checkpoint_every_s, (int, float))
+        and not isinstance(checkpoint_every_s, bool)
+        and math.isfinite(checkpoint_every_s)
+        and checkpoint_every_s >= 0
+    ):
+        raise ValueError(f"checkpoint_every_s must be a number >= 0, got {checkpoint_every_s!r}")
     if len(train) < 2:
         raise ValueError(f"{label}: need at least 2 training examples, got {len(train)}")
     params = [p for p in model.parameters() if p.requires_grad]
@@ -298,6 +320,8 @@ def fit(
             log.info("%s: resuming from %s after epoch %d", label, ckpt_path, start_epoch)
         writer = _CheckpointWriter(ckpt_path) if ckpt_path is not None else None
         train_time, train_images = 0.0, 0
+        last_checkpoint = time.perf_counter()
+        best_on_cpu: dict[str, Any] = state_to_cpu(best)  # copied once per new best epoch
         try:
             for epoch in range(start_epoch, hparams.epochs):
                 t0 = time.perf_counter()
@@ -316,7 +340,7 @@ def fit(
                     best = {
                         "epoch": epoch + 1,
                         "val_accuracy": record["val_accuracy"],
-                        "state": state_to_cpu(model.state_dict()),
+                        "state": _snapshot(model.state_dict()),
                     }
                 _log_epoch(
                     label,
@@ -327,7 +351,11 @@ def fit(
                     epoch - start_epoch,
                     hparams.epochs - epoch - 1,
                 )
-                if writer is not None:
+                due = time.perf_counter() - last_checkpoint >= checkpoint_every_s
+                if writer is not None and (due or epoch + 1 == hparams.epochs):
+                    last_checkpoint = time.perf_counter()
+                    if best_on_cpu["epoch"] != best["epoch"]:
+                        best_on_cpu = state_to_cpu(best)
                     writer.submit(
                         {
                             "format": CHECKPOINT_FORMAT,
@@ -339,7 +367,7 @@ def fit(
                             "shuffle_rng": shuffle.get_state(),
                             "torch_rng": torch.get_rng_state(),
                             "history": [dict(r) for r in history],
-                            "best": best,
+                            "best": best_on_cpu,
                         }
                     )
                 if on_epoch_end is not None:
@@ -359,6 +387,11 @@ def fit(
         train_images=train_images,
         resumed_from_epoch=start_epoch,
     )
+
+
+def _snapshot(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a state dict on its own device (training continues in place)."""
+    return {k: v.detach().clone() if isinstance(v, torch.Tensor) else v for k, v in state.items()}
 
 
 def _train_epoch(

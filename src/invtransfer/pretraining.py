@@ -28,6 +28,7 @@ from invtransfer.device import (
     resolve_device,
 )
 from invtransfer.engine import (
+    CHECKPOINT_EVERY_S,
     EpochCallback,
     FitResult,
     TrainHParams,
@@ -74,12 +75,14 @@ def train_model(
     bf16: bool | str = "auto",
     compile: bool = False,
     checkpoint_path: str | os.PathLike[str] | None = None,
+    checkpoint_every_s: float = CHECKPOINT_EVERY_S,
     on_epoch_end: EpochCallback | None = None,
 ) -> TrainResult:
     """Pretrain ``arch`` from a seeded initialisation (``build_model(seed=hparams.seed)``) on
     in-memory splits; evaluate the best-validation weights on ``test`` if given. ``train`` may
     be a per-epoch renderer on ``device`` (e.g. :func:`training_renderer`): each epoch then
-    trains on its own transformation draws."""
+    trains on its own transformation draws. ``checkpoint_every_s``: see
+    :func:`~invtransfer.engine.fit` (0: a checkpoint after every epoch)."""
     hp = hparams or TrainHParams()
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     use_bf16 = resolve_bf16(bf16, dev)
@@ -108,6 +111,7 @@ def train_model(
         bf16=use_bf16,
         compile=compile,
         checkpoint_path=checkpoint_path,
+        checkpoint_every_s=checkpoint_every_s,
         fingerprint=fingerprint,
         on_epoch_end=on_epoch_end,
         label=arch,
