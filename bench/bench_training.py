@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from _common import Timer, cpu_name, mean_std
 
 from invtransfer.device import configure_cuda, describe_device, place_model, resolve_device
-from invtransfer.engine import TrainHParams
+from invtransfer.engine import CHECKPOINT_EVERY_S, TrainHParams
 from invtransfer.features import compute_features
 from invtransfer.labeled_data import prepare_images
 from invtransfer.models import MODELS, build_model
@@ -139,10 +139,12 @@ def bench_throughput(args: argparse.Namespace, device: torch.device) -> list[dic
 
 # -- 2. probe: cached features vs through the backbone -----------------------------------------
 def synthetic_split(n: int, num_classes: int, seed: int, device: torch.device | str = "cpu"):
-    """Class-coloured 12×12 squares at random places on dark noise (learnable, cheap to make)."""
+    """Class-coloured 12×12 squares at random places on dark noise (learnable, cheap to make).
+    The class colours depend on ``num_classes`` only, so splits of other seeds share them."""
     g = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, num_classes, (n,), generator=g)
-    palette = torch.randint(0, 256, (num_classes, 3), generator=g, dtype=torch.uint8)
+    colours = torch.Generator().manual_seed(num_classes)
+    palette = torch.randint(0, 256, (num_classes, 3), generator=colours, dtype=torch.uint8)
     images = torch.randint(0, 64, (n, 32, 32, 3), generator=g, dtype=torch.uint8)
     r, c = torch.randint(0, 21, (2, n, 1, 1), generator=g)
     ys, xs = torch.arange(32).view(1, 32, 1), torch.arange(32).view(1, 1, 32)
@@ -221,7 +223,8 @@ def bench_gpu_pretrain(args: argparse.Namespace, device: torch.device) -> dict:
     print(
         f"\n## {'CUDA' if cuda else 'CPU'} pretraining: {args.gpu_arch}, {epochs} epochs × "
         f"{n_train} images (+{n_eval} val, {n_eval} test), batch 512, bf16={cuda}, channels_last, "
-        f"compile={args.compile}, checkpoint each epoch={not args.no_checkpoint}"
+        f"compile={args.compile}, checkpoints: "
+        + ("none" if args.no_checkpoint else f"every {args.checkpoint_every:g} s (0: every epoch)")
     )
 
     def run(n_epochs: int, workdir: str) -> tuple[float, dict]:
@@ -233,6 +236,7 @@ def bench_gpu_pretrain(args: argparse.Namespace, device: torch.device) -> dict:
                 args.gpu_arch, train, val, test, num_classes=30,
                 hparams=TrainHParams(epochs=n_epochs, batch_size=512, seed=0),
                 device=device, bf16=cuda, compile=args.compile, checkpoint_path=ckpt,
+                checkpoint_every_s=args.checkpoint_every,
             )  # fmt: skip
         return t.seconds, res.metrics
 
@@ -269,6 +273,7 @@ def bench_gpu_pretrain(args: argparse.Namespace, device: torch.device) -> dict:
         "epochs": epochs,
         "images": n_train,
         "eval_images": n_eval,
+        "checkpoints": "none" if args.no_checkpoint else f"every {args.checkpoint_every:g} s",
         **metrics,
     }
 
@@ -307,6 +312,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--no-checkpoint", action="store_true", help="GPU run without resume checkpoints"
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=float,
+        default=CHECKPOINT_EVERY_S,
+        metavar="S",
+        help="write a resume checkpoint after an epoch only once S seconds have passed since the "
+        f"last one (and after the last epoch; 0: every epoch); default {CHECKPOINT_EVERY_S:g}, "
+        "the engine's",
     )
     p.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     args = p.parse_args(argv)

@@ -81,8 +81,7 @@ def plan(repeats: int, gpu_jobs: int) -> list[Step]:
             90,
             120,
             [
-                "--repeats",
-                "2",
+                *r,
                 "--arch",
                 "resnet18",
                 "--images",

@@ -436,7 +436,8 @@ def step_pretrain(args: argparse.Namespace) -> Result:
     details = (
         f"`python bench/bench_training.py {' '.join(argv[:-2])}`: {args.arch}, {args.epochs} "
         f"epochs × {args.images:,} synthetic images (+ {args.eval_images:,} val and test), batch "
-        "512, the whole `train_model` call timed (per-epoch validation and checkpoints included), "
+        "512, the whole `train_model` call timed (per-epoch validation and the resume checkpoints "
+        f"included: {res.get('checkpoints', '?')}), "
         "a 1-epoch warm-up run excluded.\n\n"
         f"| quantity | value |\n|---|---|\n"
         f"| wall time per pretraining | {_fmt(mean, std)} s over {len(res.get('runs', []))} runs |\n"
