@@ -222,6 +222,15 @@ def test_gpu_estimate_prefers_a_measured_throughput(tmp_path):
     vgg = measured.archs["vgg11"]
     assert vgg.gpu_s == pytest.approx(vgg.flop / (989.4e12 * util), rel=1e-6)
     assert f"{util:.0%} of peak, the utilisation measured for resnet18" in vgg.gpu_rate
+    # a GPU without a row of its own: the utilisation measured on another GPU, said so
+    other = estimate.estimate(plan, jobs, gpu="A100", local=False, results_md=results)
+    for arch in ("resnet18", "vgg11"):
+        line = other.archs[arch]
+        assert line.gpu_s == pytest.approx(line.flop / (312.0e12 * util), rel=1e-6)
+        assert line.gpu_rate == (
+            f"FLOPs at {util:.0%} of peak, the utilisation measured for resnet18 on H100 "
+            "(none measured on A100)"
+        )
 
     assumed = estimate.estimate(plan, jobs, gpu="H100", local=False, results_md=tmp_path / "x.md")
     r18 = assumed.archs["resnet18"]

@@ -399,8 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--gpu",
         metavar="GPU",
-        help="also estimate one such GPU: H100, H200 or A100 (from a throughput measured in bench/RESULTS.md, else "
-        "FLOPs at an assumed utilisation; the output says which)",
+        help="also estimate one such GPU: H100, H200 or A100 (from a throughput measured in "
+        "bench/RESULTS.md, else FLOPs at the utilisation measured on another architecture or "
+        "GPU, else at an assumed one; the output says which)",
     )
     p.add_argument(
         "--device",

@@ -12,7 +12,8 @@
   - *a named GPU* (``--gpu H100``): at a training throughput measured on that GPU and listed in
     ``bench/RESULTS.md`` (:func:`invtransfer.rates.measured_gpu_rates`) where there is one; else FLOPs
     (:func:`invtransfer.costs.forward_gflop`) over the GPU's bf16 peak × a utilisation derived from
-    another architecture measured on that GPU, else the **assumed**
+    another architecture measured on that GPU, else from a measurement on another GPU (the same
+    architecture first; a measured share of the peak beats a guess), else the **assumed**
     :data:`invtransfer.costs.ASSUMED_UTILIZATION`. The output says which.
 - **rendering** (``materialize``, ``evalset``): images at the one-thread rate measured in
   ``bench/RESULTS.md`` (:data:`RENDER_IMG_PER_S`, not calibrated here); it runs on the CPU either way.
@@ -162,10 +163,17 @@ def _gpu_seconds(
         * 1e9
         for w in loads
     )
-    if on_gpu:
-        ref = on_gpu[0]
-        util = ref.img_per_s * TRAIN_FORWARD_FACTOR * _gflop(ref.arch, (), 32, memo) * 1e9 / peak
-        how = f"FLOPs at {util:.0%} of peak, the utilisation measured for {ref.arch} on {gpu}"
+    # another architecture on this GPU, else this architecture (then any) on another GPU
+    elsewhere = [r for r in rates if r.gpu.upper() != gpu.upper() and r.gpu.upper() in GPUS]
+    elsewhere.sort(key=lambda r: r.arch != arch)
+    if on_gpu or elsewhere:
+        ref = (on_gpu or elsewhere)[0]
+        ref_peak = GPUS[ref.gpu.upper()].bf16_dense_tflops * 1e12
+        util = ref.img_per_s * TRAIN_FORWARD_FACTOR * _gflop(ref.arch, (), 32, memo) * 1e9
+        util /= ref_peak
+        how = f"FLOPs at {util:.0%} of peak, the utilisation measured for {ref.arch} on {ref.gpu}"
+        if not on_gpu:
+            how += f" (none measured on {gpu})"
     else:
         util = ASSUMED_UTILIZATION
         how = (
