@@ -400,6 +400,12 @@ def test_rendered_data_whole_epoch_equals_batch_by_batch(t2d_dir):
             assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
         assert whole._epoch == epoch and whole._images.shape == (7, *renderer.image_shape)
         assert torch.equal(whole.epoch_images(epoch), renderer.render(rows, epoch))
+    # an augmentation maps the rendered uint8 batch before it is normalised, on either path
+    flip = lambda x: x.flip(2)  # noqa: E731
+    index = torch.tensor([2, 5])
+    want = labeled_data.prepare_images(renderer.render(rows[index], 3).flip(2))
+    for data in (per_batch, whole):
+        assert torch.equal(data.batch(index, flip, epoch=3)[0], want)
     for bad in (-1, 2.5, True):
         with pytest.raises(ValueError, match="epoch_chunk must be None or an int >= 0"):
             labeled_data.RenderedData(renderer, rows, per_batch.y, 4, epoch_chunk=bad)

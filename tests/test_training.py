@@ -229,6 +229,25 @@ def test_checkpoint_interval_skips_epochs_but_not_the_last(data, tmp_path):
             run_tiny(data, checkpoint_path=ckpt, checkpoint_every_s=bad)
 
 
+def test_a_checkpoint_that_cannot_be_written_stops_training_with_a_clear_error(
+    data, tmp_path, monkeypatch
+):
+    """A failed write in the background thread (disk full, no permission) surfaces as a
+    CheckpointError naming the file, not as a silently missing resume point."""
+    from invtransfer import engine
+
+    def disk_full(path, payload):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(engine, "save_torch_file", disk_full)
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    with pytest.raises(
+        CheckpointError, match=r"could not write checkpoint .*checkpoint\.pt: .*No space"
+    ):
+        run_tiny(data, checkpoint_path=ckpt, checkpoint_every_s=0)
+    assert not ckpt.exists()
+
+
 def test_crop_flip_is_torchvisions_padded_random_crop_and_flip():
     import torchvision.transforms.v2.functional as TF
 
