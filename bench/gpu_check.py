@@ -2,7 +2,7 @@
 
     bench/gpu_check.sh                 # on an NVIDIA H100/H200: all checks, ≤ 8 min
     bench/gpu_check.sh --dry           # CPU, tiny sizes: every step end to end (CI)
-    bench/gpu_check.sh --out FILE.md   # default bench/gpu_check-<UTC date>.md (+ a .json twin)
+    bench/gpu_check.sh --out FILE.md   # default bench/gpu_check-<UTC date>[-N].md (+ a .json twin)
     bench/gpu_check.sh --only render pretrain --limit pretrain=200
 
 Steps, each a child process (``bench/gpu_steps.py <step>``) with its own time limit, so a slow
@@ -160,6 +160,17 @@ class Outcome:
     log_tail: str = ""
 
 
+def default_report_path(folder: Path, started: datetime) -> Path:
+    """``gpu_check-<UTC date>.md`` in ``folder``, or ``-2``, ``-3``, … after the date when a report
+    (or its .json twin) of that day is already there: a second check never overwrites the first."""
+    stem, n = f"gpu_check-{started:%Y-%m-%d}", 1
+    path = folder / f"{stem}.md"
+    while path.exists() or path.with_suffix(".json").exists():
+        n += 1
+        path = folder / f"{stem}-{n}.md"
+    return path
+
+
 def run_step(
     cmd: list[str], limit_s: float, log_path: Path, env: dict[str, str]
 ) -> tuple[str, float]:
@@ -269,7 +280,11 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--dry", action="store_true", help="CPU, tiny sizes (CI)")
-    p.add_argument("--out", type=Path, help="report path (default bench/gpu_check-<date>.md)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="report path (default bench/gpu_check-<date>.md, -2, -3, … if taken)",
+    )
     p.add_argument(
         "--budget",
         type=float,
@@ -306,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         limits[name] = float(value)
     budget = args.budget or (DRY_BUDGET_S if args.dry else BUDGET_S)
     started = datetime.now(UTC)
-    out = args.out or ROOT / "bench" / f"gpu_check-{started:%Y-%m-%d}.md"
+    out = args.out or default_report_path(ROOT / "bench", started)
     out = out if out.is_absolute() else Path.cwd() / out
     out.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)

@@ -3,7 +3,7 @@
 # the CUDA-only tests, rendering throughput on the device, per-epoch rendering vs fixed datasets
 # (ResNet-18 pretraining, side by side), the ResNet-18 pretraining benchmark,
 # features + probe + sens of one paper-scale model, and the quick preset's Fig 2 on CUDA.
-# Each step has its own time limit; the report (default bench/gpu_check-<UTC date>.md, plus a
+# Each step has its own time limit; the report (default bench/gpu_check-<UTC date>[-N].md, plus a
 # .json twin) records the machine and pass/fail/time and the measured numbers of every step.
 #
 #   bench/gpu_check.sh                 # on the GPU machine, from a checkout

@@ -162,6 +162,21 @@ def test_pytest_summary_parsing():
     assert gpu_steps.parse_pytest_summary("no tests ran")["passed"] == 0
 
 
+def test_a_second_report_of_the_day_never_overwrites_the_first(tmp_path):
+    from datetime import UTC, datetime
+
+    day = datetime(2026, 12, 4, 17, 3, tzinfo=UTC)
+    first = gpu_check.default_report_path(tmp_path, day)
+    assert first.name == "gpu_check-2026-12-04.md"
+    first.write_text("first lease")
+    second = gpu_check.default_report_path(tmp_path, day)
+    assert second.name == "gpu_check-2026-12-04-2.md"
+    # a .json twin alone (a report cut off before its .md was written) also takes the name
+    second.with_suffix(".json").write_text("{}")
+    assert gpu_check.default_report_path(tmp_path, day).name == "gpu_check-2026-12-04-3.md"
+    assert first.read_text() == "first lease"
+
+
 def test_repeats_stop_at_the_deadline():
     calls = []
 
